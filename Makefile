@@ -1,0 +1,31 @@
+# seqlab: `make demo` reproduces the lecture on IMDb, `make test` runs the test suite.
+# Both create .venv and install torch==2.13.0 before the package (a bare `torch` would pull a CUDA build).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# A local copy of aclImdb_v1.tar.gz; by default the one beside the checkout if present, else seqlab downloads it.
+IMDB ?= $(wildcard ../shared/data/aclImdb_v1.tar.gz)
+ARCHIVE_OPTION := $(if $(IMDB),--archive $(IMDB))
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+demo: setup
+	$(BIN)/seqlab compare rnn lstm $(ARCHIVE_OPTION) --out runs/lecture
+
+test: setup
+	$(if $(IMDB),SEQLAB_IMDB_ARCHIVE=$(IMDB)) $(BIN)/python -m pytest
+
+bench: setup
+	$(if $(IMDB),SEQLAB_IMDB_ARCHIVE=$(IMDB)) $(BIN)/python bench/lecture.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

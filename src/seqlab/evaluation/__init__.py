@@ -1,0 +1,1 @@
+"""Evaluation: metrics from logits, figures and reports from saved results."""

@@ -1,0 +1,168 @@
+"""Recurrent classifiers: Embedding -> RNN/LSTM/GRU (stacked, optionally bidirectional) -> pooling -> Dense.
+
+Padding never reaches a prediction: tokens sit at the start of each row, so the recurrence
+reads every real token before any padding, the last state is taken at each text's own last
+token, and the backward direction of a bidirectional layer reads each text reversed within
+its own length. This keeps cuDNN/oneDNN's fused kernels (no packing, no step loop in Python).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from seqlab.errors import ConfigError
+from seqlab.models.base import LayerRow, Output, SequenceClassifier, count_parameters, output_size
+
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+KERAS_NAMES = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+POOLINGS = ("last", "mean", "max")
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+@dataclass
+class RecurrentConfig:
+    cell: str = "lstm"  # rnn (Elman, tanh) | lstm | gru
+    vocab_size: int = 10_000  # rows of the embedding table (the lecture's max_features)
+    embedding_dim: int = 128  # size of each word vector
+    hidden_size: int = 64  # units per direction of each recurrent layer
+    layers: int = 1  # recurrent layers stacked
+    bidirectional: bool = False  # add a right-to-left pass and concatenate both
+    pooling: str = "last"  # how time steps become one vector: last state (the lecture's), mean or max
+    num_classes: int = 2  # 2: one sigmoid output; more: softmax over classes
+    embedding_dropout: float = 0.0  # dropout on word vectors; 0 keeps the lecture's model
+    recurrent_dropout: float = 0.0  # dropout between stacked layers
+    output_dropout: float = 0.0  # dropout before the output layer
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ConfigError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        if self.layers < 1:
+            raise ConfigError(f"layers must be at least 1; got {self.layers}")
+
+
+class RecurrentClassifier(SequenceClassifier):
+    def __init__(self, config: RecurrentConfig):
+        super().__init__()
+        self.config = config
+        self.name = f"{'bi' if config.bidirectional else ''}{config.cell}"
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        cell = CELLS[config.cell]
+        directions = 2 if config.bidirectional else 1
+        if config.bidirectional:
+            # One module per direction and layer: the backward pass reads reversed texts.
+            self.forward_layers = nn.ModuleList()
+            self.backward_layers = nn.ModuleList()
+            for layer in range(config.layers):
+                width = config.embedding_dim if layer == 0 else 2 * config.hidden_size
+                self.forward_layers.append(cell(width, config.hidden_size, batch_first=True))
+                self.backward_layers.append(cell(width, config.hidden_size, batch_first=True))
+        else:
+            self.recurrent = cell(
+                config.embedding_dim, config.hidden_size, num_layers=config.layers, batch_first=True,
+                dropout=config.recurrent_dropout if config.layers > 1 else 0.0,
+            )
+        self.between_layers = nn.Dropout(config.recurrent_dropout)
+        self.output_dropout = nn.Dropout(config.output_dropout)
+        self.head = nn.Linear(directions * config.hidden_size, output_size(config.num_classes))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Keras's initialisers, so training behaves like the lecture's models."""
+        nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
+        gates = GATES[self.config.cell]
+        for module in self.modules():
+            if isinstance(module, nn.RNNBase):
+                for name, parameter in module.named_parameters():
+                    if name.startswith("weight_ih"):
+                        # glorot_uniform over Keras's (input, gates * units) kernel
+                        fan_in, fan_out = parameter.shape[1], parameter.shape[0]
+                        nn.init.uniform_(parameter, -math.sqrt(6 / (fan_in + fan_out)), math.sqrt(6 / (fan_in + fan_out)))
+                    elif name.startswith("weight_hh"):
+                        # orthogonal over Keras's (units, gates * units) recurrent kernel
+                        nn.init.orthogonal_(parameter.data.T.view(parameter.shape[1], gates * parameter.shape[1]))
+                    else:
+                        nn.init.zeros_(parameter)
+                        if self.config.cell == "lstm" and name.startswith("bias_ih"):
+                            units = parameter.shape[0] // 4
+                            nn.init.ones_(parameter[units : 2 * units])  # unit_forget_bias=True
+        nn.init.xavier_uniform_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> Output:
+        x = self.embedding_dropout(self.embedding(ids))  # (batch, time, embedding)
+        if self.config.bidirectional:
+            states = self._bidirectional(x, lengths)  # (batch, time, 2 * hidden)
+        else:
+            states, _ = self.recurrent(x)  # (batch, time, hidden)
+        pooled = self._pool(states, lengths)  # (batch, directions * hidden)
+        return Output(self.head(self.output_dropout(pooled)))  # (batch, outputs)
+
+    def _bidirectional(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        reverse = _reversal_index(lengths, x.shape[1])  # (batch, time)
+        for layer, (forward_rnn, backward_rnn) in enumerate(zip(self.forward_layers, self.backward_layers)):
+            if layer:
+                x = self.between_layers(x)
+            ahead, _ = forward_rnn(x)  # (batch, time, hidden)
+            behind, _ = backward_rnn(_gather_time(x, reverse))  # (batch, time, hidden), reversed order
+            x = torch.cat([ahead, _gather_time(behind, reverse)], dim=-1)  # (batch, time, 2 * hidden)
+        return x
+
+    def _pool(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        batch = torch.arange(states.shape[0], device=states.device)
+        if self.config.pooling == "last":
+            last = states[batch, lengths - 1]  # (batch, directions * hidden)
+            if not self.config.bidirectional:
+                return last
+            # The backward direction's final state sits at each text's first token.
+            hidden = self.config.hidden_size
+            return torch.cat([last[:, :hidden], states[:, 0, hidden:]], dim=-1)
+        mask = _mask(lengths, states.shape[1]).unsqueeze(-1)  # (batch, time, 1)
+        if self.config.pooling == "mean":
+            return (states * mask).sum(1) / lengths.unsqueeze(-1).to(states.dtype)
+        return states.masked_fill(~mask, float("-inf")).amax(1)
+
+    def summary_rows(self, maxlen: int) -> list[LayerRow]:
+        c = self.config
+        directions = 2 if c.bidirectional else 1
+        sequence_out = c.pooling != "last"
+        rows = [LayerRow("embedding", "Embedding", (None, maxlen, c.embedding_dim), count_parameters(self.embedding))]
+        recurrent_modules = (
+            list(zip(self.forward_layers, self.backward_layers)) if c.bidirectional else [(self.recurrent,)]
+        )
+        kind = KERAS_NAMES[c.cell] + (" (bidirectional)" if c.bidirectional else "") + (f" x{c.layers}" if c.layers > 1 else "")
+        shape = (None, maxlen, directions * c.hidden_size) if sequence_out else (None, directions * c.hidden_size)
+        parameters = sum(count_parameters(module) for group in recurrent_modules for module in group)
+        rows.append(LayerRow(c.cell, kind, shape, parameters))
+        if sequence_out:
+            rows.append(LayerRow("pooling", f"{c.pooling.capitalize()}Pooling", (None, directions * c.hidden_size), 0))
+        rows.append(LayerRow("dense", "Dense", (None, self.head.out_features), count_parameters(self.head)))
+        return rows
+
+    def keras_parameter_note(self) -> str | None:
+        extra = sum(p.numel() for n, p in self.named_parameters() if "bias_hh" in n)
+        if self.config.cell == "gru":
+            return None  # Keras's GRU (reset_after=True) has both biases too
+        return (f"Keras counts {count_parameters(self) - extra:,}: PyTorch's {KERAS_NAMES[self.config.cell]} "
+                f"keeps a second bias vector (b_hh), {extra:,} parameters more")
+
+
+def _mask(lengths: torch.Tensor, time: int) -> torch.Tensor:
+    return torch.arange(time, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)  # (batch, time)
+
+
+def _reversal_index(lengths: torch.Tensor, time: int) -> torch.Tensor:
+    """For each text, positions L-1 .. 0 then its padding positions unchanged (an involution)."""
+    steps = torch.arange(time, device=lengths.device).unsqueeze(0)  # (1, time)
+    flipped = lengths.unsqueeze(1) - 1 - steps  # (batch, time)
+    return torch.where(flipped >= 0, flipped, steps)
+
+
+def _gather_time(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))  # (batch, time, features)

@@ -1,0 +1,50 @@
+"""Models built by name: ``build_model("lstm", vocab_size=..., num_classes=...)``."""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from typing import Any, Callable
+
+from seqlab.errors import ConfigError
+from seqlab.models.base import SequenceClassifier
+from seqlab.models.recurrent import RecurrentClassifier, RecurrentConfig
+
+# name -> (config class, the defaults that make this name, model class)
+_REGISTRY: dict[str, tuple[type, dict[str, Any], Callable[[Any], SequenceClassifier]]] = {
+    "rnn": (RecurrentConfig, {"cell": "rnn"}, RecurrentClassifier),
+    "lstm": (RecurrentConfig, {"cell": "lstm"}, RecurrentClassifier),
+    "gru": (RecurrentConfig, {"cell": "gru"}, RecurrentClassifier),
+    "birnn": (RecurrentConfig, {"cell": "rnn", "bidirectional": True}, RecurrentClassifier),
+    "bilstm": (RecurrentConfig, {"cell": "lstm", "bidirectional": True}, RecurrentClassifier),
+    "bigru": (RecurrentConfig, {"cell": "gru", "bidirectional": True}, RecurrentClassifier),
+}
+
+
+def model_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def _entry(name: str):
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def model_config(name: str, **overrides: Any):
+    """The config for a named model, with `overrides` applied (unknown keys are ignored
+    only when they are None, so CLI options a model lacks can pass through unset)."""
+    config_class, defaults, _ = _entry(name)
+    known = {field.name for field in fields(config_class)}
+    unknown = sorted(key for key, value in overrides.items() if key not in known and value is not None)
+    if unknown:
+        raise ConfigError(f"model {name!r} has no option {', '.join(unknown)}; its options: {', '.join(sorted(known))}")
+    return config_class(**{**defaults, **{k: v for k, v in overrides.items() if k in known and v is not None}})
+
+
+def build_model(name: str, config=None, **overrides: Any) -> SequenceClassifier:
+    """A fresh model for `name`; `config` (a dataclass) wins over `overrides`."""
+    _, _, model_class = _entry(name)
+    config = replace(config) if config is not None else model_config(name, **overrides)
+    model = model_class(config)
+    model.name = name
+    return model

@@ -1,0 +1,130 @@
+"""The run directory: everything needed to reload a trained model, written all at once.
+
+    config.json        model name + config, encoder settings, training settings, labels, version
+    encoder.json       tokenizer and vocabulary (the exact one used in training)
+    model.safetensors  weights
+    history.json       per-epoch loss/accuracy
+    metrics.json       test metrics
+
+A run directory is complete or absent: it is written into a temporary sibling and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+from safetensors import SafetensorError
+
+from seqlab import __version__
+from seqlab.errors import RunError
+from seqlab.files import atomic_directory, write_json
+from seqlab.models import SequenceClassifier, build_model, model_config
+from seqlab.text.encoder import TextEncoder
+
+RUN_FORMAT = 1
+REQUIRED = ("config.json", "encoder.json", "model.safetensors")
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
+
+
+@dataclass
+class Run:
+    directory: Path
+    model: SequenceClassifier
+    encoder: TextEncoder
+    config: dict[str, Any]
+    history: dict[str, list[float]]
+    metrics: dict[str, Any]
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return tuple(self.config["label_names"])
+
+
+def save_run(
+    directory: Path,
+    model: SequenceClassifier,
+    encoder: TextEncoder,
+    label_names: tuple[str, ...],
+    training: dict[str, Any],
+    history: dict[str, list[float]],
+    metrics: dict[str, Any],
+    data: dict[str, Any] | None = None,
+) -> Path:
+    """Write a complete run directory; an existing one at `directory` is replaced whole."""
+    directory = Path(directory)
+    with atomic_directory(directory) as staging:
+        config = {
+            "format": RUN_FORMAT,
+            "seqlab_version": __version__,
+            "model": {"name": model.name, "config": asdict(model.config)},
+            "encoder": asdict(encoder.config),
+            "training": training,
+            "label_names": list(label_names),
+            "data": data or {},
+        }
+        write_json(staging / "config.json", config)
+        (staging / "encoder.json").write_text(encoder.to_json())
+        state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+        safetensors.torch.save_file(state, staging / "model.safetensors", metadata={"seqlab_version": __version__})
+        write_json(staging / "history.json", history)
+        write_json(staging / "metrics.json", metrics)
+    return directory
+
+
+def load_run(directory: str | Path) -> Run:
+    """Reload a run directory, with a clear error for anything missing, foreign or damaged."""
+    directory = Path(directory)
+    if directory.is_file() and directory.suffix in PICKLE_SUFFIXES:
+        raise RunError(
+            f"{directory} looks like a pickled PyTorch file. seqlab never unpickles files (unpickling runs "
+            "arbitrary code); it reads run directories with weights in model.safetensors."
+        )
+    if not directory.is_dir():
+        raise RunError(f"no run directory at {directory}; train one with `seqlab train MODEL --out {directory}`")
+    missing = [name for name in REQUIRED if not (directory / name).is_file()]
+    if missing:
+        raise RunError(f"run directory {directory} is incomplete: missing {', '.join(missing)}")
+    config = _read_json(directory / "config.json")
+    if config.get("format") != RUN_FORMAT:
+        raise RunError(
+            f"run directory {directory} has format {config.get('format')!r} (seqlab "
+            f"{config.get('seqlab_version', 'unknown')}); this seqlab {__version__} reads format {RUN_FORMAT}. "
+            "Retrain it with this version."
+        )
+    missing_keys = [key for key in ("model", "encoder", "label_names") if key not in config]
+    if missing_keys:
+        raise RunError(f"{directory / 'config.json'} lacks {', '.join(missing_keys)}")
+    try:
+        encoder = TextEncoder.from_json((directory / "encoder.json").read_text())
+        model = build_model(config["model"]["name"], model_config(config["model"]["name"], **config["model"]["config"]))
+    except (ValueError, KeyError, TypeError, Exception) as error:
+        if isinstance(error, RunError):
+            raise
+        raise RunError(f"cannot rebuild the model or encoder of {directory}: {error}") from None
+    try:
+        state = safetensors.torch.load_file(directory / "model.safetensors")
+        model.load_state_dict(state, strict=True)
+    except (SafetensorError, RuntimeError, OSError) as error:
+        raise RunError(f"{directory / 'model.safetensors'} is damaged or does not fit the model: {error}") from None
+    model.eval()
+    return Run(
+        directory=directory,
+        model=model,
+        encoder=encoder,
+        config=config,
+        history=_read_json(directory / "history.json", optional=True),
+        metrics=_read_json(directory / "metrics.json", optional=True),
+    )
+
+
+def _read_json(path: Path, optional: bool = False) -> dict[str, Any]:
+    if optional and not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunError(f"{path} is not valid JSON ({error}); the run directory is damaged") from None

@@ -1,0 +1,154 @@
+"""Text to token ids and back: normalise, split into words, map through a vocabulary.
+
+Reserved ids follow ``keras.datasets.imdb``: 0 padding, 1 start of review, 2 out of
+vocabulary; words take ids 3 .. max_features - 1, most frequent first.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+from seqlab.errors import ConfigError
+
+PAD, START, UNKNOWN = 0, 1, 2
+RESERVED = ("<pad>", "<start>", "<unk>")
+SIDES = ("pre", "post")
+
+
+@dataclass
+class EncoderConfig:
+    max_features: int = 10_000  # ids in the vocabulary, the 3 reserved ones included (Keras num_words)
+    maxlen: int = 200  # tokens kept per text; longer texts are cut
+    truncating: str = "pre"  # 'pre' drops the start and keeps the last maxlen tokens, as Keras's pad_sequences
+    padding: str = "pre"  # side padding goes in fixed-length arrays; models see lengths and ignore it
+    lowercase: bool = True  # fold case before looking words up
+    start_token: bool = True  # begin every text with id 1, as keras.datasets.imdb does
+
+    def __post_init__(self) -> None:
+        if self.max_features <= len(RESERVED):
+            raise ConfigError(f"max_features must be more than {len(RESERVED)} (the reserved ids); got {self.max_features}")
+        if self.maxlen < 1:
+            raise ConfigError(f"maxlen must be at least 1; got {self.maxlen}")
+        for name in ("truncating", "padding"):
+            if getattr(self, name) not in SIDES:
+                raise ConfigError(f"{name} must be 'pre' or 'post'; got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Ragged token ids, flat: text i is ids[offsets[i]:offsets[i + 1]]."""
+
+    ids: np.ndarray  # (total tokens,) int32
+    offsets: np.ndarray  # (texts + 1,) int64
+    full_lengths: np.ndarray  # (texts,) int64, before cutting to maxlen
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def truncated(self) -> np.ndarray:
+        return self.full_lengths > self.lengths
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def sequence(self, index: int) -> np.ndarray:
+        return self.ids[self.offsets[index] : self.offsets[index + 1]]
+
+
+class TextEncoder:
+    """Tokenizer + vocabulary, saved as one JSON document alongside every model."""
+
+    def __init__(self, tokenizer: Tokenizer, config: EncoderConfig):
+        self.tokenizer = tokenizer
+        self.config = config
+        vocabulary = tokenizer.get_vocab()
+        self._words = [""] * len(vocabulary)
+        for word, index in vocabulary.items():
+            self._words[index] = word
+
+    @staticmethod
+    def _blank_tokenizer(config: EncoderConfig) -> Tokenizer:
+        tokenizer = Tokenizer(models.WordLevel(unk_token=RESERVED[UNKNOWN]))
+        steps = [normalizers.Replace(Regex(r"<br\s*/?>"), " ")]
+        if config.lowercase:
+            steps.append(normalizers.Lowercase())
+        tokenizer.normalizer = normalizers.Sequence(steps)
+        # Words are runs of letters, digits, '_' and apostrophes; everything else separates them.
+        tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[^\w']+"), behavior="removed")
+        return tokenizer
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], config: EncoderConfig | None = None) -> TextEncoder:
+        """Build the vocabulary from the most frequent words of `texts` (ties: alphabetical)."""
+        config = config or EncoderConfig()
+        tokenizer = cls._blank_tokenizer(config)
+        trainer = trainers.WordLevelTrainer(
+            vocab_size=config.max_features, special_tokens=list(RESERVED), show_progress=False
+        )
+        tokenizer.train_from_iterator(texts, trainer)
+        return cls(tokenizer, config)
+
+    @property
+    def vocab_size(self) -> int:
+        """Ids the embedding must hold (max_features, or fewer if the corpus has fewer words)."""
+        return len(self._words)
+
+    def words(self, text: str) -> list[str]:
+        """The words of `text` as the model sees them, unknown ones included."""
+        return [word for word, _ in self.tokenizer.pre_tokenizer.pre_tokenize_str(self.tokenizer.normalizer.normalize_str(text))]
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """Ids of every text, cut to maxlen on the configured side (no padding)."""
+        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        start = [START] if self.config.start_token else []
+        sequences = [start + encoding.ids for encoding in encodings]
+        full_lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+        cut = [truncate(sequence, self.config.maxlen, self.config.truncating) for sequence in sequences]
+        lengths = np.fromiter((len(s) for s in cut), dtype=np.int64, count=len(cut))
+        offsets = np.zeros(len(cut) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = np.fromiter((i for s in cut for i in s), dtype=np.int32, count=int(offsets[-1]))
+        return Encoded(flat, offsets, full_lengths)
+
+    def decode(self, ids: Iterable[int], skip_padding: bool = True) -> str:
+        """Words for ids; reserved and unknown ids read '?', as in the lecture."""
+        return " ".join(
+            self._words[i] if i >= len(RESERVED) else "?" for i in map(int, ids) if not (skip_padding and i == PAD)
+        )
+
+    def to_json(self) -> str:
+        return json.dumps({"settings": asdict(self.config), "tokenizer": json.loads(self.tokenizer.to_str())})
+
+    @classmethod
+    def from_json(cls, document: str) -> TextEncoder:
+        data = json.loads(document)
+        return cls(Tokenizer.from_str(json.dumps(data["tokenizer"])), EncoderConfig(**data["settings"]))
+
+
+def truncate(sequence: Sequence[int], maxlen: int, side: str = "pre") -> Sequence[int]:
+    """Keep maxlen items: the last ones for 'pre' (Keras's default), the first for 'post'."""
+    if len(sequence) <= maxlen:
+        return sequence
+    return sequence[-maxlen:] if side == "pre" else sequence[:maxlen]
+
+
+def pad_sequences(
+    sequences: Sequence[Sequence[int]], maxlen: int, padding: str = "pre", truncating: str = "pre", value: int = PAD
+) -> np.ndarray:
+    """Keras's ``pad_sequences``: a (texts, maxlen) array, cut and padded on the sides given."""
+    out = np.full((len(sequences), maxlen), value, dtype=np.int64)
+    for row, sequence in enumerate(sequences):
+        kept = np.asarray(truncate(sequence, maxlen, truncating), dtype=np.int64)
+        if len(kept):
+            if padding == "pre":
+                out[row, maxlen - len(kept) :] = kept
+            else:
+                out[row, : len(kept)] = kept
+    return out

@@ -1,0 +1,1 @@
+"""Training: batches, the one fit loop, checkpoints."""

@@ -1,0 +1,82 @@
+import pytest
+import torch
+
+from seqlab.errors import ConfigError
+from seqlab.models import build_model, count_parameters, model_names
+from seqlab.models.recurrent import _reversal_index
+
+# Parameter counts of the lecture's Keras models (model.summary()).
+KERAS_RNN, KERAS_LSTM = 1_292_417, 1_329_473
+
+
+def test_parameter_counts_match_keras_up_to_the_second_recurrent_bias():
+    rnn, lstm = build_model("rnn"), build_model("lstm")
+    assert count_parameters(rnn) == KERAS_RNN + 64  # PyTorch's extra b_hh: 64 units
+    assert count_parameters(lstm) == KERAS_LSTM + 4 * 64  # one b_hh per gate
+    assert f"{KERAS_RNN:,}" in rnn.keras_parameter_note()
+    assert f"{KERAS_LSTM:,}" in lstm.keras_parameter_note()
+
+
+def test_layer_rows_add_up_to_the_total():
+    for name in model_names():
+        model = build_model(name)
+        assert sum(row.parameters for row in model.summary_rows(200)) == count_parameters(model), name
+
+
+def test_unknown_model_lists_the_valid_ones():
+    with pytest.raises(ConfigError) as error:
+        build_model("transformer-xl")
+    for name in ("rnn", "lstm", "gru", "bilstm"):
+        assert name in str(error.value)
+
+
+def test_unknown_option_names_the_model_and_its_options():
+    with pytest.raises(ConfigError, match="no option heads.*hidden_size"):
+        build_model("lstm", heads=4)
+
+
+def _padded_batch(vocab: int = 50, lengths=(9, 4, 1, 6), extra_padding: int = 0):
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, vocab, (len(lengths), max(lengths)), generator=generator)
+    lengths = torch.tensor(lengths)
+    ids[torch.arange(ids.shape[1]).unsqueeze(0) >= lengths.unsqueeze(1)] = 0
+    return torch.nn.functional.pad(ids, (0, extra_padding)), lengths
+
+
+@pytest.mark.parametrize("name", model_names())
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+def test_padding_never_changes_a_prediction(name, pooling):
+    """Oracle: each text alone, unpadded, gives the same logits as inside a padded batch."""
+    torch.manual_seed(0)
+    model = build_model(name, vocab_size=50, embedding_dim=8, hidden_size=6, layers=2, pooling=pooling).eval()
+    ids, lengths = _padded_batch()
+    with torch.no_grad():
+        batched = model(ids, lengths).logits
+        more_padding = model(*_padded_batch(extra_padding=7)).logits
+        alone = torch.cat([model(ids[i : i + 1, : lengths[i]], lengths[i : i + 1]).logits for i in range(len(lengths))])
+    torch.testing.assert_close(batched, alone, rtol=0, atol=1e-5)
+    torch.testing.assert_close(batched, more_padding, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["lstm", "bigru"])
+def test_padding_does_not_change_gradients(name):
+    torch.manual_seed(0)
+    model = build_model(name, vocab_size=50, embedding_dim=8, hidden_size=6)
+    ids, lengths = _padded_batch()
+    model(ids, lengths).logits.sum().backward()
+    padded_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    sum(model(ids[i : i + 1, : lengths[i]], lengths[i : i + 1]).logits.sum() for i in range(len(lengths))).backward()
+    for padded, alone in zip(padded_grads, (p.grad for p in model.parameters())):
+        torch.testing.assert_close(padded, alone, rtol=0, atol=1e-5)
+
+
+def test_bidirectional_backward_pass_reads_each_text_reversed():
+    index = _reversal_index(torch.tensor([3, 1]), 4)
+    assert index.tolist() == [[2, 1, 0, 3], [0, 1, 2, 3]]
+
+
+def test_multiclass_models_have_one_output_per_class():
+    model = build_model("gru", num_classes=5, vocab_size=20, embedding_dim=4, hidden_size=3)
+    ids, lengths = _padded_batch(vocab=20)
+    assert model(ids, lengths).logits.shape == (4, 5)

@@ -1,0 +1,50 @@
+import pytest
+import torch
+
+from seqlab.errors import SeqlabError
+from seqlab.models import build_model
+from seqlab.predict import load
+from seqlab.runs import save_run
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory, tiny_reviews):
+    torch.manual_seed(0)
+    model = build_model("gru", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=16, hidden_size=8)
+    directory = tmp_path_factory.mktemp("runs") / "gru"
+    save_run(directory, model, tiny_reviews.encoder, tiny_reviews.label_names, {}, {}, {})
+    return load(directory)
+
+
+def test_predictions_have_labels_and_probabilities(predictor):
+    [prediction] = predictor.predict("A wonderful, moving film.")
+    assert prediction.label in ("negative", "positive")
+    assert prediction.probabilities[prediction.label] == prediction.probability
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_empty_text_is_predicted_from_the_start_token(predictor):
+    [prediction] = predictor.predict([""])
+    assert prediction.tokens == 1 and not prediction.truncated
+
+
+def test_long_text_is_cut_like_training_and_says_so(predictor):
+    words = "good " * 500
+    [prediction] = predictor.predict([words])
+    assert prediction.tokens == 200 and prediction.truncated
+    # Cutting keeps the last 200 tokens: adding words at the front changes nothing.
+    [longer] = predictor.predict(["awful " * 100 + words])
+    assert longer.probability == prediction.probability
+
+
+def test_predictor_uses_the_encoder_saved_with_the_model(predictor, tiny_reviews):
+    assert predictor.encoder.to_json() == tiny_reviews.encoder.to_json()
+
+
+def test_non_string_input_is_rejected_clearly(predictor):
+    with pytest.raises(SeqlabError, match="item 1 is int"):
+        predictor.predict(["fine", 3])
+
+
+def test_no_texts_give_no_predictions(predictor):
+    assert predictor.predict([]) == []

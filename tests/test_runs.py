@@ -1,0 +1,91 @@
+import json
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+
+from seqlab import runs
+from seqlab.errors import RunError
+from seqlab.models import build_model
+from seqlab.predict import load
+
+
+@pytest.fixture
+def saved_run(tmp_path, tiny_reviews):
+    torch.manual_seed(0)
+    model = build_model("lstm", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=16, hidden_size=8)
+    directory = tmp_path / "run"
+    runs.save_run(directory, model, tiny_reviews.encoder, tiny_reviews.label_names, {"epochs": 0}, {"loss": []}, {})
+    return directory, model
+
+
+def test_round_trip_gives_identical_probabilities(saved_run, tiny_reviews, imdb_corpus):
+    directory, model = saved_run
+    predictor = load(directory)
+    texts = imdb_corpus.test.texts[:50]
+    from seqlab.evaluation.metrics import probabilities
+    from seqlab.text.cache import EncodedSplit
+    from seqlab.training.fit import predict_logits
+
+    direct = probabilities(predict_logits(model, EncodedSplit(tiny_reviews.encoder.encode(texts), np.zeros(50, dtype=np.int64))))
+    assert np.array_equal(predictor.predict_proba(texts), direct.numpy())
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "config.json", "encoder.json", "history.json", "metrics.json", "model.safetensors"]
+
+
+def test_incomplete_run_names_what_is_missing(saved_run):
+    directory, _ = saved_run
+    (directory / "model.safetensors").unlink()
+    with pytest.raises(RunError, match="incomplete: missing model.safetensors"):
+        load(directory)
+
+
+def test_run_from_another_format_is_refused(saved_run):
+    directory, _ = saved_run
+    config = json.loads((directory / "config.json").read_text())
+    config["format"] = 99
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(RunError, match="format 99"):
+        load(directory)
+
+
+def test_damaged_weights_are_reported(saved_run):
+    directory, _ = saved_run
+    (directory / "model.safetensors").write_bytes(b"\x00" * 100)
+    with pytest.raises(RunError, match="damaged"):
+        load(directory)
+
+
+def test_weights_of_another_shape_are_reported(saved_run):
+    directory, _ = saved_run
+    safetensors.torch.save_file({"embedding.weight": torch.zeros(3, 3)}, directory / "model.safetensors")
+    with pytest.raises(RunError, match="does not fit"):
+        load(directory)
+
+
+def test_pickled_files_are_refused_without_unpickling(tmp_path):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"\x80\x04not really a pickle")
+    with pytest.raises(RunError, match="never unpickles"):
+        load(path)
+
+
+def test_missing_run_directory_says_how_to_make_one(tmp_path):
+    with pytest.raises(RunError, match="seqlab train"):
+        load(tmp_path / "absent")
+
+
+def test_failed_save_leaves_the_previous_run_intact(saved_run, tiny_reviews, monkeypatch):
+    directory, _ = saved_run
+    before = (directory / "model.safetensors").read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runs.safetensors.torch, "save_file", crash)
+    with pytest.raises(OSError):
+        runs.save_run(directory, build_model("rnn", vocab_size=10_000), tiny_reviews.encoder,
+                      tiny_reviews.label_names, {}, {}, {})
+    assert (directory / "model.safetensors").read_bytes() == before
+    assert [p.name for p in directory.parent.iterdir()] == ["run"]  # no staging leftovers

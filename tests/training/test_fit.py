@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+import torch
+
+from seqlab.models import build_model
+from seqlab.training.fit import TrainConfig, evaluate, fit, split_validation
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["rnn", "lstm"])
+def test_learns_sentiment_from_real_reviews(reviews, name):
+    """9,600 training reviews, 2 epochs; accuracy on 2,000 held-out test reviews."""
+    training = TrainConfig(epochs=2, batch_size=32)
+    train, validation = split_validation(reviews.train, training.validation_split, training.seed)
+    torch.manual_seed(training.seed)
+    model = build_model(name, vocab_size=reviews.encoder.vocab_size)
+    history = fit(model, train, validation, training)
+    assert history.loss[-1] < history.loss[0]
+    assert evaluate(model, reviews.test)["accuracy"] >= 0.70
+
+
+def test_same_seed_same_weights_bit_for_bit(tiny_reviews):
+    def run():
+        torch.manual_seed(7)
+        model = build_model("lstm", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=16, hidden_size=8)
+        history = fit(model, tiny_reviews.train, tiny_reviews.test, TrainConfig(epochs=2, batch_size=64, seed=7))
+        return model.state_dict(), history
+
+    (first, history_a), (second, history_b) = run(), run()
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    assert history_a.loss == history_b.loss and history_a.val_accuracy == history_b.val_accuracy
+
+
+def test_validation_split_is_the_last_share_of_the_shuffled_set(tiny_reviews):
+    train, validation = split_validation(tiny_reviews.train, 0.2, seed=42)
+    assert (len(train), len(validation)) == (480, 120)
+    order = np.random.default_rng(42).permutation(600)
+    assert np.array_equal(validation.labels, tiny_reviews.train.labels[order[-120:]])
+    assert split_validation(tiny_reviews.train, 0.0, seed=42)[1] is None
+
+
+def test_bucketed_batches_give_the_same_predictions_as_one_at_a_time(tiny_reviews):
+    from seqlab.training.fit import predict_logits
+
+    torch.manual_seed(0)
+    model = build_model("lstm", vocab_size=tiny_reviews.encoder.vocab_size).eval()
+    split = tiny_reviews.test.take(np.arange(40))
+    batched = predict_logits(model, split, batch_size=16)
+    single = torch.cat([predict_logits(model, split.take(np.array([i])), batch_size=1) for i in range(40)])
+    torch.testing.assert_close(batched, single, rtol=0, atol=1e-5)
