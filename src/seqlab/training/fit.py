@@ -82,50 +82,116 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def epoch_batches(lengths: np.ndarray, config: TrainConfig, epoch: int) -> list[np.ndarray]:
+    """The batches of `epoch`, a pure function of (seed, epoch): a resumed run sees the same order."""
+    return batch_indices(lengths, config.batch_size, np.random.default_rng([config.seed, epoch]), config.bucket)
+
+
+@dataclass
+class TrainState:
+    """Where training stands; with the model, optimizer and RNG states it is all a resume needs."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # batches completed in the epoch under way
+    loss_sum: float = 0.0  # running sums over the epoch under way, for Keras-style epoch figures
+    correct: int = 0
+    seen: int = 0
+    epoch_seconds: float = 0.0  # time spent in the epoch under way before an interruption
+    history: History = field(default_factory=History)
+
+
+class Callback:
+    """Hooks into the loop (checkpoints, early stopping, schedules); all optional."""
+
+    def on_batch_end(self, trainer: Trainer) -> None:
+        pass
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
+        pass
+
+
+class Trainer:
+    """One loop for every model: Adam + cross-entropy, Keras's fit semantics."""
+
+    def __init__(
+        self,
+        model: SequenceClassifier,
+        train: EncodedSplit,
+        validation: EncodedSplit | None,
+        config: TrainConfig,
+        reporter: Reporter | None = None,
+        callbacks: list[Callback] | tuple[Callback, ...] = (),
+    ):
+        self.model = model
+        self.train = train
+        self.validation = validation if validation is not None and len(validation) else None
+        self.config = config
+        self.reporter = reporter or Silent()
+        self.callbacks = list(callbacks)
+        self.device = next(model.parameters()).device
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_epsilon)
+        self.state = TrainState()
+        self.stop = False  # a callback sets this to end training after the current epoch
+        torch.manual_seed(config.seed)
+
+    def fit(self) -> History:
+        for epoch in range(self.state.epoch + 1, self.config.epochs + 1):
+            self.run_epoch(epoch)
+            if self.stop:
+                break
+        self.model.eval()
+        return self.state.history
+
+    def run_epoch(self, epoch: int) -> dict[str, float]:
+        state, config = self.state, self.config
+        started = time.perf_counter() - state.epoch_seconds
+        self.model.train()
+        batches = epoch_batches(self.train.lengths, config, epoch)
+        self.reporter.start_epoch(epoch, config.epochs, len(batches))
+        for indices in batches[state.step :]:
+            loss, correct = self.train_step(collate(self.train, indices).to(self.device))
+            state.step += 1
+            state.loss_sum += loss * len(indices)
+            state.correct += correct
+            state.seen += len(indices)
+            state.epoch_seconds = time.perf_counter() - started
+            self.reporter.advance(state.loss_sum / state.seen, state.correct / state.seen)
+            for callback in self.callbacks:
+                callback.on_batch_end(self)
+        logs = {"loss": state.loss_sum / max(state.seen, 1), "accuracy": state.correct / max(state.seen, 1)}
+        if self.validation is not None:
+            scores = evaluate(self.model, self.validation, config.eval_batch_size)
+            logs |= {"val_loss": scores["loss"], "val_accuracy": scores["accuracy"]}
+            self.model.train()
+        logs["seconds"] = time.perf_counter() - started
+        state.history.append(logs)
+        state.epoch, state.step, state.loss_sum, state.correct, state.seen, state.epoch_seconds = epoch, 0, 0.0, 0, 0, 0.0
+        self.reporter.end_epoch(epoch, config.epochs, logs)
+        for callback in self.callbacks:
+            callback.on_epoch_end(self, logs)
+        return logs
+
+    def train_step(self, batch) -> tuple[float, int]:
+        """One gradient step; returns the batch's mean loss and number of correct predictions."""
+        logits = self.model(batch.ids, batch.lengths).logits  # (batch, outputs)
+        loss = loss_from_logits(logits, batch.labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            return float(loss), int((predicted_labels(logits) == batch.labels).sum())
+
+
 def fit(
     model: SequenceClassifier,
     train: EncodedSplit,
     validation: EncodedSplit | None,
     config: TrainConfig,
     reporter: Reporter | None = None,
+    callbacks: list[Callback] | tuple[Callback, ...] = (),
 ) -> History:
-    """Adam + cross-entropy for `config.epochs` epochs; returns the per-epoch history."""
-    reporter = reporter or Silent()
-    device = next(model.parameters()).device
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_epsilon)
-    history = History()
-    for epoch in range(1, config.epochs + 1):
-        started = time.perf_counter()
-        model.train()
-        batches = batch_indices(train.lengths, config.batch_size, rng, config.bucket)
-        reporter.start_epoch(epoch, config.epochs, len(batches))
-        total_loss = torch.zeros((), dtype=torch.float64)
-        total_correct = torch.zeros((), dtype=torch.int64)
-        seen = 0
-        for indices in batches:
-            batch = collate(train, indices).to(device)
-            logits = model(batch.ids, batch.lengths).logits  # (batch, outputs)
-            loss = loss_from_logits(logits, batch.labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                size = len(indices)
-                total_loss += loss.detach().double().cpu() * size
-                total_correct += (predicted_labels(logits) == batch.labels).sum().cpu()
-                seen += size
-                reporter.advance(float(total_loss) / seen, float(total_correct) / seen)
-        logs = {"loss": float(total_loss) / seen, "accuracy": float(total_correct) / seen}
-        if validation is not None and len(validation):
-            scores = metrics_from_logits(predict_logits(model, validation, config.eval_batch_size), torch.from_numpy(validation.labels))
-            logs |= {"val_loss": scores["loss"], "val_accuracy": scores["accuracy"]}
-        logs["seconds"] = time.perf_counter() - started
-        history.append(logs)
-        reporter.end_epoch(epoch, config.epochs, logs)
-    model.eval()
-    return history
+    """Train `model` for `config.epochs` epochs; returns the per-epoch history."""
+    return Trainer(model, train, validation, config, reporter, callbacks).fit()
 
 
 @torch.no_grad()
