@@ -61,3 +61,8 @@ def live_server(served_runs):
     server = LiveServer(create_app(load_predictors([str(path) for path in served_runs]))).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    return free_port()
