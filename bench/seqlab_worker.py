@@ -6,6 +6,7 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import resource
@@ -25,6 +26,17 @@ def load_split(directory: str, name: str) -> EncodedSplit:
     arrays = {key: np.load(os.path.join(directory, f"{name}_{key}.npy")) for key in ("ids", "offsets", "labels")}
     lengths = np.diff(arrays["offsets"])
     return EncodedSplit(Encoded(arrays["ids"], arrays["offsets"], lengths), arrays["labels"])
+
+
+def batch1_latencies(model, test: EncodedSplit, samples: int) -> list[float]:
+    latencies = []
+    with torch.inference_mode():
+        for row in range(samples):
+            batch = collate(test, np.array([row]))
+            started = time.perf_counter()
+            model(batch.ids, batch.lengths)
+            latencies.append(time.perf_counter() - started)
+    return latencies
 
 
 def main() -> None:
@@ -51,13 +63,15 @@ def main() -> None:
     inference_seconds = time.perf_counter() - started
     scores = evaluate(model, test, batch_size=512)
 
-    latencies = []
-    with torch.inference_mode():
-        for row in range(args.latency_samples):
-            batch = collate(test, np.array([row]))
-            started = time.perf_counter()
-            model(batch.ids, batch.lengths)
-            latencies.append(time.perf_counter() - started)
+    latencies = batch1_latencies(model, test, args.latency_samples)
+
+    # The same weights in bfloat16 (opt-in in seqlab: `--precision bfloat16`).
+    fast = copy.deepcopy(model).to(torch.bfloat16).eval()
+    started = time.perf_counter()
+    predict_logits(fast, test, batch_size=512)
+    bf16_seconds = time.perf_counter() - started
+    bf16_scores = evaluate(fast, test, batch_size=512)
+    bf16_latencies = batch1_latencies(fast, test, args.latency_samples)
 
     print(json.dumps({
         "framework": f"seqlab / torch {torch.__version__}",
@@ -70,6 +84,9 @@ def main() -> None:
         "reviews_per_second": len(test) / inference_seconds,
         "latency_ms_p50": float(np.median(latencies) * 1000),
         "latency_ms_p99": float(np.percentile(latencies, 99) * 1000),
+        "bf16_reviews_per_second": len(test) / bf16_seconds,
+        "bf16_latency_ms_p50": float(np.median(bf16_latencies) * 1000),
+        "bf16_test_accuracy": bf16_scores["accuracy"],
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "train_peak_memory_mb": train_peak,
     }))
