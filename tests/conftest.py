@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,35 @@ def tiny_reviews(reviews):
     from dataclasses import replace
 
     return replace(reviews, train=reviews.train.take(np.arange(600)), test=reviews.test.take(np.arange(300)))
+
+
+@contextmanager
+def torch_threads(count: int):
+    """Run with `count` PyTorch threads. On this shared 2-core machine, 2 threads on small batches can run
+    1000x slower than 1 while other jobs hold a core (each step waits for the descheduled thread)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, reviews) -> Path:
+    """A small LSTM trained on the 12,000 reviews (2 epochs, ~10 s; ~85% test accuracy), saved as a run directory."""
+    import seqlab
+
+    out = tmp_path_factory.mktemp("trained") / "small-lstm"
+    with torch_threads(1):
+        seqlab.train_model("lstm", reviews, seqlab.TrainConfig(epochs=2, batch_size=64, validation_split=0.0), out=out,
+                           embedding_dim=32, hidden_size=16)
+    return out

@@ -42,3 +42,19 @@ def test_lecture_runs_on_a_subset(archive, monkeypatch, tmp_path):
     assert outputs[5].count("test accuracy") == 2
     assert (tmp_path / "sequence_models_history.png").is_file()
     assert outputs[-1].count("\n") == 2
+
+
+def render(path: Path = LECTURE) -> None:
+    """Run the lecture on all of IMDb and write each block's output under it (```text blocks)."""
+    document = re.sub(r"(```python\n.*?```\n)\n```text\n.*?```\n", r"\1", path.read_text(), flags=re.DOTALL)
+    outputs = iter(run_blocks(python_blocks(path)))
+
+    def with_output(match: re.Match) -> str:
+        printed = next(outputs).rstrip()
+        return match.group(0) + (f"\n```text\n{printed}\n```\n" if printed else "")
+
+    path.write_text(re.sub(r"```python\n.*?```\n", with_output, document, flags=re.DOTALL))
+
+
+if __name__ == "__main__":  # python tests/test_docs.py  (from a scratch folder: it writes runs/)
+    render()

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from seqlab.errors import SeqlabError
 from seqlab.models import model_names
+from seqlab.serve.config import ServeConfig
 from seqlab.text.encoder import EncoderConfig
 from seqlab.training.fit import TrainConfig
 
@@ -44,6 +45,7 @@ HiddenSize = Annotated[int, typer.Option(help="Units per recurrent layer and dir
 TrainSize = Annotated[Optional[int], typer.Option(help="Use a random class-balanced subset of this many training reviews.")]
 TestSize = Annotated[Optional[int], typer.Option(help="Use a random class-balanced subset of this many test reviews.")]
 Precision = Annotated[str, typer.Option(help="float32 (exact) or bfloat16 (faster on recent CPUs, probabilities within ~1e-3).")]
+Onnx = Annotated[bool, typer.Option("--onnx", help="Run RUN/model.onnx on ONNX Runtime (write it with `seqlab export`).")]
 
 
 def _encoder_config(max_features, maxlen, truncating, padding) -> EncoderConfig:
@@ -222,11 +224,12 @@ def predict(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per review.")] = False,
     replace_invalid: Annotated[bool, typer.Option(help="Replace bytes that are not UTF-8 instead of stopping.")] = False,
     precision: Precision = "float32",
+    onnx: Onnx = False,
 ) -> None:
     """Classify reviews with a saved run."""
     from seqlab.predict import load
 
-    predictor = load(run, precision=precision)
+    predictor = load(run, backend="onnx" if onnx else "pytorch", precision=precision)
     if not texts or texts == ["-"]:
         texts = _read_stdin_lines(replace_invalid)
     predictions = predictor.predict(texts)
@@ -256,6 +259,107 @@ def summary(
 
     console.print(summary_table(build_model(model, vocab_size=max_features, embedding_dim=embedding_dim,
                                             hidden_size=hidden_size), maxlen))
+
+
+@app.command()
+def serve(
+    runs: Annotated[list[str], typer.Argument(help="Run directories to serve, as PATH (named after its folder) or NAME=PATH.")],
+    host: Annotated[str, typer.Option(help="Address to bind; the default accepts only this machine.")] = _default(ServeConfig, "host"),
+    port: Annotated[int, typer.Option(help="TCP port.")] = _default(ServeConfig, "port"),
+    onnx: Onnx = False,
+    batching: Annotated[bool, typer.Option(help="Merge concurrent requests into one model call.")] = _default(ServeConfig, "batching"),
+    batch_window_ms: Annotated[float, typer.Option(help="How long a batch waits for more requests after its first.")] = _default(ServeConfig, "batch_window_ms"),
+    max_batch_size: Annotated[int, typer.Option(help="Texts after which a batch stops collecting.")] = _default(ServeConfig, "max_batch_size"),
+    threads: Annotated[int, typer.Option(help="Threads for PyTorch / ONNX Runtime.")] = _default(ServeConfig, "threads"),
+) -> None:
+    """Serve run directories over HTTP: /v1/predict, /v1/explain, the Open Inference Protocol (/v2), a page at /."""
+    from seqlab.serve.app import load_predictors, run_server
+
+    config = ServeConfig(host=host, port=port, batching=batching, batch_window_ms=batch_window_ms,
+                         max_batch_size=max_batch_size, threads=threads)
+    predictors = load_predictors(runs, backend="onnx" if onnx else "pytorch", threads=threads)
+    where = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    console.print(f"serving {', '.join(predictors)} on {where}/ (API docs at {where}/docs); Ctrl-C stops")
+    run_server(predictors, config)
+
+
+def _explanation_text(explanation):
+    """The review with each word's background coloured by its score (rich markup)."""
+    from rich.text import Text
+
+    labels = explanation.prediction.probabilities
+    others = [label for label in labels if label != explanation.target]
+    colours = {"positive": (22, 163, 74), "negative": (220, 38, 38)}
+    toward = colours.get(explanation.target, (37, 99, 235))
+    away = colours.get(others[0], (120, 120, 120)) if len(others) == 1 else (120, 120, 120)
+    scale = max((abs(w.score) for w in explanation.words if w.read), default=0) or 1
+    text, at = Text(), 0
+    for word in explanation.words:
+        text.append(explanation.text[at:word.start])
+        if not word.read:
+            text.append(word.text, style="dim strike")
+        else:
+            r, g, b = toward if word.score >= 0 else away
+            strength = min(1.0, abs(word.score) / scale)
+            mix = lambda channel: int(255 - (255 - channel) * strength * 0.8)  # noqa: E731 - blend toward white
+            text.append(word.text, style=f"black on rgb({mix(r)},{mix(g)},{mix(b)})")
+        at = word.end
+    text.append(explanation.text[at:])
+    return text
+
+
+@app.command()
+def explain(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    text: Annotated[str, typer.Argument(help="The review to explain ('-' reads it from standard input).")],
+    method: Annotated[str, typer.Option(help="auto (attention weights if the model has them, else occlusion), "
+                                             "attention, occlusion or integrated_gradients.")] = "auto",
+    target: Annotated[Optional[str], typer.Option(help="Class the scores refer to (default: the predicted one).")] = None,
+    top: Annotated[int, typer.Option(help="How many of the strongest words to list.")] = 8,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
+    onnx: Onnx = False,
+) -> None:
+    """Show which words of a review pushed the prediction, coloured by how much."""
+    from seqlab.predict import load
+
+    if text == "-":
+        text = "\n".join(_read_stdin_lines(replace_invalid=False))
+    explanation = load(run, backend="onnx" if onnx else "pytorch").explain(text, method=method, target=target)
+    if json_output:
+        print(json.dumps(explanation.to_dict(), ensure_ascii=False))
+        return
+    p = explanation.prediction
+    console.print(f"[bold]{p.label}[/] ({p.probability:.4f}); {p.tokens} tokens read"
+                  f"{', text cut' if p.truncated else ''}")
+    console.print(f"Words are coloured by their {explanation.description}.")
+    if explanation.words_cut:
+        console.print(f"[dim]The first {explanation.words_cut} word(s) were cut off to fit maxlen (struck out): "
+                      "the model never read them.[/]")
+    console.print(_explanation_text(explanation))
+    strongest = sorted((w for w in explanation.words if w.read), key=lambda w: abs(w.score), reverse=True)[:top]
+    if strongest:
+        table = Table(title=f"Strongest words for {explanation.target}")
+        table.add_column("word")
+        table.add_column("score", justify="right")
+        for word in strongest:
+            table.add_row(word.text, f"{word.score:+.4f}")
+        console.print(table)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    format: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
+) -> None:
+    """Write RUN/model.onnx (dynamic batch and length), checked against PyTorch, for ONNX Runtime."""
+    from seqlab.export import TOLERANCE, export_onnx
+
+    result = export_onnx(run, format=format)
+    outputs = "logits and attention" if result.attention else "logits"
+    console.print(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.1f} MB, {result.exporter} exporter, "
+                  f"outputs {outputs}); largest probability difference from PyTorch "
+                  f"{result.max_difference:.1e} (limit {TOLERANCE:.0e})")
+    console.print(f"use it with `seqlab predict {run} --onnx ...` or `seqlab serve {run} --onnx`")
 
 
 def main() -> None:

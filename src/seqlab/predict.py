@@ -1,20 +1,64 @@
-"""The single path from raw text to answers; the CLI, Python API and server all use it."""
+"""The single path from raw text to answers; the CLI, Python API, server, page and ONNX export all use it.
+
+A Predictor encodes texts with the encoder saved in the run, batches them by length and runs
+them through a backend: the PyTorch model (default) or the run's exported ``model.onnx`` on
+ONNX Runtime. Both see exactly the same ids, so they differ only by float rounding.
+"""
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Protocol
 
 import numpy as np
 import torch
 
-from seqlab.errors import SeqlabError
+from seqlab.errors import ConfigError, SeqlabError
 from seqlab.evaluation.metrics import probabilities
 from seqlab.runs import Run, load_run
 from seqlab.text.cache import EncodedSplit
-from seqlab.training.fit import predict_logits
+from seqlab.training.batches import iterate
+
+if TYPE_CHECKING:
+    from seqlab.explain import Explanation
+
+BACKENDS = ("pytorch", "onnx")
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+class Scores(NamedTuple):
+    logits: np.ndarray  # (batch, outputs) float32
+    attention: np.ndarray | None = None  # (batch, time) float32, for attention models
+
+
+class Backend(Protocol):
+    """Runs one padded batch: ids (batch, time) int64 with padding after the tokens, lengths (batch,)."""
+
+    name: str
+
+    def __call__(self, ids: np.ndarray, lengths: np.ndarray) -> Scores: ...
+
+
+class TorchBackend:
+    """The PyTorch model. `precision="bfloat16"` runs a bfloat16 copy (AMX/AVX-512 on recent x86
+    CPUs): about 2-3 times the throughput, probabilities within about 1e-3 of float32's."""
+
+    name = "pytorch"
+
+    def __init__(self, model: torch.nn.Module, precision: str = "float32"):
+        if precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {precision!r}; choose {' or '.join(PRECISIONS)}")
+        self.precision = precision
+        self.model = model.eval() if precision == "float32" else copy.deepcopy(model).to(PRECISIONS[precision]).eval()
+
+    @torch.inference_mode()
+    def __call__(self, ids: np.ndarray, lengths: np.ndarray) -> Scores:
+        device = next(self.model.parameters()).device
+        output = self.model(torch.as_tensor(ids, device=device), torch.as_tensor(lengths, device=device))
+        attention = None if output.attention is None else output.attention.float().cpu().numpy()
+        return Scores(output.logits.float().cpu().numpy(), attention)
 
 
 @dataclass(frozen=True)
@@ -30,25 +74,16 @@ class Prediction:
                 "tokens": self.tokens, "truncated": self.truncated}
 
 
-PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-
-
 class Predictor:
-    """Text in, labels and probabilities out, with the encoder the model was trained with.
+    """Text in, labels and probabilities out, with the encoder the model was trained with."""
 
-    `precision="bfloat16"` runs the model in bfloat16 (AMX/AVX-512 on recent x86 CPUs):
-    about 2-3 times the throughput, probabilities within about 1e-3 of float32's.
-    """
-
-    def __init__(self, run: Run, batch_size: int = 512, precision: str = "float32"):
-        if precision not in PRECISIONS:
-            raise SeqlabError(f"unknown precision {precision!r}; choose {' or '.join(PRECISIONS)}")
+    def __init__(self, run: Run, batch_size: int = 512, backend: Backend | None = None):
         self.run = run
-        self.precision = precision
-        self.model = run.model.eval() if precision == "float32" else copy.deepcopy(run.model).to(PRECISIONS[precision]).eval()
+        self.model = run.model.eval()
         self.encoder = run.encoder
         self.label_names = run.label_names
         self.batch_size = batch_size
+        self.backend = backend or TorchBackend(self.model)
 
     @property
     def name(self) -> str:
@@ -61,12 +96,26 @@ class Predictor:
             raise SeqlabError(f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
         return EncodedSplit(self.encoder.encode(texts), np.zeros(len(texts), dtype=np.int64))
 
+    def logits(self, encoded: EncodedSplit) -> np.ndarray:
+        """(texts, outputs) logits in the texts' order, computed in length-sorted batches."""
+        out = None
+        for batch in iterate(encoded, self.batch_size, rng=None, bucket=True):
+            logits = self.backend(batch.ids.numpy(), batch.lengths.numpy()).logits  # (batch, outputs)
+            if out is None:
+                out = np.empty((len(encoded), logits.shape[-1]), dtype=np.float32)
+            out[batch.indices] = logits
+        return out if out is not None else np.zeros((0, 1), dtype=np.float32)
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """(texts, classes) probabilities from logits, with the arithmetic used in training."""
+        return probabilities(torch.from_numpy(np.ascontiguousarray(logits))).numpy()
+
     def predict_proba(self, texts: Iterable[str]) -> np.ndarray:
         """(texts, classes) probabilities."""
         encoded = self.encode(texts)
         if len(encoded) == 0:
             return np.zeros((0, len(self.label_names)), dtype=np.float32)
-        return probabilities(predict_logits(self.model, encoded, self.batch_size)).numpy()
+        return self.probabilities(self.logits(encoded))
 
     def predict(self, texts: str | Iterable[str]) -> list[Prediction]:
         if isinstance(texts, str):
@@ -74,7 +123,7 @@ class Predictor:
         encoded = self.encode(texts)
         if len(encoded) == 0:
             return []
-        probs = probabilities(predict_logits(self.model, encoded, self.batch_size)).numpy()
+        probs = self.probabilities(self.logits(encoded))
         lengths, truncated = encoded.lengths, encoded.encoded.truncated
         results = []
         for row, p in enumerate(probs):
@@ -88,10 +137,28 @@ class Predictor:
             ))
         return results
 
+    def explain(self, text: str, method: str = "auto", target: str | None = None) -> Explanation:
+        """How much each word of `text` pushed the prediction (see seqlab.explain)."""
+        from seqlab.explain import explain
 
-def load(run_directory: str | Path, precision: str = "float32") -> Predictor:
-    """A predictor for a run directory written by `seqlab train` or `seqlab compare`."""
-    return Predictor(load_run(run_directory), precision=precision)
+        return explain(self, text, method=method, target=target)
 
 
-__all__ = ["Prediction", "Predictor", "load"]
+def load(run_directory: str | Path, backend: str = "pytorch", threads: int | None = None,
+         precision: str = "float32") -> Predictor:
+    """A predictor for a run directory written by `seqlab train` or `seqlab compare`.
+
+    backend: "pytorch", or "onnx" for the run's model.onnx (written by `seqlab export`) on ONNX Runtime,
+    with `threads` intra-op threads (default 1). precision: "float32" or "bfloat16" (PyTorch backend).
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    run = load_run(run_directory)
+    if backend == "onnx":
+        from seqlab.export import OnnxBackend
+
+        return Predictor(run, backend=OnnxBackend.for_run(run, threads))
+    return Predictor(run, backend=TorchBackend(run.model, precision))
+
+
+__all__ = ["BACKENDS", "Backend", "Prediction", "Predictor", "Scores", "TorchBackend", "load"]

@@ -1,0 +1,181 @@
+"""ONNX export of a run's model, and the ONNX Runtime backend of the Predictor.
+
+    seqlab export RUN --format onnx      # writes RUN/model.onnx beside RUN/encoder.json
+
+The graph takes the Predictor's batches unchanged: ``ids`` (batch, time) int64 with padding
+after the tokens and ``lengths`` (batch,) int64; both axes are dynamic. It returns ``logits``
+(and ``attention`` for attention models). Tokenization stays in Python (encoder.json), so the
+ONNX model and the PyTorch model read the same ids. The file records the SHA-256 of the
+weights it came from; a run whose weights changed since refuses a stale model.onnx.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seqlab import __version__
+from seqlab.errors import ConfigError, RunError, SeqlabError
+from seqlab.files import atomic_path
+from seqlab.predict import Scores
+from seqlab.runs import Run, load_run
+
+ONNX_FILE = "model.onnx"
+FORMATS = ("onnx",)
+OPSET = 18  # ONNX operator set written; ONNX Runtime 1.18+ runs it
+TOLERANCE = 1e-4  # largest probability difference from PyTorch an export may show
+
+
+class ExportError(SeqlabError):
+    """The model could not be exported, or the export does not match PyTorch."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    exporter: str  # "torchscript" or "dynamo": which torch.onnx exporter wrote the graph
+    max_difference: float  # largest probability difference from PyTorch on the check batches
+    attention: bool  # whether the graph also returns attention weights
+
+
+class _Graph(torch.nn.Module):
+    """The model with plain tensor outputs, as an exporter wants them."""
+
+    def __init__(self, model: torch.nn.Module, attention: bool):
+        super().__init__()
+        self.model = model
+        self.attention = attention
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor):
+        output = self.model(ids, lengths)
+        return (output.logits, output.attention) if self.attention else output.logits
+
+
+def weights_digest(directory: Path) -> str:
+    return hashlib.sha256((Path(directory) / "model.safetensors").read_bytes()).hexdigest()
+
+
+def _example(vocab_size: int, batch: int, time: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, time + 1, (batch,), generator=generator)  # (batch,)
+    lengths[0] = time
+    ids = torch.randint(3, max(vocab_size, 4), (batch, time), generator=generator)  # (batch, time)
+    ids[torch.arange(time).unsqueeze(0) >= lengths.unsqueeze(1)] = 0  # padding after each text's tokens
+    return ids, lengths
+
+
+def _write_graph(graph: _Graph, example, path: Path, output_names: list[str]) -> str:
+    """Try the TorchScript exporter (fast, emits ONNX's LSTM/GRU/RNN ops), then torch.export's."""
+    dynamic_axes = {"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch"}}
+    if "attention" in output_names:
+        dynamic_axes["attention"] = {0: "batch", 1: "time"}
+    failures = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(graph, example, str(path), input_names=["ids", "lengths"], output_names=output_names,
+                              dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
+            return "torchscript"
+        except Exception as error:  # noqa: BLE001 - fall back to the other exporter, report both if it fails too
+            failures.append(f"TorchScript exporter: {error}")
+        try:
+            batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
+            torch.onnx.export(graph, example, str(path), input_names=["ids", "lengths"], output_names=output_names,
+                              dynamic_shapes={"ids": {0: batch, 1: time}, "lengths": {0: batch}},
+                              opset_version=OPSET, dynamo=True, external_data=False, verbose=False)
+            return "dynamo"
+        except Exception as error:  # noqa: BLE001
+            failures.append(f"torch.export exporter: {error}")
+    raise ExportError("cannot export this model to ONNX:\n  " + "\n  ".join(f.splitlines()[0] for f in failures))
+
+
+def export_onnx(run_directory: str | Path, format: str = "onnx") -> ExportResult:
+    """Write RUN/model.onnx (dynamic batch and length), checked against PyTorch before it is kept."""
+    if format not in FORMATS:
+        raise ConfigError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    import onnx
+
+    run = load_run(run_directory)
+    model = run.model.eval()
+    vocab_size = run.encoder.vocab_size
+    example = _example(vocab_size, 2, 7, seed=0)
+    with torch.no_grad():
+        attention = model(*example).attention is not None
+    output_names = ["logits", "attention"] if attention else ["logits"]
+    path = run.directory / ONNX_FILE
+    with atomic_path(path) as temporary:
+        exporter = _write_graph(_Graph(model, attention), example, temporary, output_names)
+        document = onnx.load(str(temporary))
+        metadata = {"seqlab_version": __version__, "model": run.config["model"]["name"],
+                    "label_names": ",".join(run.label_names), "weights_sha256": weights_digest(run.directory),
+                    "exporter": exporter}
+        for key, value in metadata.items():
+            entry = document.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(document, str(temporary))
+        backend = OnnxBackend(temporary)
+        difference = max(_difference(model, backend, vocab_size, batch, time, seed)
+                         for seed, (batch, time) in enumerate([(1, run.encoder.config.maxlen), (64, 57), (3, 1)]))
+        if difference > TOLERANCE:
+            raise ExportError(f"the exported model differs from PyTorch by {difference:.2e} in probability "
+                              f"(more than {TOLERANCE}); {ONNX_FILE} was not written")
+    return ExportResult(path, exporter, difference, attention)
+
+
+def _difference(model, backend: OnnxBackend, vocab_size: int, batch: int, time: int, seed: int) -> float:
+    from seqlab.evaluation.metrics import probabilities
+
+    ids, lengths = _example(vocab_size, batch, time, seed)
+    with torch.no_grad():
+        expected = probabilities(model(ids, lengths).logits)  # (batch, classes)
+    actual = probabilities(torch.from_numpy(backend(ids.numpy(), lengths.numpy()).logits))
+    return float((expected - actual).abs().max())
+
+
+class OnnxBackend:
+    """The Predictor's backend on ONNX Runtime (one intra-op thread by default: see docs/serving.md)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or int(os.environ.get("SEQLAB_ONNX_THREADS", "1"))
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - ONNX Runtime raises its own exception types
+            raise RunError(f"{path} is not a usable ONNX model ({str(error).splitlines()[0]}); "
+                           "re-export it with `seqlab export RUN --format onnx`") from None
+        self.outputs = [output.name for output in self.session.get_outputs()]
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    @classmethod
+    def for_run(cls, run: Run, threads: int | None = None) -> OnnxBackend:
+        path = run.directory / ONNX_FILE
+        if not path.is_file():
+            raise RunError(f"{run.directory} has no {ONNX_FILE}; write it with "
+                           f"`seqlab export {run.directory} --format onnx`")
+        backend = cls(path, threads)
+        recorded = backend.metadata.get("weights_sha256")
+        if recorded != weights_digest(run.directory):
+            raise RunError(f"{path} was exported from other weights than {run.directory / 'model.safetensors'}; "
+                           f"re-export it with `seqlab export {run.directory} --format onnx`")
+        return backend
+
+    def __call__(self, ids: np.ndarray, lengths: np.ndarray) -> Scores:
+        feeds = {"ids": np.ascontiguousarray(ids, dtype=np.int64), "lengths": np.ascontiguousarray(lengths, dtype=np.int64)}
+        results = self.session.run(None, feeds)
+        named = dict(zip(self.outputs, results))
+        return Scores(named["logits"].astype(np.float32, copy=False), named.get("attention"))
+
+
+__all__ = ["ExportError", "ExportResult", "ONNX_FILE", "OnnxBackend", "export_onnx", "weights_digest"]

@@ -1,0 +1,1 @@
+"""The HTTP service and web page (needs the `serve` extra: FastAPI + uvicorn)."""

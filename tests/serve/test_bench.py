@@ -1,0 +1,25 @@
+"""bench/serve.py --quick runs end to end: every backend and batching setting answers without errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "serve.py"
+
+
+@pytest.mark.slow
+def test_serve_benchmark_quick(trained_run, tmp_path, archive):
+    results = tmp_path / "serve.json"
+    completed = subprocess.run([sys.executable, str(BENCH), "--run", str(trained_run), "--quick", "--results",
+                                str(results)], capture_output=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr.decode()[-3000:]
+    assert b"| backend | batching |" in completed.stdout
+    data = json.loads(results.read_text())
+    assert {(r["backend"], r["batching"]) for r in data["results"]} == {
+        (backend, batching) for backend in ("pytorch", "onnx") for batching in (True, False)}
+    assert all(r["errors"] == 0 and r["completed"] == r["requests"] for r in data["results"])
+    assert all(r["reviews_per_second"] > 0 and r["p99_ms"] >= r["p50_ms"] > 0 for r in data["results"])
+    assert not (trained_run / "model.onnx").exists()  # the benchmark exported into a copy, not the run

@@ -1,0 +1,77 @@
+"""ONNX export: dynamic batch and length, parity with PyTorch, the predictor's ONNX backend."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from seqlab.errors import ConfigError, RunError
+from seqlab.export import ONNX_FILE, export_onnx
+from seqlab.predict import load
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("export") / "run"
+    shutil.copytree(trained_run, directory)
+    result = export_onnx(directory)
+    return directory, result
+
+
+def test_export_writes_model_onnx_next_to_the_encoder(exported):
+    directory, result = exported
+    assert result.path == directory / ONNX_FILE and (directory / "encoder.json").is_file()
+    assert result.max_difference < 1e-4
+    assert not [p.name for p in directory.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_graph_has_dynamic_batch_and_length(exported):
+    import onnx
+
+    graph = onnx.load(str(exported[0] / ONNX_FILE)).graph
+    shapes = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
+    assert all(isinstance(size, str) for size in shapes["ids"]) and len(shapes["ids"]) == 2
+    assert isinstance(shapes["lengths"][0], str)
+
+
+@pytest.mark.parametrize("batch", [1, 64])
+def test_onnx_predictions_match_pytorch(exported, imdb_corpus, batch):
+    directory, _ = exported
+    texts = list(imdb_corpus.test.texts[:batch])
+    texts[0] = texts[0] + " and" * 300  # one review over maxlen, cut the same way in both
+    torch_p = load(directory).predict_proba(texts)
+    onnx_predictor = load(directory, backend="onnx")
+    assert onnx_predictor.backend.name == "onnxruntime"
+    onnx_p = onnx_predictor.predict_proba(texts)
+    assert onnx_p.shape == (batch, 2)
+    assert np.abs(torch_p - onnx_p).max() < 1e-4
+    assert (torch_p.argmax(1) == onnx_p.argmax(1)).all()
+
+
+def test_onnx_backend_explains_with_occlusion(exported):
+    directory, _ = exported
+    torch_e = load(directory).explain("A dull film with a brilliant ending")
+    onnx_e = load(directory, backend="onnx").explain("A dull film with a brilliant ending")
+    assert onnx_e.method == "occlusion"
+    assert [w.score for w in onnx_e.words] == pytest.approx([w.score for w in torch_e.words], abs=1e-4)
+    with pytest.raises(ConfigError, match="PyTorch backend"):
+        load(directory, backend="onnx").explain("fine", method="integrated_gradients")
+
+
+def test_missing_or_stale_onnx_is_refused_clearly(trained_run, exported, tmp_path):
+    with pytest.raises(RunError, match="seqlab export"):
+        load(trained_run, backend="onnx") if not (trained_run / ONNX_FILE).exists() else None
+    stale = tmp_path / "run"
+    shutil.copytree(exported[0], stale)
+    weights = stale / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # different weights than the ones exported
+    weights.write_bytes(bytes(data))
+    with pytest.raises(RunError, match="exported from other weights"):
+        load(stale, backend="onnx")
+    with pytest.raises(ConfigError, match="unknown export format"):
+        export_onnx(exported[0], format="tflite")
+    with pytest.raises(ConfigError, match="unknown backend"):
+        load(exported[0], backend="tensorrt")
