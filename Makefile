@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 IMDB ?= $(wildcard ../shared/data/aclImdb_v1.tar.gz)
 ARCHIVE_OPTION := $(if $(IMDB),--archive $(IMDB))
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-keras-setup bench-vs-keras clean
 
 setup: $(VENV)/.installed
 
@@ -27,5 +27,16 @@ test: setup
 bench: setup
 	$(if $(IMDB),SEQLAB_IMDB_ARCHIVE=$(IMDB)) $(BIN)/python bench/lecture.py
 
+# TensorFlow for the side-by-side benchmark lives in its own environment, never in seqlab's.
+bench-keras-setup: .venv-bench/.installed
+
+.venv-bench/.installed:
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet --disable-pip-version-check tensorflow-cpu==2.21.0 numpy
+	touch $@
+
+bench-vs-keras: setup bench-keras-setup
+	$(if $(IMDB),SEQLAB_IMDB_ARCHIVE=$(IMDB)) $(BIN)/python bench/vs_keras.py
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .venv-bench runs .pytest_cache

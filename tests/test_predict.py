@@ -48,3 +48,19 @@ def test_non_string_input_is_rejected_clearly(predictor):
 
 def test_no_texts_give_no_predictions(predictor):
     assert predictor.predict([]) == []
+
+
+def test_bfloat16_predictions_stay_close_to_float32(predictor, imdb_corpus):
+    from seqlab.predict import Predictor, TorchBackend
+
+    fast = Predictor(predictor.run, backend=TorchBackend(predictor.run.model, "bfloat16"))
+    texts = imdb_corpus.test.texts[:64]
+    assert abs(fast.predict_proba(texts) - predictor.predict_proba(texts)).max() < 1e-2
+    assert predictor.run.model.embedding.weight.dtype == torch.float32  # the run's model is untouched
+
+
+def test_unknown_precision_lists_the_valid_ones(predictor):
+    from seqlab.predict import TorchBackend
+
+    with pytest.raises(SeqlabError, match="float32 or bfloat16"):
+        TorchBackend(predictor.run.model, "int4")

@@ -87,3 +87,36 @@ def test_archive_without_reviews_is_reported(tmp_path):
     path.write_bytes(gzip.compress(buffer.getvalue()))
     with pytest.raises(DataError, match="holds no IMDb reviews"):
         imdb.read_archive(path)
+
+
+def test_fast_tar_reader_agrees_with_tarfile(archive):
+    from seqlab.data import tarstream
+
+    fast = dict(tarstream.iter_files(archive))
+    with tarfile.open(archive, "r:gz") as reference:
+        members = [m for m in reference.getmembers() if m.isfile()]
+        assert sorted(fast) == sorted(m.name for m in members)
+        for member in members[::997]:
+            assert fast[member.name] == reference.extractfile(member).read()
+
+
+def test_fast_tar_reader_handles_long_names_and_rejects_damage(tmp_path):
+    from seqlab.data import tarstream
+
+    buffer = io.BytesIO()
+    long_name = "aclImdb/" + "x" * 150 + "/1_10.txt"
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, payload in ((long_name, b"gnu"), ("short.txt", b"short")):
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    good = tmp_path / "good.tar.gz"
+    good.write_bytes(gzip.compress(buffer.getvalue()))
+    assert dict(tarstream.iter_files(good)) == {long_name: b"gnu", "short.txt": b"short"}
+
+    damaged = bytearray(buffer.getvalue())
+    damaged[100] ^= 0xFF  # the first header's mode field
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(gzip.compress(bytes(damaged)))
+    with pytest.raises(tarstream.TarFormatError, match="checksum"):
+        list(tarstream.iter_files(bad))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tarfile
 import urllib.error
 import urllib.request
 import zlib
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seqlab.data import tarstream
 from seqlab.data.corpus import Corpus, Split
 from seqlab.errors import DataError
 from seqlab.files import atomic_path
@@ -108,18 +108,16 @@ def read_archive(path: Path, unlabelled: bool = False) -> Corpus:
     """
     found: dict[str, list[tuple[int, int, str]]] = {"train": [], "test": [], "unsup": []}
     try:
-        with tarfile.open(path, mode="r|gz") as archive:
-            for member in archive:
-                match = _MEMBER.search(member.name)
-                if not match or not member.isfile():
-                    continue
-                split, kind, review_id, _rating = match.groups()
-                if kind == "unsup" and not unlabelled:
-                    continue
-                text = archive.extractfile(member).read().decode("utf-8", errors="replace")
-                bucket = "unsup" if kind == "unsup" else split
-                found[bucket].append((LABEL_NAMES.index("positive") if kind == "pos" else 0, int(review_id), text))
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        for name, content in tarstream.iter_files(path):
+            match = _MEMBER.search(name)
+            if not match:
+                continue
+            split, kind, review_id, _rating = match.groups()
+            if kind == "unsup" and not unlabelled:
+                continue
+            bucket = "unsup" if kind == "unsup" else split
+            found[bucket].append((1 if kind == "pos" else 0, int(review_id), content.decode("utf-8", errors="replace")))
+    except (tarstream.TarFormatError, zlib.error, EOFError, OSError) as error:
         raise DataError(
             f"{path} is truncated or corrupt ({error}). Delete it and download "
             f"{URL} again, or pass another copy with --archive."
