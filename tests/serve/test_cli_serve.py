@@ -9,11 +9,29 @@ import time
 import urllib.request
 
 import pytest
+from rich.style import Style
+
+from seqlab.cli import _explanation_text, main
+from seqlab.predict import load
 
 
-def seqlab(*args: str, **options) -> subprocess.CompletedProcess:
+def seqlab(*args: str) -> subprocess.CompletedProcess:
+    """The `seqlab` entry point in a subprocess: what a user sees, tracebacks included (startup costs seconds)."""
     return subprocess.run([sys.executable, "-m", "seqlab.cli", *args], capture_output=True, timeout=300,
-                          env={**os.environ, "COLUMNS": "120"}, **options)
+                          env={**os.environ, "COLUMNS": "120"})
+
+
+def seqlab_here(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
+    """The same entry point in this process (no interpreter startup): exit code, stdout, stderr."""
+    monkeypatch.setattr(sys, "argv", ["seqlab", *args])
+    monkeypatch.setenv("COLUMNS", "120")
+    try:
+        main()
+        code = 0
+    except SystemExit as stop:
+        code = stop.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def test_serve_starts_on_loopback_and_answers(served_runs, unused_port):
@@ -40,18 +58,23 @@ def test_serve_starts_on_loopback_and_answers(served_runs, unused_port):
     assert b"serving lstm, b on http://127.0.0.1" in process.stdout.read()
 
 
-def test_explain_prints_coloured_words_and_json(served_runs):
+def test_explain_prints_coloured_words_and_json(served_runs, capsys, monkeypatch):
     review = "An excellent film, but the ending was awful."
-    result = seqlab("explain", str(served_runs[0]), review)
-    assert result.returncode == 0, result.stderr.decode()
-    output = result.stdout.decode()
+    code, output, errors = seqlab_here(capsys, monkeypatch, "explain", str(served_runs[0]), review)
+    assert code == 0, errors
     assert "occlusion" in output and "Strongest words" in output and "excellent" in output
-    data = json.loads(seqlab("explain", str(served_runs[0]), review, "--json", "--method", "integrated_gradients").stdout)
+    code, output, _ = seqlab_here(capsys, monkeypatch, "explain", str(served_runs[0]), review, "--json",
+                                  "--method", "integrated_gradients")
+    data = json.loads(output)
     assert data["method"] == "integrated_gradients" and [w["text"] for w in data["words"]][:2] == ["An", "excellent"]
-    coloured = subprocess.run([sys.executable, "-c", "from seqlab.cli import main; main()", "explain",
-                               str(served_runs[0]), review], capture_output=True, timeout=300,
-                              env={**os.environ, "FORCE_COLOR": "1", "COLUMNS": "120"})
-    assert b"\x1b[" in coloured.stdout  # words carry colour in a terminal
+    explanation = load(served_runs[0]).explain(review, target="positive")
+    text = _explanation_text(explanation)
+    assert explanation.words[1].score > 0 and explanation.words[-1].score < 0
+    assert text.plain == review
+    background = {text.plain[span.start:span.end]: Style.parse(str(span.style)).bgcolor.get_truecolor()
+                  for span in text.spans}
+    assert background["excellent"].green > background["excellent"].red  # green: toward positive
+    assert background["awful"].red > background["awful"].green  # red: toward negative
 
 
 def test_export_command_writes_model_onnx(trained_run, tmp_path):
@@ -63,20 +86,20 @@ def test_export_command_writes_model_onnx(trained_run, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["serve", "no/such/run"], b"no run directory"),
-    (["export", "no/such/run"], b"no run directory"),
-    (["explain", "no/such/run", "text"], b"no run directory"),
+    (["serve", "no/such/run"], "no run directory"),
+    (["export", "no/such/run"], "no run directory"),
+    (["explain", "no/such/run", "text"], "no run directory"),
 ])
-def test_bad_input_gets_a_message_not_a_traceback(args, message):
-    result = seqlab(*args)
-    assert result.returncode == 2 and message in result.stderr and b"Traceback" not in result.stderr
+def test_bad_input_gets_a_message_not_a_traceback(args, message, capsys, monkeypatch):
+    code, _, errors = seqlab_here(capsys, monkeypatch, *args)
+    assert code == 2 and message in errors and "Traceback" not in errors
 
 
-def test_missing_onnx_and_bad_method_are_explained(trained_run, served_runs):
-    if not (trained_run / "model.onnx").exists():
-        result = seqlab("predict", str(trained_run), "--onnx", "fine")
-        assert result.returncode == 2 and b"seqlab export" in result.stderr
-    result = seqlab("explain", str(served_runs[0]), "fine", "--method", "attention")
-    assert result.returncode == 2 and b"no attention weights" in result.stderr and b"Traceback" not in result.stderr
-    result = seqlab("serve", str(served_runs[0]), str(served_runs[0]))
-    assert result.returncode == 2 and b"NAME=PATH" in result.stderr
+def test_missing_onnx_and_bad_method_are_explained(trained_run, served_runs, capsys, monkeypatch):
+    assert not (trained_run / "model.onnx").exists()
+    code, _, errors = seqlab_here(capsys, monkeypatch, "predict", str(trained_run), "--onnx", "fine")
+    assert code == 2 and "seqlab export" in errors
+    code, _, errors = seqlab_here(capsys, monkeypatch, "explain", str(served_runs[0]), "fine", "--method", "attention")
+    assert code == 2 and "no attention weights" in errors
+    code, _, errors = seqlab_here(capsys, monkeypatch, "serve", str(served_runs[0]), str(served_runs[0]))
+    assert code == 2 and "NAME=PATH" in errors
