@@ -32,7 +32,7 @@ def _text_files(root: Path) -> list[tuple[str, Path]]:
     folders = class_folders(root)
     if not folders:
         raise DataError(f"{root} has no class subfolders; put each class's .txt files in a subfolder named after "
-                        "the class (e.g. {root}/positive/1.txt)")
+                        f"the class (e.g. {root}/positive/1.txt)")
     found = [(folder.name, path) for folder in folders for path in sorted(folder.glob(f"*{TEXT_SUFFIX}"))]
     if not found:
         raise DataError(f"{root}: its subfolders ({', '.join(f.name for f in folders)}) hold no {TEXT_SUFFIX} files")
@@ -64,7 +64,10 @@ def read_folder(root: str | Path, options: TableOptions | None = None) -> Labell
 def folder_fingerprint(root: Path) -> str:
     """sha256 over every text file's relative path and content: a changed file changes it."""
     digest = hashlib.sha256()
-    for label, path in _text_files(root):
-        digest.update(f"{label}/{path.name}\0".encode())
+    files = sorted(root.rglob(f"*{TEXT_SUFFIX}"))
+    if not files:
+        raise DataError(f"{root} holds no {TEXT_SUFFIX} files; put each class's texts in a subfolder named after it")
+    for path in files:
+        digest.update(f"{path.relative_to(root).as_posix()}\0".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
