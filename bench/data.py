@@ -73,7 +73,7 @@ def measure_read(path: Path) -> dict:
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 
-def measure_prepare(source, label: str) -> list[list]:
+def measure_prepare(source, label: str) -> list[dict]:
     """Seconds to read + tokenize + encode (a cold cache), then to load the same from the cache."""
     from seqlab.data.sources import load_corpus
     from seqlab.pipeline import prepare
@@ -95,11 +95,10 @@ def measure_prepare(source, label: str) -> list[list]:
     warm = prepare(source)
     warm_seconds = time.perf_counter() - started
     assert not cold.from_cache and warm.from_cache
-    return [[label, "read", f"{texts:,}", f"{read:.2f}", f"{texts / read:,.0f}"],
-            [label, "tokenize + encode", f"{texts:,}", f"{encode:.2f}", f"{texts / encode:,.0f}"],
-            [label, "prepare, cold cache (read, encode, summary, store)", f"{texts:,}", f"{cold_seconds:.2f}",
-             f"{texts / cold_seconds:,.0f}"],
-            [label, "prepare, from cache", f"{texts:,}", f"{warm_seconds:.2f}", f"{texts / warm_seconds:,.0f}"]]
+    return [{"data": label, "step": step, "texts": texts, "seconds": seconds, "texts_per_second": texts / seconds}
+            for step, seconds in [("read", read), ("tokenize + encode", encode),
+                                  ("prepare, cold cache (read, encode, summary, store)", cold_seconds),
+                                  ("prepare, from cache", warm_seconds)]]
 
 
 def main() -> None:
@@ -123,21 +122,22 @@ def main() -> None:
             source, label = DataSource(data=str(scratch / "corpus.csv")), "generated 5,000"
         else:
             source, label = DataSource(data="imdb", archive=str(archive_path()) if archive_path() else None), "IMDb"
-        table = measure_prepare(source, label)
+        steps = measure_prepare(source, label)
         started = time.perf_counter()
         big = scratch / "big.csv"
         generate_csv(big, rows)
         generated = time.perf_counter() - started
         read = measure_read(big)
-    table.append([f"CSV {rows:,} rows, {read['file_mb']:,.0f} MB", "read_table (streamed)", f"{read['rows']:,}",
-                  f"{read['seconds']:.2f}", f"{read['rows_per_second']:,.0f}"])
+    steps.append({"data": f"CSV {rows:,} rows, {read['file_mb']:,.0f} MB", "step": "read_table (streamed)",
+                  "texts": read["rows"], "seconds": read["seconds"], "texts_per_second": read["rows_per_second"]})
+    table = [[s["data"], s["step"], f"{s['texts']:,}", f"{s['seconds']:.2f}", f"{s['texts_per_second']:,.0f}"]
+             for s in steps]
     print(markdown_table(["data", "step", "texts", "seconds", "texts/s"], table))
     print(f"\nCSV read: {read['megabytes_per_second']:.0f} MB/s; peak memory {read['peak_mb']:,.0f} MB "
           f"({read['before_mb']:,.0f} MB before reading, so {read['kept_mb']:,.0f} MB for a {read['file_mb']:,.0f} MB "
           f"file: {read['kept_mb'] / read['file_mb']:.2f}x its size). Generating it took {generated:.1f} s.")
     path = write_results("data-quick" if args.quick else "data", {
-        "quick": args.quick, "steps": [dict(zip(["data", "step", "texts", "seconds", "texts_per_second"], row))
-                                       for row in table], "csv_read": read, "csv_generate_seconds": generated,
+        "quick": args.quick, "steps": steps, "csv_read": read, "csv_generate_seconds": generated,
     })
     print(f"wrote {path}")
 
