@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import archive_path, markdown_table, peak_memory_mb, write_results  # noqa: E402
+from _common import archive_path, markdown_table, write_results  # noqa: E402
 
 WORDS = 20_000  # distinct synthetic words
 
@@ -47,10 +47,20 @@ def generate_csv(path: Path, rows: int, seed: int = 0) -> None:
             writer.writerows(zip(range(start, start + count), texts, labels[rng.integers(0, 3, count)]))
 
 
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field)) / 1024
+
+
 def current_memory_mb() -> float:
     """Resident memory of this process now (Linux)."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+    return _status_mb("VmRSS:")
+
+
+def high_water_mb() -> float:
+    """Peak resident memory of this program. Not ru_maxrss: that carries over the parent's
+    peak through fork + exec, so a child of a large process would report the parent's."""
+    return _status_mb("VmHWM:")
 
 
 def read_only(path: Path) -> dict:
@@ -61,7 +71,7 @@ def read_only(path: Path) -> dict:
     started = time.perf_counter()
     table = read_table(path)
     seconds = time.perf_counter() - started
-    peak = peak_memory_mb()
+    peak = high_water_mb()
     return {"rows": len(table), "seconds": seconds, "rows_per_second": len(table) / seconds,
             "megabytes_per_second": path.stat().st_size / 1e6 / seconds, "file_mb": path.stat().st_size / 1e6,
             "peak_mb": peak, "before_mb": before, "kept_mb": peak - before}
