@@ -89,3 +89,13 @@ def test_failed_save_leaves_the_previous_run_intact(saved_run, tiny_reviews, mon
                       tiny_reviews.label_names, {}, {}, {})
     assert (directory / "model.safetensors").read_bytes() == before
     assert [p.name for p in directory.parent.iterdir()] == ["run"]  # no staging leftovers
+
+
+def test_a_tampered_but_well_formed_file_is_detected(saved_run):
+    directory, model = saved_run
+    weights = safetensors.torch.load_file(directory / "model.safetensors")
+    name = next(iter(weights))
+    weights[name] = weights[name] + 1  # still valid safetensors of the right shapes
+    safetensors.torch.save_file(weights, directory / "model.safetensors")
+    with pytest.raises(RunError, match="model.safetensors does not match the sha256 recorded"):
+        load(directory)

@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from seqlab.errors import SeqlabError
+from seqlab.data.sources import DataSource
+from seqlab.errors import ConfigError, SeqlabError
 from seqlab.models import model_names
 from seqlab.serve.config import ServeConfig
 from seqlab.text.encoder import EncoderConfig
@@ -46,6 +47,35 @@ TrainSize = Annotated[Optional[int], typer.Option(help="Use a random class-balan
 TestSize = Annotated[Optional[int], typer.Option(help="Use a random class-balanced subset of this many test reviews.")]
 Precision = Annotated[str, typer.Option(help="float32 (exact) or bfloat16 (faster on recent CPUs, probabilities within ~1e-3).")]
 Onnx = Annotated[bool, typer.Option("--onnx", help="Run RUN/model.onnx on ONNX Runtime (write it with `seqlab export`).")]
+Data = Annotated[str, typer.Option(help="'imdb', a CSV/TSV/JSONL/Parquet file, or a folder with a subfolder of .txt files per class.")]
+TestData = Annotated[Optional[str], typer.Option(help="A separate test set like --data; without it a stratified share of --data is held out.")]
+TextColumn = Annotated[str, typer.Option(help="Column (JSON key) holding the texts.")]
+LabelColumn = Annotated[str, typer.Option(help="Column (JSON key) holding the labels: class names or whole numbers.")]
+ReplaceInvalid = Annotated[bool, typer.Option(help="Read bytes that are not UTF-8 as U+FFFD instead of stopping with an error.")]
+TestSplit = Annotated[float, typer.Option(help="Share of each class of --data held out for testing when there is no --test-data.")]
+Resume = Annotated[Optional[Path], typer.Option(help="Continue the interrupted run at this directory from its latest checkpoint, exactly.")]
+CheckpointEvery = Annotated[int, typer.Option(help="Also checkpoint every this many batches (0: at the end of each epoch only).")]
+
+
+def _data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive) -> DataSource:
+    return DataSource(data=data, test_data=test_data, text_column=text_column, label_column=label_column,
+                      replace_invalid=replace_invalid, test_split=test_split, archive=str(archive) if archive else None)
+
+
+def _print_summary(summary) -> None:
+    table = Table(title=f"Data: {summary.name}")
+    for column in ("class", "train", "test"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, train, test in zip(summary.label_names, summary.train_counts, summary.test_counts):
+        table.add_row(name, f"{train:,}", f"{test:,}")
+    console.print(table)
+    lengths = ", ".join(f"{key} {value:,.0f}" for key, value in summary.length_percentiles.items())
+    console.print(f"tokens per training text: {lengths}; {summary.cut_share:.1%} longer than maxlen {summary.maxlen}")
+    console.print(f"vocabulary {summary.vocab_size:,} ids covers {summary.train_coverage:.1%} of training tokens, "
+                  f"{summary.test_coverage:.1%} of test tokens; duplicates: {summary.text.train_duplicates:,} in train, "
+                  f"{summary.text.test_duplicates:,} in test; in both train and test: {summary.text.overlap:,}")
+    for warning in summary.warnings:
+        errors.print(f"[bold yellow]warning:[/] {warning}")
 
 
 def _encoder_config(max_features, maxlen, truncating, padding) -> EncoderConfig:
@@ -111,18 +141,27 @@ def compare(
     hidden_size: HiddenSize = 64,
     train_size: TrainSize = None,
     test_size: TestSize = None,
+    data: Data = _default(DataSource, "data"),
+    test_data: TestData = None,
+    text_column: TextColumn = _default(DataSource, "text_column"),
+    label_column: LabelColumn = _default(DataSource, "label_column"),
+    replace_invalid: ReplaceInvalid = False,
+    test_split: TestSplit = _default(DataSource, "test_split"),
 ) -> None:
     """The lecture end to end: train each model, test table, history figure, sample predictions."""
     from seqlab.models import build_model
     from seqlab.models.summary import summary_table
     from seqlab.pipeline import compare as run_compare
-    from seqlab.pipeline import prepare_imdb
+    from seqlab.pipeline import prepare
     from seqlab.training.progress import ConsoleReporter
 
     for name in models:  # unknown names fail before the data is read
         build_model(name, embedding_dim=embedding_dim, hidden_size=hidden_size)
-    corpus = prepare_imdb(archive, _encoder_config(max_features, maxlen, truncating, padding), train_size, test_size)
+    source = _data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive)
+    prepared = prepare(source, _encoder_config(max_features, maxlen, truncating, padding), train_size, test_size)
+    corpus = prepared.corpus
     _print_corpus(corpus)
+    _print_summary(prepared.summary)
     for name in models:
         console.print(summary_table(build_model(name, vocab_size=corpus.encoder.vocab_size,
                                                 embedding_dim=embedding_dim, hidden_size=hidden_size), maxlen))
@@ -143,7 +182,8 @@ def compare(
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Argument(help=f"Model name: {', '.join(model_names())}.")],
+    ctx: typer.Context,
+    model: Annotated[Optional[str], typer.Argument(help=f"Model name: {', '.join(model_names())}.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory to write (default runs/MODEL).")] = None,
     archive: Archive = None,
     epochs: Epochs = _default(TrainConfig, "epochs"),
@@ -159,18 +199,43 @@ def train(
     hidden_size: HiddenSize = 64,
     train_size: TrainSize = None,
     test_size: TestSize = None,
+    data: Data = _default(DataSource, "data"),
+    test_data: TestData = None,
+    text_column: TextColumn = _default(DataSource, "text_column"),
+    label_column: LabelColumn = _default(DataSource, "label_column"),
+    replace_invalid: ReplaceInvalid = False,
+    test_split: TestSplit = _default(DataSource, "test_split"),
+    checkpoint_every: CheckpointEvery = 0,
+    resume: Resume = None,
 ) -> None:
-    """Train one model on IMDb and save its run directory."""
+    """Train one model (on IMDb or your own data) and save its run directory; checkpoints as it goes."""
     from seqlab.models import build_model
-    from seqlab.pipeline import prepare_imdb, train_model
+    from seqlab.recipes import Recipe, resume as resume_run, train_recipe
     from seqlab.training.progress import ConsoleReporter
 
-    build_model(model, embedding_dim=embedding_dim, hidden_size=hidden_size)
-    corpus = prepare_imdb(archive, _encoder_config(max_features, maxlen, truncating, padding), train_size, test_size)
-    _print_corpus(corpus)
-    training = _train_config(epochs, batch_size, learning_rate, validation_split, seed)
-    _, result = train_model(model, corpus, training, out or Path("runs") / model, ConsoleReporter(console, model.upper()),
-                            embedding_dim=embedding_dim, hidden_size=hidden_size)
+    def on_prepared(prepared):
+        _print_corpus(prepared.corpus)
+        _print_summary(prepared.summary)
+
+    if resume is not None:
+        given = [f"--{name.replace('_', '-')}" if name != "model" else "MODEL" for name in ctx.params
+                 if name != "resume" and ctx.get_parameter_source(name).name == "COMMANDLINE"]
+        if given:
+            raise ConfigError(f"--resume continues with the settings the run started with; drop {', '.join(given)}")
+        _, result = resume_run(resume, ConsoleReporter(console, "resumed"), on_prepared)
+    else:
+        if model is None:
+            raise ConfigError(f"name a model to train ({', '.join(model_names())}), or give --resume RUN")
+        build_model(model, embedding_dim=embedding_dim, hidden_size=hidden_size)
+        recipe = Recipe(
+            model=model, model_options={"embedding_dim": embedding_dim, "hidden_size": hidden_size},
+            encoder=_encoder_config(max_features, maxlen, truncating, padding),
+            training=_train_config(epochs, batch_size, learning_rate, validation_split, seed),
+            data=_data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive),
+            train_size=train_size, test_size=test_size, checkpoint_every=checkpoint_every,
+        )
+        _, result = train_recipe(recipe, out or Path("runs") / model, ConsoleReporter(console, model.upper()),
+                                 on_prepared)
     console.print(_results_table([result]))
     console.print(f"Saved run directory {result.run_directory}/")
 
@@ -182,26 +247,37 @@ def evaluate(
     test_size: TestSize = None,
     precision: Precision = "float32",
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    data: Annotated[str, typer.Option(help="'imdb' (its test reviews), or a file/folder whose every text is tested.")] = _default(DataSource, "data"),
+    text_column: TextColumn = _default(DataSource, "text_column"),
+    label_column: LabelColumn = _default(DataSource, "label_column"),
+    replace_invalid: ReplaceInvalid = False,
 ) -> None:
-    """Test a saved run on the IMDb test reviews, with the run's own encoder."""
-    from seqlab.data import imdb
+    """Test a saved run on labelled texts (IMDb's test reviews by default), with the run's own encoder."""
+    import numpy as np
+
+    from seqlab.data.corpus import Corpus
+    from seqlab.data.sources import load_evaluation_split
     from seqlab.predict import load
 
     predictor = load(run, precision=precision)
-    corpus = imdb.load(archive)
+    source = _data_source(data, None, text_column, label_column, replace_invalid, 0.2, archive)
+    split = load_evaluation_split(source, predictor.label_names)
     if test_size is not None:
-        corpus = corpus.subset(None, test_size, seed=0)
-    import numpy as np
-
-    probs = predictor.predict_proba(corpus.test.texts)
-    labels = corpus.test.labels
-    accuracy = float((probs.argmax(1) == labels).mean())
+        split = Corpus("evaluation", split, split, predictor.label_names, "").subset(None, test_size, seed=0).test
+    probs = predictor.predict_proba(split.texts)
+    labels = split.labels
+    predicted = probs.argmax(1)
+    accuracy = float((predicted == labels).mean())
     loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1)).mean())
-    result = {"run": str(run), "test_reviews": len(labels), "accuracy": accuracy, "loss": loss}
+    recall = {name: float((predicted[labels == i] == i).mean()) if (labels == i).any() else None
+              for i, name in enumerate(predictor.label_names)}
+    result = {"run": str(run), "test_reviews": len(labels), "accuracy": accuracy, "loss": loss, "recall": recall}
     if json_output:
         console.print_json(json.dumps(result))
     else:
-        console.print(f"{run}: test accuracy {accuracy:.4f}, test loss {loss:.4f} on {len(labels):,} reviews")
+        console.print(f"{run}: test accuracy {accuracy:.4f}, test loss {loss:.4f} on {len(labels):,} texts")
+        console.print("recall per class: " + ", ".join(f"{name} {value:.3f}" for name, value in recall.items()
+                                                      if value is not None))
 
 
 def _read_stdin_lines(replace_invalid: bool) -> list[str]:

@@ -5,6 +5,7 @@ Each step returns plain data; the CLI and docs/lecture.md render it.
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -15,6 +16,8 @@ import numpy as np
 import torch
 
 from seqlab.data import imdb
+from seqlab.data.sources import DataSource
+from seqlab.data.summary import DataSummary
 from seqlab.evaluation.figures import history_grid
 from seqlab.evaluation.metrics import probabilities
 from seqlab.models import SequenceClassifier, build_model, count_parameters, model_config
@@ -22,7 +25,8 @@ from seqlab.files import write_json
 from seqlab.runs import save_run
 from seqlab.text.cache import EncodedCorpus, load_or_encode
 from seqlab.text.encoder import EncoderConfig
-from seqlab.training.fit import Reporter, TrainConfig, default_device, evaluate, fit, predict_logits, split_validation
+from seqlab.training.checkpoint import Checkpoint, Checkpointer
+from seqlab.training.fit import Reporter, TrainConfig, Trainer, default_device, evaluate, predict_logits, split_validation
 
 FIGURE_NAME = "sequence_models_history.png"
 
@@ -54,6 +58,54 @@ def prepare_imdb(
 
 
 @dataclass
+class Prepared:
+    corpus: EncodedCorpus
+    summary: DataSummary  # classes, lengths, coverage, duplicates, train/test overlap
+    fingerprint: str  # identifies the data and the encoder settings; a resume checks it
+    from_cache: bool
+
+
+def prepare(
+    source: DataSource | str = "imdb",
+    encoder: EncoderConfig | None = None,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    cache: bool = True,
+) -> Prepared:
+    """Any data source (IMDb, a CSV/TSV/JSONL/Parquet file, a folder per class) read, checked,
+    tokenized, encoded and summarised; cached by file content and encoder settings."""
+    from seqlab.data.sources import fingerprint as source_fingerprint
+    from seqlab.data.sources import load_corpus
+    from seqlab.data.summary import TextFigures, summarize, text_figures
+    from seqlab.text.cache import cache_key
+
+    source = DataSource(data=source) if isinstance(source, str) else source
+    encoder = encoder or EncoderConfig()
+    fingerprint = source_fingerprint(source)
+    subset = train_size is not None or test_size is not None
+    if subset:
+        fingerprint += f":subset:{train_size}:{test_size}:0"
+    figures: list[TextFigures] = []
+
+    def read():
+        corpus = load_corpus(source)
+        corpus = corpus.subset(train_size, test_size, seed=0) if subset else corpus
+        figures.append(text_figures(corpus))
+        return corpus
+
+    root = imdb.cache_dir() if cache else None
+    corpus, hit = load_or_encode(fingerprint, read, encoder, root)
+    figures_path = root / "summaries" / f"{cache_key(fingerprint, encoder)}.json" if root else None
+    if hit and figures_path and figures_path.is_file():
+        figures.append(TextFigures(**json.loads(figures_path.read_text())))
+    elif hit:  # a cache entry from before summaries were stored
+        read()
+    if figures_path and not figures_path.is_file():
+        write_json(figures_path, asdict(figures[-1]))
+    return Prepared(corpus, summarize(corpus, figures[-1]), f"{fingerprint}|{cache_key(fingerprint, encoder)}", hit)
+
+
+@dataclass
 class ModelResult:
     name: str
     run_directory: Path | None
@@ -76,17 +128,25 @@ def train_model(
     out: str | Path | None = None,
     reporter: Reporter | None = None,
     device: torch.device | None = None,
+    checkpoints: Checkpointing | None = None,
     **model_options,
 ) -> tuple[SequenceClassifier, ModelResult]:
     """Build `name`, fit it on the training split (less the validation share), test it, and
-    save a run directory at `out` if given."""
+    save a run directory at `out` if given.
+
+    With `checkpoints`, training checkpoints as it goes and, if it holds a checkpoint,
+    continues from it exactly."""
     training = training or TrainConfig()
     torch.manual_seed(training.seed)
     model = build_model(name, vocab_size=corpus.encoder.vocab_size, num_classes=len(corpus.label_names), **model_options)
     model.to(device or default_device())
     train_split, validation = split_validation(corpus.train, training.validation_split, training.seed)
     started = time.perf_counter()
-    history = fit(model, train_split, validation, training, reporter)
+    trainer = Trainer(model, train_split, validation, training, reporter,
+                      callbacks=[checkpoints.callback] if checkpoints else [])
+    if checkpoints and checkpoints.resume_from:
+        checkpoints.callback.restore(trainer, checkpoints.resume_from)
+    history = trainer.fit()
     train_seconds = time.perf_counter() - started
     test = evaluate(model, corpus.test, training.eval_batch_size)
     history_dict = asdict(history)
@@ -96,10 +156,22 @@ def train_model(
             Path(out), model, corpus.encoder, corpus.label_names, training=asdict(training),
             history=history_dict, metrics={"test": test, "train_seconds": train_seconds},
             data={"name": corpus.name, "train": len(train_split), "validation": len(validation or []),
-                  "test": len(corpus.test)},
+                  "test": len(corpus.test), **(checkpoints.data if checkpoints else {})},
         )
+    if checkpoints:
+        checkpoints.callback.finish()
     result = ModelResult(name, run_directory, count_parameters(model), history_dict, test, train_seconds)
     return model, result
+
+
+@dataclass
+class Checkpointing:
+    """How `train_model` checkpoints: the callback that writes them, the checkpoint to resume
+    from (None: start afresh) and what to record about the data in the run."""
+
+    callback: Checkpointer
+    resume_from: Checkpoint | None = None
+    data: dict = field(default_factory=dict)
 
 
 @dataclass

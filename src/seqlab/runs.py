@@ -11,6 +11,7 @@ A run directory is complete or absent: it is written into a temporary sibling an
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +29,11 @@ from seqlab.text.encoder import TextEncoder
 RUN_FORMAT = 1
 REQUIRED = ("config.json", "encoder.json", "model.safetensors")
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
+CHECKED = ("encoder.json", "model.safetensors")  # their sha256 is kept in config.json and checked on load
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @dataclass
@@ -66,10 +72,11 @@ def save_run(
             "label_names": list(label_names),
             "data": data or {},
         }
-        write_json(staging / "config.json", config)
         (staging / "encoder.json").write_text(encoder.to_json())
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
         safetensors.torch.save_file(state, staging / "model.safetensors", metadata={"seqlab_version": __version__})
+        config["checksums"] = {name: _sha256(staging / name) for name in CHECKED}
+        write_json(staging / "config.json", config)
         write_json(staging / "history.json", history)
         write_json(staging / "metrics.json", metrics)
     return directory
@@ -110,6 +117,10 @@ def load_run(directory: str | Path) -> Run:
         model.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError, OSError) as error:
         raise RunError(f"{directory / 'model.safetensors'} is damaged or does not fit the model: {error}") from None
+    for name, expected in config.get("checksums", {}).items():  # runs written before checksums have none
+        if name in CHECKED and _sha256(directory / name) != expected:
+            raise RunError(f"{directory / name} does not match the sha256 recorded in config.json when the run was "
+                           "saved: it was changed or damaged since. Restore it from a copy, or retrain.")
     model.eval()
     return Run(
         directory=directory,

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -100,6 +101,27 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def iter_reviews(path: Path, unlabelled: bool = False) -> Iterator[tuple[str, str, int, int, str]]:
+    """(split, folder, review id, rating, text) for every review file, in archive order.
+
+    The rating (1-4 in neg/, 7-10 in pos/, 0 in unsup/) comes from the name {id}_{rating}.txt.
+    """
+    try:
+        for name, content in tarstream.iter_files(path):
+            match = _MEMBER.search(name)
+            if not match:
+                continue
+            split, kind, review_id, rating = match.groups()
+            if kind == "unsup" and not unlabelled:
+                continue
+            yield split, kind, int(review_id), int(rating), content.decode("utf-8", errors="replace")
+    except (tarstream.TarFormatError, zlib.error, EOFError, OSError) as error:
+        raise DataError(
+            f"{path} is truncated or corrupt ({error}). Delete it and download "
+            f"{URL} again, or pass another copy with --archive."
+        ) from None
+
+
 def read_archive(path: Path, unlabelled: bool = False) -> Corpus:
     """Read the labelled train/test reviews (and optionally the 50,000 unlabelled ones).
 
@@ -107,21 +129,9 @@ def read_archive(path: Path, unlabelled: bool = False) -> Corpus:
     order of files inside the archive.
     """
     found: dict[str, list[tuple[int, int, str]]] = {"train": [], "test": [], "unsup": []}
-    try:
-        for name, content in tarstream.iter_files(path):
-            match = _MEMBER.search(name)
-            if not match:
-                continue
-            split, kind, review_id, _rating = match.groups()
-            if kind == "unsup" and not unlabelled:
-                continue
-            bucket = "unsup" if kind == "unsup" else split
-            found[bucket].append((1 if kind == "pos" else 0, int(review_id), content.decode("utf-8", errors="replace")))
-    except (tarstream.TarFormatError, zlib.error, EOFError, OSError) as error:
-        raise DataError(
-            f"{path} is truncated or corrupt ({error}). Delete it and download "
-            f"{URL} again, or pass another copy with --archive."
-        ) from None
+    for split, kind, review_id, _rating, text in iter_reviews(path, unlabelled):
+        bucket = "unsup" if kind == "unsup" else split
+        found[bucket].append((LABEL_NAMES.index("positive") if kind == "pos" else 0, review_id, text))
     if not found["train"] or not found["test"]:
         raise DataError(
             f"{path} holds no IMDb reviews (expected aclImdb/train/pos/*.txt and friends). "

@@ -92,7 +92,7 @@ class TextEncoder:
         trainer = trainers.WordLevelTrainer(
             vocab_size=config.max_features, special_tokens=list(RESERVED), show_progress=False
         )
-        tokenizer.train_from_iterator(texts, trainer)
+        tokenizer.train_from_iterator((_encodable(text) for text in texts), trainer)
         return cls(tokenizer, config)
 
     @property
@@ -106,7 +106,11 @@ class TextEncoder:
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         """Ids of every text, cut to maxlen on the configured side (no padding)."""
-        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        texts = list(texts)
+        try:
+            encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        except (TypeError, UnicodeEncodeError):  # a lone surrogate somewhere: replace it and retry
+            encodings = self.tokenizer.encode_batch([_encodable(text) for text in texts], add_special_tokens=False)
         start = [START] if self.config.start_token else []
         sequences = [start + encoding.ids for encoding in encodings]
         full_lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
@@ -130,6 +134,15 @@ class TextEncoder:
     def from_json(cls, document: str) -> TextEncoder:
         data = json.loads(document)
         return cls(Tokenizer.from_str(json.dumps(data["tokenizer"])), EncoderConfig(**data["settings"]))
+
+
+def _encodable(text: str) -> str:
+    """`text` with lone surrogates (which cannot be UTF-8) replaced by U+FFFD; other text unchanged."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def truncate(sequence: Sequence[int], maxlen: int, side: str = "pre") -> Sequence[int]:

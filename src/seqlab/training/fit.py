@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -99,6 +99,28 @@ class TrainState:
     epoch_seconds: float = 0.0  # time spent in the epoch under way before an interruption
     history: History = field(default_factory=History)
 
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainState:
+        return cls(**{**data, "history": History(**data["history"])})
+
+
+def random_states() -> dict[str, torch.Tensor]:
+    """The generators training draws from (dropout, initialisation): torch's CPU one and each GPU's."""
+    states = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states |= {f"cuda{i}": torch.cuda.get_rng_state(i) for i in range(torch.cuda.device_count())}
+    return states
+
+
+def set_random_states(states: dict[str, torch.Tensor]) -> None:
+    torch.set_rng_state(states["torch"])
+    for key, state in states.items():
+        if key.startswith("cuda") and torch.cuda.is_available() and int(key[4:]) < torch.cuda.device_count():
+            torch.cuda.set_rng_state(state, int(key[4:]))
+
 
 class Callback:
     """Hooks into the loop (checkpoints, early stopping, schedules); all optional."""
@@ -133,6 +155,19 @@ class Trainer:
         self.state = TrainState()
         self.stop = False  # a callback sets this to end training after the current epoch
         torch.manual_seed(config.seed)
+
+    def state_dict(self) -> dict:
+        """Everything a resume needs: with the same data and config, `load_state_dict` then `fit`
+        continues as if never stopped. Batch order is a pure function of (seed, epoch), so the
+        position (epoch, step) stands for it."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "state": self.state.to_dict(), "random": random_states()}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.state = TrainState.from_dict(saved["state"])
+        set_random_states(saved["random"])
 
     def fit(self) -> History:
         for epoch in range(self.state.epoch + 1, self.config.epochs + 1):

@@ -1,0 +1,152 @@
+"""One way to name the data: ``--data imdb|FILE|FOLDER`` and an optional ``--test-data``.
+
+Without a test set, a stratified share of the data is held out for testing. Labels may be
+names or whole numbers; classes are numbered in sorted order of the training labels, and
+the names are kept in the run, so predictions speak the data's own labels.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from seqlab.data import imdb
+from seqlab.data.corpus import Corpus, Split
+from seqlab.data.files import LabelledTexts, TableOptions, read_table
+from seqlab.data.folders import folder_fingerprint, has_split_folders, read_folder
+from seqlab.errors import ConfigError, DataError
+
+IMDB = "imdb"
+SOURCE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class DataSource:
+    data: str = IMDB  # 'imdb', a CSV/TSV/JSONL/Parquet file, or a folder with a subfolder per class
+    test_data: str | None = None  # a separate test set in the same form; without one, a stratified share of data
+    text_column: str = "text"  # column (JSON key) with the texts
+    label_column: str = "label"  # column (JSON key) with the labels: class names or whole numbers
+    replace_invalid: bool = False  # read bytes that are not UTF-8 as U+FFFD instead of stopping
+    test_split: float = 0.2  # share of each class held out for testing when there is no test_data
+    split_seed: int = 0  # seeds that held-out share
+    archive: str | None = None  # IMDb only: a local aclImdb_v1.tar.gz
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.test_split < 1:
+            raise ConfigError(f"test_split must be in [0, 1); got {self.test_split}")
+
+    @property
+    def is_imdb(self) -> bool:
+        return self.data == IMDB and not Path(self.data).exists()
+
+    @property
+    def table_options(self) -> TableOptions:
+        return TableOptions(self.text_column, self.label_column, self.replace_invalid)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _read(path: Path, options: TableOptions) -> LabelledTexts:
+    return read_folder(path, options) if path.is_dir() else read_table(path, options)
+
+
+def _content_hash(path: Path) -> str:
+    if path.is_dir():
+        return folder_fingerprint(path)
+    if not path.is_file():
+        raise DataError(f"no data at {path}; give --data a CSV/TSV/JSONL/Parquet file, a folder with a subfolder "
+                        "per class, or 'imdb'")
+    return imdb.file_sha256(path)
+
+
+def fingerprint(source: DataSource) -> str:
+    """Identifies the corpus `source` yields: file contents (not names or dates) plus every reading option."""
+    if source.is_imdb:
+        return f"imdb:{imdb.file_sha256(imdb.locate_archive(source.archive))}"
+    material = {k: v for k, v in source.to_dict().items() if k not in ("data", "test_data", "archive")}
+    material["format"] = SOURCE_FORMAT
+    material["data"] = _content_hash(Path(source.data))
+    material["test_data"] = _content_hash(Path(source.test_data)) if source.test_data else None
+    if source.test_data:
+        material.pop("test_split"), material.pop("split_seed")
+    return "data:" + json.dumps(material, sort_keys=True)
+
+
+def load_corpus(source: DataSource) -> Corpus:
+    """The corpus `source` names, checked: at least two classes, no unknown test labels."""
+    if source.is_imdb:
+        if source.test_data:
+            raise ConfigError("IMDb comes with its own test reviews; drop --test-data or give --data a file")
+        return imdb.load(source.archive)
+    path = Path(source.data)
+    options = source.table_options
+    test_path = Path(source.test_data) if source.test_data else None
+    if test_path is None and path.is_dir() and has_split_folders(path):
+        path, test_path = path / "train", path / "test"
+    train = _read(path, options)
+    names = label_names(train)
+    if test_path is not None:
+        test = _read(test_path, options)
+        train_split, test_split = to_split(train, names), to_split(test, names, role="test")
+    else:
+        if source.test_split == 0:
+            raise ConfigError("no test set: give --test-data, or a --test-split above 0 to hold out part of --data")
+        whole = to_split(train, names)
+        train_split, test_split = stratified_split(whole, source.test_split, source.split_seed)
+    return Corpus(name=Path(source.data).name.split(".")[0] or "data", train=train_split, test=test_split,
+                  label_names=names, fingerprint=fingerprint(source))
+
+
+def label_names(table: LabelledTexts) -> tuple[str, ...]:
+    """Class names in order: whole numbers numerically, names alphabetically."""
+    classes = sorted(set(table.labels))
+    if len(classes) < 2:
+        raise DataError(f"{table.origin} has a single class ({classes[0]!r}) in its labels; a classifier needs "
+                        "texts of at least two classes")
+    return tuple(str(c) for c in classes)
+
+
+def to_split(table: LabelledTexts, names: tuple[str, ...], role: str = "training") -> Split:
+    index = {name: number for number, name in enumerate(names)}
+    labels = np.empty(len(table), dtype=np.int64)
+    for row, label in enumerate(table.labels):
+        number = index.get(str(label))
+        if number is None:
+            raise DataError(f"{table.locate(row)}: label {label!r} never occurs in the training data "
+                            f"(its classes: {', '.join(names)}); a model cannot learn a class it has not seen")
+        labels[row] = number
+    return Split(table.texts, labels)
+
+
+def stratified_split(split: Split, share: float, seed: int) -> tuple[Split, Split]:
+    """Hold out `share` of every class (at least one text of each class with two or more)."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for label in np.unique(split.labels):
+        members = np.flatnonzero(split.labels == label)
+        count = int(round(len(members) * share))
+        if len(members) >= 2:
+            count = min(max(count, 1), len(members) - 1)
+        held.append(rng.permutation(members)[:count])
+    test = np.sort(np.concatenate(held))
+    train = np.setdiff1d(np.arange(len(split)), test)
+    return split.take(train), split.take(test)
+
+
+def load_evaluation_split(source: DataSource, names: tuple[str, ...]) -> Split:
+    """Texts to test a trained model on, labelled with the model's classes `names`: IMDb's test
+    reviews, else every row of --test-data (or of --data; a train/test folder gives its test/)."""
+    if source.is_imdb:
+        corpus = imdb.load(source.archive)
+        if tuple(corpus.label_names) != tuple(names):
+            raise DataError(f"the run's classes ({', '.join(names)}) are not IMDb's ({', '.join(corpus.label_names)}); "
+                            "evaluate it with --data on data labelled like its training data")
+        return corpus.test
+    path = Path(source.test_data or source.data)
+    if path.is_dir() and has_split_folders(path):
+        path = path / "test"
+    return to_split(_read(path, source.table_options), names, role="test")

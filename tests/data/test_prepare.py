@@ -1,0 +1,74 @@
+"""prepare(): any source read, encoded, cached by content and settings, and summarised."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from seqlab.data.sources import DataSource
+from seqlab.pipeline import prepare
+from seqlab.text.encoder import EncoderConfig
+
+
+def _write(path: Path, rows) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def files(tmp_path, imdb_corpus, monkeypatch):
+    monkeypatch.setenv("SEQLAB_CACHE", str(tmp_path / "cache"))
+    small = imdb_corpus.subset(200, 60, seed=5)
+    names = small.label_names
+    train = [(t, names[int(l)]) for t, l in zip(small.train.texts, small.train.labels)]
+    test = [(t, names[int(l)]) for t, l in zip(small.test.texts, small.test.labels)]
+    train += [train[0], train[1]]  # two duplicates
+    test += [train[5]]  # one text in both
+    return _write(tmp_path / "train.csv", train), _write(tmp_path / "test.csv", test)
+
+
+def test_cache_is_keyed_by_file_content_and_encoder_settings(files, tmp_path):
+    train, test = files
+    source = DataSource(data=str(train), test_data=str(test))
+    first = prepare(source)
+    assert not first.from_cache and first.corpus.label_names == ("negative", "positive")
+    assert prepare(source).from_cache
+    moved = tmp_path / "moved.csv"
+    train.rename(moved)  # same content under another name: still the same data
+    assert prepare(DataSource(data=str(moved), test_data=str(test))).from_cache
+    assert not prepare(DataSource(data=str(moved), test_data=str(test)), EncoderConfig(maxlen=50)).from_cache
+    content = moved.read_bytes()
+    moved.write_bytes(content.replace(b"negative", b"positive", 1))  # one label flipped, same size
+    changed = prepare(DataSource(data=str(moved), test_data=str(test)))
+    assert not changed.from_cache
+    assert changed.corpus.train.labels.sum() == first.corpus.train.labels.sum() + 1
+    options = DataSource(data=str(moved), test_data=str(test), text_column="text", replace_invalid=True)
+    assert not prepare(options).from_cache  # a reading option is part of the key too
+
+
+def test_summary_counts_classes_duplicates_and_overlap(files):
+    train, test = files
+    summary = prepare(DataSource(data=str(train), test_data=str(test))).summary
+    labels = [row[1] for row in csv.reader(open(train, encoding="utf-8"))][1:]
+    assert summary.train_counts == [labels.count("negative"), labels.count("positive")]
+    assert sum(summary.test_counts) == 61
+    assert summary.text.train_duplicates == 2 and summary.text.overlap == 1
+    assert any("also occur in the training texts" in warning for warning in summary.warnings)
+    assert summary.length_percentiles["p50"] <= summary.length_percentiles["p90"] <= summary.length_percentiles["max"]
+    assert 0.9 < summary.train_coverage <= 1.0 and summary.test_coverage < summary.train_coverage
+    again = prepare(DataSource(data=str(train), test_data=str(test)))
+    assert again.from_cache and again.summary.to_dict() == summary.to_dict()
+
+
+def test_without_a_test_set_a_stratified_share_is_held_out(files):
+    train, _ = files
+    labels = [row[1] for row in csv.reader(open(train, encoding="utf-8"))][1:]
+    counts = [labels.count("negative"), labels.count("positive")]
+    prepared = prepare(DataSource(data=str(train), test_split=0.25))
+    assert prepared.summary.test_counts == [round(count * 0.25) for count in counts]
+    assert [a + b for a, b in zip(prepared.summary.train_counts, prepared.summary.test_counts)] == counts
