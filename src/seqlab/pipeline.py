@@ -16,13 +16,15 @@ import torch
 
 from seqlab.data import imdb
 from seqlab.evaluation.figures import history_grid
-from seqlab.evaluation.metrics import probabilities
+from seqlab.evaluation.metrics import probabilities, roc_points, test_metrics
 from seqlab.models import SequenceClassifier, build_model, count_parameters, model_config
 from seqlab.files import write_json
 from seqlab.runs import save_run
 from seqlab.text.cache import EncodedCorpus, load_or_encode
 from seqlab.text.encoder import EncoderConfig
-from seqlab.training.fit import Reporter, TrainConfig, default_device, evaluate, fit, predict_logits, split_validation
+from seqlab.models.embeddings import EmbeddingMatrix, apply_embeddings
+from seqlab.training.callbacks import BestCheckpoint, training_callbacks
+from seqlab.training.fit import Reporter, TrainConfig, Trainer, default_device, predict_logits, split_validation
 
 FIGURE_NAME = "sequence_models_history.png"
 
@@ -62,6 +64,10 @@ class ModelResult:
     test: dict[str, float] = field(default_factory=dict)
     train_seconds: float = 0.0
     error: str | None = None  # set when this model failed; the others still ran
+    config: dict = field(default_factory=dict)  # the model's config dataclass, as saved in config.json
+    roc: dict[str, list[float]] | None = None  # test ROC curve (binary tasks): fpr, tpr
+    best_epoch: int | None = None  # epoch with the best validation figure (best.safetensors)
+    embeddings: str | None = None  # pretrained vectors used, with their coverage
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -76,29 +82,47 @@ def train_model(
     out: str | Path | None = None,
     reporter: Reporter | None = None,
     device: torch.device | None = None,
+    embeddings: EmbeddingMatrix | None = None,
     **model_options,
 ) -> tuple[SequenceClassifier, ModelResult]:
     """Build `name`, fit it on the training split (less the validation share), test it, and
-    save a run directory at `out` if given."""
+    save a run directory at `out` if given.
+
+    `embeddings` (pretrained vectors in the encoder's id order) initialise the embedding
+    layer; embedding_dim then follows them unless given."""
     training = training or TrainConfig()
     torch.manual_seed(training.seed)
+    if embeddings is not None and model_options.get("embedding_dim") is None:
+        model_options["embedding_dim"] = embeddings.dimension
     model = build_model(name, vocab_size=corpus.encoder.vocab_size, num_classes=len(corpus.label_names), **model_options)
+    if embeddings is not None:
+        apply_embeddings(model, embeddings)
     model.to(device or default_device())
     train_split, validation = split_validation(corpus.train, training.validation_split, training.seed)
     started = time.perf_counter()
-    history = fit(model, train_split, validation, training, reporter)
+    trainer = Trainer(model, train_split, validation, training, reporter)
+    trainer.callbacks.extend(training_callbacks(trainer))
+    history = trainer.fit()
     train_seconds = time.perf_counter() - started
-    test = evaluate(model, corpus.test, training.eval_batch_size)
+    logits = predict_logits(model, corpus.test, training.eval_batch_size)
+    labels = torch.from_numpy(corpus.test.labels)
+    test = test_metrics(logits, labels)
+    best = next((c for c in trainer.callbacks if isinstance(c, BestCheckpoint) and c.state is not None), None)
     history_dict = asdict(history)
     run_directory = None
     if out is not None:
         run_directory = save_run(
             Path(out), model, corpus.encoder, corpus.label_names, training=asdict(training),
-            history=history_dict, metrics={"test": test, "train_seconds": train_seconds},
+            history=history_dict, metrics={"test": test, "train_seconds": train_seconds,
+                                           "best_epoch": best.best_epoch if best else None},
             data={"name": corpus.name, "train": len(train_split), "validation": len(validation or []),
-                  "test": len(corpus.test)},
+                  "test": len(corpus.test), "embeddings": embeddings.describe() if embeddings else None},
+            extra_weights={"best.safetensors": best.state} if best else None,
         )
-    result = ModelResult(name, run_directory, count_parameters(model), history_dict, test, train_seconds)
+    result = ModelResult(name, run_directory, count_parameters(model), history_dict, test, train_seconds,
+                         config=asdict(model.config), roc=roc_points(logits, labels),
+                         best_epoch=best.best_epoch if best else None,
+                         embeddings=embeddings.describe() if embeddings else None)
     return model, result
 
 
