@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from seqlab.cli_analysis import register as _register_analysis
 from seqlab.errors import SeqlabError
 from seqlab.models import model_names
 from seqlab.text.encoder import EncoderConfig
@@ -39,8 +40,22 @@ MaxFeatures = Annotated[int, typer.Option(help="Vocabulary size, reserved ids in
 Maxlen = Annotated[int, typer.Option(help="Tokens kept per review.")]
 Truncating = Annotated[str, typer.Option(help="Which end of a long review is cut: pre (keep the end) or post.")]
 Padding = Annotated[str, typer.Option(help="Side of padding in fixed-length arrays (models ignore padding either way).")]
-EmbeddingDim = Annotated[int, typer.Option(help="Size of each word vector.")]
-HiddenSize = Annotated[int, typer.Option(help="Units per recurrent layer and direction.")]
+EmbeddingDim = Annotated[Optional[int], typer.Option(help="Size of each word vector (default: the model's, 128; with --embeddings: the file's).")]
+HiddenSize = Annotated[Optional[int], typer.Option(help="Units per recurrent layer and direction (transformer: feed-forward width).")]
+Layers = Annotated[Optional[int], typer.Option(help="Layers stacked (recurrent or transformer); default 1 recurrent, 2 transformer.")]
+Pooling = Annotated[Optional[str], typer.Option(help="How time steps become one vector: last, mean, max, attention (transformer: mean, max, first, attention).")]
+Heads = Annotated[Optional[int], typer.Option(help="Attention heads per transformer layer.")]
+EmbeddingDropout = Annotated[Optional[float], typer.Option(help="Dropout on word vectors (default 0 for recurrent models).")]
+RecurrentDropout = Annotated[Optional[float], typer.Option(help="Dropout between stacked recurrent layers.")]
+OutputDropout = Annotated[Optional[float], typer.Option(help="Dropout before the output layer.")]
+Embeddings = Annotated[Optional[str], typer.Option(help="Pretrained vectors: 'word2vec' (trained on unlabelled + training reviews, cached), or a GloVe .txt / word2vec-fastText .vec / word2vec .bin file.")]
+FreezeEmbeddings = Annotated[bool, typer.Option(help="Keep pretrained vectors fixed (default: fine-tune them).")]
+WeightDecay = Annotated[float, typer.Option(help="Decoupled weight decay (AdamW); 0 keeps plain Adam.")]
+ClipNorm = Annotated[Optional[float], typer.Option(help="Clip the gradients' global norm to this value.")]
+Schedule = Annotated[str, typer.Option(help="Learning-rate schedule: none, plateau or cosine.")]
+Patience = Annotated[Optional[int], typer.Option(help="Early stopping: stop after this many epochs without improvement.")]
+RestoreBest = Annotated[bool, typer.Option(help="End with the weights of the best validation epoch.")]
+Monitor = Annotated[str, typer.Option(help="What early stopping and the best checkpoint watch: val_loss or val_accuracy.")]
 TrainSize = Annotated[Optional[int], typer.Option(help="Use a random class-balanced subset of this many training reviews.")]
 TestSize = Annotated[Optional[int], typer.Option(help="Use a random class-balanced subset of this many test reviews.")]
 
@@ -49,9 +64,47 @@ def _encoder_config(max_features, maxlen, truncating, padding) -> EncoderConfig:
     return EncoderConfig(max_features=max_features, maxlen=maxlen, truncating=truncating, padding=padding)
 
 
-def _train_config(epochs, batch_size, learning_rate, validation_split, seed) -> TrainConfig:
+def _train_config(epochs, batch_size, learning_rate, validation_split, seed, **options) -> TrainConfig:
     return TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                       validation_split=validation_split, seed=seed)
+                       validation_split=validation_split, seed=seed, **options)
+
+
+def _embeddings(source, archive, corpus, embedding_dim, train_size):
+    """The pretrained matrix for `corpus`'s vocabulary, from 'word2vec' (trained here, cached) or a file."""
+    if source is None:
+        return None
+    from seqlab.models.embeddings import embedding_matrix, read_vectors
+
+    if source == "word2vec":
+        from seqlab.data import imdb
+        from seqlab.text.word2vec import Word2VecConfig, cached_word2vec
+
+        raw = imdb.load(archive, unlabelled=True)
+        if train_size is not None:
+            raw = raw.subset(train_size, None, seed=0)
+        config = Word2VecConfig(dimension=embedding_dim or Word2VecConfig.dimension)
+        console.print(f"word2vec on {len(raw.train):,} training + {len(raw.unlabelled):,} unlabelled reviews "
+                      f"(never the test reviews), {config.dimension} dimensions ...")
+        path, hit = cached_word2vec(raw, corpus.encoder.config, config, imdb.cache_dir())
+        console.print(f"word2vec vectors {'from the cache' if hit else 'trained'}: {path}")
+    else:
+        path = Path(source)
+    matrix = embedding_matrix(read_vectors(path), corpus.encoder)
+    if embedding_dim is not None and embedding_dim != matrix.dimension:
+        from seqlab.errors import ConfigError
+
+        raise ConfigError(f"--embedding-dim is {embedding_dim} but the vectors in {path} have {matrix.dimension} "
+                          f"dimensions; pass --embedding-dim {matrix.dimension} or leave it out")
+    console.print(f"Embeddings: {matrix.describe()}")
+    return matrix
+
+
+def _model_options(embedding_dim, hidden_size, layers, pooling, heads, embedding_dropout, recurrent_dropout,
+                   output_dropout, freeze_embeddings) -> dict:
+    """Model options the user set; unset ones (None) leave each model's own default."""
+    return {"embedding_dim": embedding_dim, "hidden_size": hidden_size, "layers": layers, "pooling": pooling,
+            "heads": heads, "embedding_dropout": embedding_dropout, "recurrent_dropout": recurrent_dropout,
+            "output_dropout": output_dropout, "freeze_embeddings": freeze_embeddings or None}
 
 
 def _print_corpus(corpus) -> None:
@@ -93,7 +146,9 @@ def _print_samples(samples) -> None:
 @app.command()
 def compare(
     models: Annotated[list[str], typer.Argument(help=f"Models to train and compare: {', '.join(model_names())}.")],
-    out: Annotated[Path, typer.Option(help="Folder for run directories, figure and results.json.")] = Path("runs"),
+    out: Annotated[Path, typer.Option(help="Folder for run directories, figures, results and report.html.")] = Path("runs"),
+    baseline: Annotated[bool, typer.Option(help="Add TF-IDF (1-2-grams) + logistic regression to the table.")] = True,
+    gradient_steps: Annotated[int, typer.Option(help="Time steps of the gradient-per-step figure (0: none).")] = 100,
     archive: Archive = None,
     epochs: Epochs = _default(TrainConfig, "epochs"),
     batch_size: BatchSize = _default(TrainConfig, "batch_size"),
@@ -104,8 +159,22 @@ def compare(
     maxlen: Maxlen = _default(EncoderConfig, "maxlen"),
     truncating: Truncating = _default(EncoderConfig, "truncating"),
     padding: Padding = _default(EncoderConfig, "padding"),
-    embedding_dim: EmbeddingDim = 128,
-    hidden_size: HiddenSize = 64,
+    embedding_dim: EmbeddingDim = None,
+    hidden_size: HiddenSize = None,
+    layers: Layers = None,
+    pooling: Pooling = None,
+    heads: Heads = None,
+    embedding_dropout: EmbeddingDropout = None,
+    recurrent_dropout: RecurrentDropout = None,
+    output_dropout: OutputDropout = None,
+    embeddings: Embeddings = None,
+    freeze_embeddings: FreezeEmbeddings = False,
+    weight_decay: WeightDecay = _default(TrainConfig, "weight_decay"),
+    clip_norm: ClipNorm = None,
+    schedule: Schedule = _default(TrainConfig, "schedule"),
+    patience: Patience = None,
+    restore_best: RestoreBest = _default(TrainConfig, "restore_best"),
+    monitor: Monitor = _default(TrainConfig, "monitor"),
     train_size: TrainSize = None,
     test_size: TestSize = None,
 ) -> None:
@@ -116,24 +185,44 @@ def compare(
     from seqlab.pipeline import prepare_imdb
     from seqlab.training.progress import ConsoleReporter
 
-    for name in models:  # unknown names fail before the data is read
-        build_model(name, embedding_dim=embedding_dim, hidden_size=hidden_size)
+    from seqlab.evaluation.report import rich_table
+
+    options = _model_options(embedding_dim, hidden_size, layers, pooling, heads, embedding_dropout,
+                             recurrent_dropout, output_dropout, freeze_embeddings)
+    training = _train_config(epochs, batch_size, learning_rate, validation_split, seed, weight_decay=weight_decay,
+                             clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
+                             monitor=monitor)
+    for name in models:  # unknown names and options fail before the data is read
+        build_model(name, **options)
     corpus = prepare_imdb(archive, _encoder_config(max_features, maxlen, truncating, padding), train_size, test_size)
     _print_corpus(corpus)
+    matrix = _embeddings(embeddings, archive, corpus, embedding_dim, train_size)
+    if matrix is not None:
+        options["embedding_dim"] = matrix.dimension
     for name in models:
-        console.print(summary_table(build_model(name, vocab_size=corpus.encoder.vocab_size,
-                                                embedding_dim=embedding_dim, hidden_size=hidden_size), maxlen))
-    training = _train_config(epochs, batch_size, learning_rate, validation_split, seed)
+        console.print(summary_table(build_model(name, vocab_size=corpus.encoder.vocab_size, **options), maxlen))
+    raw = None
+    if baseline:
+        from seqlab.data import imdb
+
+        raw = imdb.load(archive)
+        if train_size is not None or test_size is not None:
+            raw = raw.subset(train_size, test_size, seed=0)  # the same reviews prepare_imdb drew
     comparison = run_compare(
         models, corpus, training, out, reporter_for=lambda name: ConsoleReporter(console, name.upper()),
         on_result=lambda r: console.print(f"{r.name.upper()}: test accuracy {r.test['accuracy']:.4f}, test loss "
                                           f"{r.test['loss']:.4f}\n" if not r.error else f"[red]{r.name} failed:[/] {r.error}"),
-        embedding_dim=embedding_dim, hidden_size=hidden_size,
+        embeddings=matrix, baseline_corpus=raw, gradient_steps=gradient_steps or None, **options,
     )
-    console.print(_results_table(comparison.results))
+    rows = [r.to_dict() for r in comparison.results]
+    if comparison.baseline:
+        from dataclasses import asdict
+
+        rows.append({**asdict(comparison.baseline), "baseline": True})
+    console.print(rich_table(rows))
     if comparison.samples:
         _print_samples(comparison.samples)
-    console.print(f"Runs, figure ({comparison.figure}) and results.json are in {comparison.directory}/")
+    console.print(f"Runs, figures, results.json/.md/.csv and {comparison.report} are in {comparison.directory}/")
     if any(r.error for r in comparison.results):
         raise typer.Exit(1)
 
@@ -152,8 +241,22 @@ def train(
     maxlen: Maxlen = _default(EncoderConfig, "maxlen"),
     truncating: Truncating = _default(EncoderConfig, "truncating"),
     padding: Padding = _default(EncoderConfig, "padding"),
-    embedding_dim: EmbeddingDim = 128,
-    hidden_size: HiddenSize = 64,
+    embedding_dim: EmbeddingDim = None,
+    hidden_size: HiddenSize = None,
+    layers: Layers = None,
+    pooling: Pooling = None,
+    heads: Heads = None,
+    embedding_dropout: EmbeddingDropout = None,
+    recurrent_dropout: RecurrentDropout = None,
+    output_dropout: OutputDropout = None,
+    embeddings: Embeddings = None,
+    freeze_embeddings: FreezeEmbeddings = False,
+    weight_decay: WeightDecay = _default(TrainConfig, "weight_decay"),
+    clip_norm: ClipNorm = None,
+    schedule: Schedule = _default(TrainConfig, "schedule"),
+    patience: Patience = None,
+    restore_best: RestoreBest = _default(TrainConfig, "restore_best"),
+    monitor: Monitor = _default(TrainConfig, "monitor"),
     train_size: TrainSize = None,
     test_size: TestSize = None,
 ) -> None:
@@ -162,12 +265,17 @@ def train(
     from seqlab.pipeline import prepare_imdb, train_model
     from seqlab.training.progress import ConsoleReporter
 
-    build_model(model, embedding_dim=embedding_dim, hidden_size=hidden_size)
+    options = _model_options(embedding_dim, hidden_size, layers, pooling, heads, embedding_dropout,
+                             recurrent_dropout, output_dropout, freeze_embeddings)
+    training = _train_config(epochs, batch_size, learning_rate, validation_split, seed, weight_decay=weight_decay,
+                             clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
+                             monitor=monitor)
+    build_model(model, **options)
     corpus = prepare_imdb(archive, _encoder_config(max_features, maxlen, truncating, padding), train_size, test_size)
     _print_corpus(corpus)
-    training = _train_config(epochs, batch_size, learning_rate, validation_split, seed)
+    matrix = _embeddings(embeddings, archive, corpus, embedding_dim, train_size)
     _, result = train_model(model, corpus, training, out or Path("runs") / model, ConsoleReporter(console, model.upper()),
-                            embedding_dim=embedding_dim, hidden_size=hidden_size)
+                            embeddings=matrix, **options)
     console.print(_results_table([result]))
     console.print(f"Saved run directory {result.run_directory}/")
 
@@ -244,15 +352,19 @@ def summary(
     model: Annotated[str, typer.Argument(help=f"Model name: {', '.join(model_names())}.")],
     max_features: MaxFeatures = _default(EncoderConfig, "max_features"),
     maxlen: Maxlen = _default(EncoderConfig, "maxlen"),
-    embedding_dim: EmbeddingDim = 128,
-    hidden_size: HiddenSize = 64,
+    embedding_dim: EmbeddingDim = None,
+    hidden_size: HiddenSize = None,
+    layers: Layers = None,
+    pooling: Pooling = None,
+    heads: Heads = None,
 ) -> None:
     """A Keras-style summary of a model: layers, output shapes, parameters."""
     from seqlab.models import build_model
     from seqlab.models.summary import summary_table
 
     console.print(summary_table(build_model(model, vocab_size=max_features, embedding_dim=embedding_dim,
-                                            hidden_size=hidden_size), maxlen))
+                                            hidden_size=hidden_size, layers=layers, pooling=pooling, heads=heads),
+                                maxlen))
 
 
 def main() -> None:
@@ -265,6 +377,8 @@ def main() -> None:
         errors.print("interrupted; runs already saved are complete, the one in progress was not written")
         raise SystemExit(130) from None
 
+
+_register_analysis(app, sys.modules[__name__])  # `embeddings word2vec` and `gradients`
 
 if __name__ == "__main__":
     main()

@@ -15,7 +15,10 @@ import numpy as np
 import torch
 
 from seqlab.data import imdb
-from seqlab.evaluation.figures import history_grid
+from seqlab.data.corpus import Corpus
+from seqlab.evaluation.baseline import BaselineResult, tfidf_baseline
+from seqlab.evaluation.gradients import GradientProfile, gradient_figure, gradient_profile, supports
+from seqlab.evaluation.report import write_report
 from seqlab.evaluation.metrics import probabilities, roc_points, test_metrics
 from seqlab.models import SequenceClassifier, build_model, count_parameters, model_config
 from seqlab.files import write_json
@@ -156,6 +159,24 @@ class Comparison:
     samples: list[Sample]
     figure: Path | None
     directory: Path
+    report: Path | None = None  # report.html (with results.md, results.csv and the figures beside it)
+    baseline: BaselineResult | None = None
+    gradients: dict[str, GradientProfile] = field(default_factory=dict)
+
+
+def gradient_profiles(trained: dict[str, SequenceClassifier], corpus: EncodedCorpus, steps: int = 100,
+                      count: int = 32, seed: int = 42) -> dict[str, GradientProfile]:
+    """dLoss/dh_t per step for each one-directional recurrent model, trained and freshly initialised."""
+    profiles: dict[str, GradientProfile] = {}
+    steps = min(steps, int(corpus.test.lengths.max()))
+    for name, model in trained.items():
+        if not supports(model):
+            continue
+        torch.manual_seed(seed)
+        fresh = build_model(name, config=model.config).to(next(model.parameters()).device)
+        profiles[f"{name} (trained)"] = gradient_profile(name, model, corpus.test, steps, count, seed)
+        profiles[f"{name} (fresh)"] = gradient_profile(name, fresh, corpus.test, steps, count, seed)
+    return profiles
 
 
 def compare(
@@ -165,11 +186,16 @@ def compare(
     out: str | Path = "runs",
     reporter_for: Callable[[str], Reporter] | None = None,
     on_result: Callable[[ModelResult], None] | None = None,
+    embeddings: EmbeddingMatrix | None = None,
+    baseline_corpus: Corpus | None = None,
+    gradient_steps: int | None = 100,
     **model_options,
 ) -> Comparison:
-    """Train and test each named model on the same data; write runs, figure and results.
+    """Train and test each named model on the same data; write runs, figure, results and report.html.
 
     A model that fails is recorded with its error; the others go on and are kept.
+    `baseline_corpus` (the raw texts of the same reviews) adds TF-IDF + logistic regression;
+    `gradient_steps` adds the gradient-per-time-step figure for one-directional recurrent models.
     """
     out = Path(out)
     for name in names:  # fail before any training on an unknown name or option
@@ -179,7 +205,8 @@ def compare(
     for name in names:
         try:
             model, result = train_model(
-                name, corpus, training, out / name, reporter_for(name) if reporter_for else None, **model_options
+                name, corpus, training, out / name, reporter_for(name) if reporter_for else None,
+                embeddings=embeddings, **model_options,
             )
             trained[name] = model
         except Exception as error:  # keep the other models' results
@@ -187,12 +214,27 @@ def compare(
         results.append(result)
         if on_result:
             on_result(result)
-    figure = history_grid({r.name: r.history for r in results if r.error is None}, out / FIGURE_NAME) if trained else None
     samples = sample_predictions(trained, corpus, seed=(training or TrainConfig()).seed) if trained else []
+    baseline = None
+    if baseline_corpus is not None:
+        train_texts = baseline_corpus.train
+        baseline = tfidf_baseline(train_texts.texts, train_texts.labels, baseline_corpus.test.texts,
+                                  baseline_corpus.test.labels)
+    profiles = gradient_profiles(trained, corpus, gradient_steps) if gradient_steps else {}
+    extra_figures = {}
+    if profiles:
+        extra_figures["Gradient norm per time step (vanishing gradients)"] = gradient_figure(profiles, out / "gradients.png")
+    settings = {"training": asdict(training or TrainConfig()), "encoder": asdict(corpus.encoder.config),
+                "data": {"name": corpus.name, "train": len(corpus.train), "test": len(corpus.test)},
+                "embeddings": embeddings.describe() if embeddings else None}
+    rows = [r.to_dict() for r in results] + ([{**asdict(baseline), "baseline": True}] if baseline else [])
     write_json(out / "results.json", {
         "models": [r.to_dict() for r in results],
+        "baseline": asdict(baseline) if baseline else None,
+        "gradients": {label: asdict(profile) for label, profile in profiles.items()},
         "samples": [asdict(s) for s in samples],
-        "training": asdict(training or TrainConfig()),
-        "encoder": asdict(corpus.encoder.config),
+        **settings,
     })
-    return Comparison(results, samples, figure, out)
+    report = write_report(rows, out, samples=[asdict(s) for s in samples], extra_figures=extra_figures, settings=settings)
+    figure = out / FIGURE_NAME if trained else None  # drawn by write_report
+    return Comparison(results, samples, figure, out, report, baseline, profiles)
