@@ -5,8 +5,8 @@ TF-IDF + logistic-regression baseline. maxlen and epochs are chosen per model (s
     python bench/zoo.py --quick    # a small subset, 1 epoch, a few models: checks the script runs
 
 word2vec learns from the 50,000 unlabelled reviews plus the 25,000 training reviews, never
-the test reviews. Prints a Markdown table and writes bench/results/zoo.json (and, with
---out, each run directory and report.html).
+the test reviews. Prints a Markdown table and writes bench/results/zoo.json (zoo-quick.json with --quick), and, with
+--out, each run directory and report.html.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def main() -> None:
     def save(partial: bool) -> Path:
         scratch = [r["test"]["accuracy"] for r in results.values() if "test" in r and not r["word2vec"]]
         pretrained = [r["test"]["accuracy"] for r in results.values() if "test" in r and r["word2vec"]]
-        return write_results("zoo", {
+        return write_results("zoo-quick" if args.quick else "zoo", {  # a quick check never overwrites the real run
             "quick": args.quick, "partial": partial, "train_reviews": len(raw.train), "test_reviews": len(raw.test),
             "unlabelled_reviews": len(raw.unlabelled), "vocabulary": VOCABULARY, "prepare_seconds": prepare_seconds,
             "word2vec": {"config": asdict(w2v_config), "seconds": word2vec_seconds, "coverage": coverage},
