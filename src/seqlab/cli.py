@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from seqlab.cli_analysis import register as _register_analysis
 from seqlab.data.sources import DataSource
 from seqlab.errors import ConfigError, SeqlabError
 from seqlab.models import model_names
@@ -41,8 +42,22 @@ MaxFeatures = Annotated[int, typer.Option(help="Vocabulary size, reserved ids in
 Maxlen = Annotated[int, typer.Option(help="Tokens kept per review.")]
 Truncating = Annotated[str, typer.Option(help="Which end of a long review is cut: pre (keep the end) or post.")]
 Padding = Annotated[str, typer.Option(help="Side of padding in fixed-length arrays (models ignore padding either way).")]
-EmbeddingDim = Annotated[int, typer.Option(help="Size of each word vector.")]
-HiddenSize = Annotated[int, typer.Option(help="Units per recurrent layer and direction.")]
+EmbeddingDim = Annotated[Optional[int], typer.Option(help="Size of each word vector (default: the model's, 128; with --embeddings: the file's).")]
+HiddenSize = Annotated[Optional[int], typer.Option(help="Units per recurrent layer and direction (transformer: feed-forward width).")]
+Layers = Annotated[Optional[int], typer.Option(help="Layers stacked (recurrent or transformer); default 1 recurrent, 2 transformer.")]
+Pooling = Annotated[Optional[str], typer.Option(help="How time steps become one vector: last, mean, max, attention (transformer: mean, max, first, attention).")]
+Heads = Annotated[Optional[int], typer.Option(help="Attention heads per transformer layer.")]
+EmbeddingDropout = Annotated[Optional[float], typer.Option(help="Dropout on word vectors (default 0 for recurrent models).")]
+RecurrentDropout = Annotated[Optional[float], typer.Option(help="Dropout between stacked recurrent layers.")]
+OutputDropout = Annotated[Optional[float], typer.Option(help="Dropout before the output layer.")]
+Embeddings = Annotated[Optional[str], typer.Option(help="Pretrained vectors: 'word2vec' (trained on unlabelled + training reviews, cached), or a GloVe .txt / word2vec-fastText .vec / word2vec .bin file.")]
+FreezeEmbeddings = Annotated[bool, typer.Option(help="Keep pretrained vectors fixed (default: fine-tune them).")]
+WeightDecay = Annotated[float, typer.Option(help="Decoupled weight decay (AdamW); 0 keeps plain Adam.")]
+ClipNorm = Annotated[Optional[float], typer.Option(help="Clip the gradients' global norm to this value.")]
+Schedule = Annotated[str, typer.Option(help="Learning-rate schedule: none, plateau or cosine.")]
+Patience = Annotated[Optional[int], typer.Option(help="Early stopping: stop after this many epochs without improvement.")]
+RestoreBest = Annotated[bool, typer.Option(help="End with the weights of the best validation epoch.")]
+Monitor = Annotated[str, typer.Option(help="What early stopping and the best checkpoint watch: val_loss or val_accuracy.")]
 TrainSize = Annotated[Optional[int], typer.Option(help="Use a random class-balanced subset of this many training reviews.")]
 TestSize = Annotated[Optional[int], typer.Option(help="Use a random class-balanced subset of this many test reviews.")]
 Precision = Annotated[str, typer.Option(help="float32 (exact) or bfloat16 (faster on recent CPUs, probabilities within ~1e-3).")]
@@ -82,9 +97,17 @@ def _encoder_config(max_features, maxlen, truncating, padding) -> EncoderConfig:
     return EncoderConfig(max_features=max_features, maxlen=maxlen, truncating=truncating, padding=padding)
 
 
-def _train_config(epochs, batch_size, learning_rate, validation_split, seed) -> TrainConfig:
+def _train_config(epochs, batch_size, learning_rate, validation_split, seed, **options) -> TrainConfig:
     return TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                       validation_split=validation_split, seed=seed)
+                       validation_split=validation_split, seed=seed, **options)
+
+
+def _model_options(embedding_dim, hidden_size, layers, pooling, heads, embedding_dropout, recurrent_dropout,
+                   output_dropout, freeze_embeddings) -> dict:
+    """Model options the user set; unset ones (None) leave each model's own default."""
+    return {"embedding_dim": embedding_dim, "hidden_size": hidden_size, "layers": layers, "pooling": pooling,
+            "heads": heads, "embedding_dropout": embedding_dropout, "recurrent_dropout": recurrent_dropout,
+            "output_dropout": output_dropout, "freeze_embeddings": freeze_embeddings or None}
 
 
 def _print_corpus(corpus) -> None:
@@ -126,7 +149,9 @@ def _print_samples(samples) -> None:
 @app.command()
 def compare(
     models: Annotated[list[str], typer.Argument(help=f"Models to train and compare: {', '.join(model_names())}.")],
-    out: Annotated[Path, typer.Option(help="Folder for run directories, figure and results.json.")] = Path("runs"),
+    out: Annotated[Path, typer.Option(help="Folder for run directories, figures, results and report.html.")] = Path("runs"),
+    baseline: Annotated[bool, typer.Option(help="Add TF-IDF (1-2-grams) + logistic regression to the table.")] = True,
+    gradient_steps: Annotated[int, typer.Option(help="Time steps of the gradient-per-step figure (0: none).")] = 100,
     archive: Archive = None,
     epochs: Epochs = _default(TrainConfig, "epochs"),
     batch_size: BatchSize = _default(TrainConfig, "batch_size"),
@@ -137,8 +162,22 @@ def compare(
     maxlen: Maxlen = _default(EncoderConfig, "maxlen"),
     truncating: Truncating = _default(EncoderConfig, "truncating"),
     padding: Padding = _default(EncoderConfig, "padding"),
-    embedding_dim: EmbeddingDim = 128,
-    hidden_size: HiddenSize = 64,
+    embedding_dim: EmbeddingDim = None,
+    hidden_size: HiddenSize = None,
+    layers: Layers = None,
+    pooling: Pooling = None,
+    heads: Heads = None,
+    embedding_dropout: EmbeddingDropout = None,
+    recurrent_dropout: RecurrentDropout = None,
+    output_dropout: OutputDropout = None,
+    embeddings: Embeddings = None,
+    freeze_embeddings: FreezeEmbeddings = False,
+    weight_decay: WeightDecay = _default(TrainConfig, "weight_decay"),
+    clip_norm: ClipNorm = None,
+    schedule: Schedule = _default(TrainConfig, "schedule"),
+    patience: Patience = None,
+    restore_best: RestoreBest = _default(TrainConfig, "restore_best"),
+    monitor: Monitor = _default(TrainConfig, "monitor"),
     train_size: TrainSize = None,
     test_size: TestSize = None,
     data: Data = _default(DataSource, "data"),
@@ -152,30 +191,50 @@ def compare(
     from seqlab.models import build_model
     from seqlab.models.summary import summary_table
     from seqlab.pipeline import compare as run_compare
-    from seqlab.pipeline import prepare
+    from seqlab.pipeline import prepare, pretrained_embeddings
     from seqlab.training.progress import ConsoleReporter
 
-    for name in models:  # unknown names fail before the data is read
-        build_model(name, embedding_dim=embedding_dim, hidden_size=hidden_size)
+    from seqlab.evaluation.report import rich_table
+
+    options = _model_options(embedding_dim, hidden_size, layers, pooling, heads, embedding_dropout,
+                             recurrent_dropout, output_dropout, freeze_embeddings)
+    training = _train_config(epochs, batch_size, learning_rate, validation_split, seed, weight_decay=weight_decay,
+                             clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
+                             monitor=monitor)
+    for name in models:  # unknown names and options fail before the data is read
+        build_model(name, **options)
     source = _data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive)
     prepared = prepare(source, _encoder_config(max_features, maxlen, truncating, padding), train_size, test_size)
     corpus = prepared.corpus
     _print_corpus(corpus)
     _print_summary(prepared.summary)
+    matrix = pretrained_embeddings(embeddings, source, corpus, embedding_dim, train_size, console.print)
+    if matrix is not None:
+        options["embedding_dim"] = matrix.dimension
     for name in models:
-        console.print(summary_table(build_model(name, vocab_size=corpus.encoder.vocab_size,
-                                                embedding_dim=embedding_dim, hidden_size=hidden_size), maxlen))
-    training = _train_config(epochs, batch_size, learning_rate, validation_split, seed)
+        console.print(summary_table(build_model(name, vocab_size=corpus.encoder.vocab_size, **options), maxlen))
+    raw = None
+    if baseline:
+        from seqlab.data.sources import load_corpus
+
+        raw = load_corpus(source)
+        if train_size is not None or test_size is not None:
+            raw = raw.subset(train_size, test_size, seed=0)  # the same texts prepare drew
     comparison = run_compare(
         models, corpus, training, out, reporter_for=lambda name: ConsoleReporter(console, name.upper()),
         on_result=lambda r: console.print(f"{r.name.upper()}: test accuracy {r.test['accuracy']:.4f}, test loss "
                                           f"{r.test['loss']:.4f}\n" if not r.error else f"[red]{r.name} failed:[/] {r.error}"),
-        embedding_dim=embedding_dim, hidden_size=hidden_size,
+        embeddings=matrix, baseline_corpus=raw, gradient_steps=gradient_steps or None, **options,
     )
-    console.print(_results_table(comparison.results))
+    rows = [r.to_dict() for r in comparison.results]
+    if comparison.baseline:
+        from dataclasses import asdict
+
+        rows.append({**asdict(comparison.baseline), "baseline": True})
+    console.print(rich_table(rows))
     if comparison.samples:
         _print_samples(comparison.samples)
-    console.print(f"Runs, figure ({comparison.figure}) and results.json are in {comparison.directory}/")
+    console.print(f"Runs, figures, results.json/.md/.csv and {comparison.report} are in {comparison.directory}/")
     if any(r.error for r in comparison.results):
         raise typer.Exit(1)
 
@@ -195,8 +254,22 @@ def train(
     maxlen: Maxlen = _default(EncoderConfig, "maxlen"),
     truncating: Truncating = _default(EncoderConfig, "truncating"),
     padding: Padding = _default(EncoderConfig, "padding"),
-    embedding_dim: EmbeddingDim = 128,
-    hidden_size: HiddenSize = 64,
+    embedding_dim: EmbeddingDim = None,
+    hidden_size: HiddenSize = None,
+    layers: Layers = None,
+    pooling: Pooling = None,
+    heads: Heads = None,
+    embedding_dropout: EmbeddingDropout = None,
+    recurrent_dropout: RecurrentDropout = None,
+    output_dropout: OutputDropout = None,
+    embeddings: Embeddings = None,
+    freeze_embeddings: FreezeEmbeddings = False,
+    weight_decay: WeightDecay = _default(TrainConfig, "weight_decay"),
+    clip_norm: ClipNorm = None,
+    schedule: Schedule = _default(TrainConfig, "schedule"),
+    patience: Patience = None,
+    restore_best: RestoreBest = _default(TrainConfig, "restore_best"),
+    monitor: Monitor = _default(TrainConfig, "monitor"),
     train_size: TrainSize = None,
     test_size: TestSize = None,
     data: Data = _default(DataSource, "data"),
@@ -222,20 +295,24 @@ def train(
                  if name != "resume" and ctx.get_parameter_source(name).name == "COMMANDLINE"]
         if given:
             raise ConfigError(f"--resume continues with the settings the run started with; drop {', '.join(given)}")
-        _, result = resume_run(resume, ConsoleReporter(console, "resumed"), on_prepared)
+        _, result = resume_run(resume, ConsoleReporter(console, "resumed"), on_prepared, log=console.print)
     else:
         if model is None:
             raise ConfigError(f"name a model to train ({', '.join(model_names())}), or give --resume RUN")
-        build_model(model, embedding_dim=embedding_dim, hidden_size=hidden_size)
+        options = _model_options(embedding_dim, hidden_size, layers, pooling, heads, embedding_dropout,
+                                 recurrent_dropout, output_dropout, freeze_embeddings)
+        build_model(model, **options)
         recipe = Recipe(
-            model=model, model_options={"embedding_dim": embedding_dim, "hidden_size": hidden_size},
+            model=model, model_options=options,
             encoder=_encoder_config(max_features, maxlen, truncating, padding),
-            training=_train_config(epochs, batch_size, learning_rate, validation_split, seed),
+            training=_train_config(epochs, batch_size, learning_rate, validation_split, seed,
+                                   weight_decay=weight_decay, clip_norm=clip_norm, schedule=schedule,
+                                   patience=patience, restore_best=restore_best, monitor=monitor),
             data=_data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive),
-            train_size=train_size, test_size=test_size, checkpoint_every=checkpoint_every,
+            train_size=train_size, test_size=test_size, checkpoint_every=checkpoint_every, embeddings=embeddings,
         )
         _, result = train_recipe(recipe, out or Path("runs") / model, ConsoleReporter(console, model.upper()),
-                                 on_prepared)
+                                 on_prepared, log=console.print)
     console.print(_results_table([result]))
     console.print(f"Saved run directory {result.run_directory}/")
 
@@ -326,15 +403,19 @@ def summary(
     model: Annotated[str, typer.Argument(help=f"Model name: {', '.join(model_names())}.")],
     max_features: MaxFeatures = _default(EncoderConfig, "max_features"),
     maxlen: Maxlen = _default(EncoderConfig, "maxlen"),
-    embedding_dim: EmbeddingDim = 128,
-    hidden_size: HiddenSize = 64,
+    embedding_dim: EmbeddingDim = None,
+    hidden_size: HiddenSize = None,
+    layers: Layers = None,
+    pooling: Pooling = None,
+    heads: Heads = None,
 ) -> None:
     """A Keras-style summary of a model: layers, output shapes, parameters."""
     from seqlab.models import build_model
     from seqlab.models.summary import summary_table
 
     console.print(summary_table(build_model(model, vocab_size=max_features, embedding_dim=embedding_dim,
-                                            hidden_size=hidden_size), maxlen))
+                                            hidden_size=hidden_size, layers=layers, pooling=pooling, heads=heads),
+                                maxlen))
 
 
 @app.command()
@@ -448,6 +529,8 @@ def main() -> None:
         errors.print("interrupted; runs already saved are complete, the one in progress was not written")
         raise SystemExit(130) from None
 
+
+_register_analysis(app, sys.modules[__name__])  # `embeddings word2vec` and `gradients`
 
 if __name__ == "__main__":
     main()

@@ -16,17 +16,23 @@ import numpy as np
 import torch
 
 from seqlab.data import imdb
+from seqlab.data.corpus import Corpus
 from seqlab.data.sources import DataSource
 from seqlab.data.summary import DataSummary
+from seqlab.evaluation.baseline import BaselineResult, tfidf_baseline
 from seqlab.evaluation.figures import history_grid
-from seqlab.evaluation.metrics import probabilities
+from seqlab.evaluation.gradients import GradientProfile, gradient_figure, gradient_profile, supports
+from seqlab.evaluation.report import write_report
+from seqlab.evaluation.metrics import probabilities, roc_points, test_metrics
 from seqlab.models import SequenceClassifier, build_model, count_parameters, model_config
 from seqlab.files import write_json
 from seqlab.runs import save_run
 from seqlab.text.cache import EncodedCorpus, load_or_encode
 from seqlab.text.encoder import EncoderConfig
+from seqlab.models.embeddings import EmbeddingMatrix, apply_embeddings
+from seqlab.training.callbacks import BestCheckpoint, training_callbacks
 from seqlab.training.checkpoint import Checkpoint, Checkpointer
-from seqlab.training.fit import Reporter, TrainConfig, Trainer, default_device, evaluate, predict_logits, split_validation
+from seqlab.training.fit import Reporter, TrainConfig, Trainer, default_device, predict_logits, split_validation
 
 FIGURE_NAME = "sequence_models_history.png"
 
@@ -105,6 +111,45 @@ def prepare(
     return Prepared(corpus, summarize(corpus, figures[-1]), f"{fingerprint}|{cache_key(fingerprint, encoder)}", hit)
 
 
+def pretrained_embeddings(
+    name: str | None,
+    data: DataSource,
+    corpus: EncodedCorpus,
+    embedding_dim: int | None = None,
+    train_size: int | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> EmbeddingMatrix | None:
+    """The pretrained matrix for `corpus`'s vocabulary: 'word2vec' (trained on IMDb's training and
+    unlabelled reviews, never the test ones; cached) or a vectors file (GloVe, word2vec, fastText)."""
+    if name is None:
+        return None
+    from seqlab.errors import ConfigError
+    from seqlab.models.embeddings import embedding_matrix, read_vectors
+
+    if name == "word2vec":
+        if not data.is_imdb:
+            raise ConfigError("--embeddings word2vec trains on IMDb's unlabelled reviews; with your own --data, "
+                              "pass a vectors file (GloVe .txt, word2vec/fastText .vec or gensim binary)")
+        from seqlab.text.word2vec import Word2VecConfig, cached_word2vec
+
+        raw = imdb.load(data.archive, unlabelled=True)
+        if train_size is not None:
+            raw = raw.subset(train_size, None, seed=0)
+        config = Word2VecConfig(dimension=embedding_dim or Word2VecConfig.dimension)
+        log(f"word2vec on {len(raw.train):,} training + {len(raw.unlabelled):,} unlabelled reviews "
+            f"(never the test reviews), {config.dimension} dimensions ...")
+        path, hit = cached_word2vec(raw, corpus.encoder.config, config, imdb.cache_dir())
+        log(f"word2vec vectors {'from the cache' if hit else 'trained'}: {path}")
+    else:
+        path = Path(name)
+    matrix = embedding_matrix(read_vectors(path), corpus.encoder)
+    if embedding_dim is not None and embedding_dim != matrix.dimension:
+        raise ConfigError(f"--embedding-dim is {embedding_dim} but the vectors in {path} have {matrix.dimension} "
+                          f"dimensions; pass --embedding-dim {matrix.dimension} or leave it out")
+    log(f"Embeddings: {matrix.describe()}")
+    return matrix
+
+
 @dataclass
 class ModelResult:
     name: str
@@ -114,6 +159,10 @@ class ModelResult:
     test: dict[str, float] = field(default_factory=dict)
     train_seconds: float = 0.0
     error: str | None = None  # set when this model failed; the others still ran
+    config: dict = field(default_factory=dict)  # the model's config dataclass, as saved in config.json
+    roc: dict[str, list[float]] | None = None  # test ROC curve (binary tasks): fpr, tpr
+    best_epoch: int | None = None  # epoch with the best validation figure (best.safetensors)
+    embeddings: str | None = None  # pretrained vectors used, with their coverage
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -129,38 +178,55 @@ def train_model(
     reporter: Reporter | None = None,
     device: torch.device | None = None,
     checkpoints: Checkpointing | None = None,
+    embeddings: EmbeddingMatrix | None = None,
     **model_options,
 ) -> tuple[SequenceClassifier, ModelResult]:
     """Build `name`, fit it on the training split (less the validation share), test it, and
     save a run directory at `out` if given.
 
     With `checkpoints`, training checkpoints as it goes and, if it holds a checkpoint,
-    continues from it exactly."""
+    continues from it exactly. `embeddings` (pretrained vectors in the encoder's id order)
+    initialise the embedding layer; embedding_dim then follows them unless given."""
     training = training or TrainConfig()
     torch.manual_seed(training.seed)
+    if embeddings is not None and model_options.get("embedding_dim") is None:
+        model_options["embedding_dim"] = embeddings.dimension
     model = build_model(name, vocab_size=corpus.encoder.vocab_size, num_classes=len(corpus.label_names), **model_options)
+    if embeddings is not None:
+        apply_embeddings(model, embeddings)
     model.to(device or default_device())
     train_split, validation = split_validation(corpus.train, training.validation_split, training.seed)
     started = time.perf_counter()
-    trainer = Trainer(model, train_split, validation, training, reporter,
-                      callbacks=[checkpoints.callback] if checkpoints else [])
-    if checkpoints and checkpoints.resume_from:
-        checkpoints.callback.restore(trainer, checkpoints.resume_from)
+    trainer = Trainer(model, train_split, validation, training, reporter)
+    trainer.callbacks.extend(training_callbacks(trainer))
+    if checkpoints:  # last, so a checkpoint sees the epoch's final state
+        trainer.callbacks.append(checkpoints.callback)
+        if checkpoints.resume_from:
+            checkpoints.callback.restore(trainer, checkpoints.resume_from)
     history = trainer.fit()
     train_seconds = time.perf_counter() - started
-    test = evaluate(model, corpus.test, training.eval_batch_size)
+    logits = predict_logits(model, corpus.test, training.eval_batch_size)
+    labels = torch.from_numpy(corpus.test.labels)
+    test = test_metrics(logits, labels)
+    best = next((c for c in trainer.callbacks if isinstance(c, BestCheckpoint) and c.state is not None), None)
     history_dict = asdict(history)
     run_directory = None
     if out is not None:
         run_directory = save_run(
             Path(out), model, corpus.encoder, corpus.label_names, training=asdict(training),
-            history=history_dict, metrics={"test": test, "train_seconds": train_seconds},
+            history=history_dict, metrics={"test": test, "train_seconds": train_seconds,
+                                           "best_epoch": best.best_epoch if best else None},
             data={"name": corpus.name, "train": len(train_split), "validation": len(validation or []),
-                  "test": len(corpus.test), **(checkpoints.data if checkpoints else {})},
+                  "test": len(corpus.test), "embeddings": embeddings.describe() if embeddings else None,
+                  **(checkpoints.data if checkpoints else {})},
+            extra_weights={"best.safetensors": best.state} if best else None,
         )
     if checkpoints:
         checkpoints.callback.finish()
-    result = ModelResult(name, run_directory, count_parameters(model), history_dict, test, train_seconds)
+    result = ModelResult(name, run_directory, count_parameters(model), history_dict, test, train_seconds,
+                         config=asdict(model.config), roc=roc_points(logits, labels),
+                         best_epoch=best.best_epoch if best else None,
+                         embeddings=embeddings.describe() if embeddings else None)
     return model, result
 
 
@@ -204,6 +270,24 @@ class Comparison:
     samples: list[Sample]
     figure: Path | None
     directory: Path
+    report: Path | None = None  # report.html (with results.md, results.csv and the figures beside it)
+    baseline: BaselineResult | None = None
+    gradients: dict[str, GradientProfile] = field(default_factory=dict)
+
+
+def gradient_profiles(trained: dict[str, SequenceClassifier], corpus: EncodedCorpus, steps: int = 100,
+                      count: int = 32, seed: int = 42) -> dict[str, GradientProfile]:
+    """dLoss/dh_t per step for each one-directional recurrent model, trained and freshly initialised."""
+    profiles: dict[str, GradientProfile] = {}
+    steps = min(steps, int(corpus.test.lengths.max()))
+    for name, model in trained.items():
+        if not supports(model):
+            continue
+        torch.manual_seed(seed)
+        fresh = build_model(name, config=model.config).to(next(model.parameters()).device)
+        profiles[f"{name} (trained)"] = gradient_profile(name, model, corpus.test, steps, count, seed)
+        profiles[f"{name} (fresh)"] = gradient_profile(name, fresh, corpus.test, steps, count, seed)
+    return profiles
 
 
 def compare(
@@ -213,11 +297,16 @@ def compare(
     out: str | Path = "runs",
     reporter_for: Callable[[str], Reporter] | None = None,
     on_result: Callable[[ModelResult], None] | None = None,
+    embeddings: EmbeddingMatrix | None = None,
+    baseline_corpus: Corpus | None = None,
+    gradient_steps: int | None = 100,
     **model_options,
 ) -> Comparison:
-    """Train and test each named model on the same data; write runs, figure and results.
+    """Train and test each named model on the same data; write runs, figure, results and report.html.
 
     A model that fails is recorded with its error; the others go on and are kept.
+    `baseline_corpus` (the raw texts of the same reviews) adds TF-IDF + logistic regression;
+    `gradient_steps` adds the gradient-per-time-step figure for one-directional recurrent models.
     """
     out = Path(out)
     for name in names:  # fail before any training on an unknown name or option
@@ -227,7 +316,8 @@ def compare(
     for name in names:
         try:
             model, result = train_model(
-                name, corpus, training, out / name, reporter_for(name) if reporter_for else None, **model_options
+                name, corpus, training, out / name, reporter_for(name) if reporter_for else None,
+                embeddings=embeddings, **model_options,
             )
             trained[name] = model
         except Exception as error:  # keep the other models' results
@@ -235,12 +325,27 @@ def compare(
         results.append(result)
         if on_result:
             on_result(result)
-    figure = history_grid({r.name: r.history for r in results if r.error is None}, out / FIGURE_NAME) if trained else None
     samples = sample_predictions(trained, corpus, seed=(training or TrainConfig()).seed) if trained else []
+    baseline = None
+    if baseline_corpus is not None:
+        train_texts = baseline_corpus.train
+        baseline = tfidf_baseline(train_texts.texts, train_texts.labels, baseline_corpus.test.texts,
+                                  baseline_corpus.test.labels)
+    profiles = gradient_profiles(trained, corpus, gradient_steps) if gradient_steps else {}
+    extra_figures = {}
+    if profiles:
+        extra_figures["Gradient norm per time step (vanishing gradients)"] = gradient_figure(profiles, out / "gradients.png")
+    settings = {"training": asdict(training or TrainConfig()), "encoder": asdict(corpus.encoder.config),
+                "data": {"name": corpus.name, "train": len(corpus.train), "test": len(corpus.test)},
+                "embeddings": embeddings.describe() if embeddings else None}
+    rows = [r.to_dict() for r in results] + ([{**asdict(baseline), "baseline": True}] if baseline else [])
     write_json(out / "results.json", {
         "models": [r.to_dict() for r in results],
+        "baseline": asdict(baseline) if baseline else None,
+        "gradients": {label: asdict(profile) for label, profile in profiles.items()},
         "samples": [asdict(s) for s in samples],
-        "training": asdict(training or TrainConfig()),
-        "encoder": asdict(corpus.encoder.config),
+        **settings,
     })
-    return Comparison(results, samples, figure, out)
+    report = write_report(rows, out, samples=[asdict(s) for s in samples], extra_figures=extra_figures, settings=settings)
+    figure = out / FIGURE_NAME if trained else None  # drawn by write_report
+    return Comparison(results, samples, figure, out, report, baseline, profiles)

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from seqlab.data.sources import DataSource
 from seqlab.errors import RunError
-from seqlab.pipeline import Checkpointing, ModelResult, Prepared, prepare, train_model
+from seqlab.pipeline import Checkpointing, ModelResult, Prepared, prepare, pretrained_embeddings, train_model
 from seqlab.text.encoder import EncoderConfig
 from seqlab.training.checkpoint import Checkpoint, Checkpointer, checkpoint_directory, load_checkpoint
 from seqlab.training.fit import Reporter, TrainConfig
@@ -28,6 +28,7 @@ class Recipe:
     train_size: int | None = None  # class-balanced subsets, for quick runs
     test_size: int | None = None
     checkpoint_every: int = 0  # checkpoint every this many batches as well as every epoch (0: epochs only)
+    embeddings: str | None = None  # pretrained vectors: 'word2vec' or a vectors file; None trains from scratch
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,6 +49,7 @@ def train_recipe(
     reporter: Reporter | None = None,
     on_prepared: Callable[[Prepared], None] | None = None,
     resume_from: Checkpoint | None = None,
+    log: Callable[[str], None] = lambda message: None,
 ) -> tuple[Any, ModelResult]:
     """Train `recipe` into the run directory `out`, checkpointing beside it (OUT.checkpoint/)."""
     out = Path(out)
@@ -67,12 +69,18 @@ def train_recipe(
     callback = Checkpointer(directory, saved, every_steps=recipe.checkpoint_every)
     data = {"source": recipe.data.data if recipe.data.is_imdb else str(Path(recipe.data.data).resolve()),
             "test_source": recipe.data.test_data, "summary": prepared.summary.to_dict()}
+    options = dict(recipe.model_options)
+    matrix = pretrained_embeddings(recipe.embeddings, recipe.data, prepared.corpus, options.get("embedding_dim"),
+                                   recipe.train_size, log)
+    if matrix is not None:
+        options["embedding_dim"] = matrix.dimension
     return train_model(recipe.model, prepared.corpus, recipe.training, out, reporter,
-                       checkpoints=Checkpointing(callback, resume_from, data), **recipe.model_options)
+                       checkpoints=Checkpointing(callback, resume_from, data), embeddings=matrix, **options)
 
 
 def resume(
     run: str | Path, reporter: Reporter | None = None, on_prepared: Callable[[Prepared], None] | None = None,
+    log: Callable[[str], None] = lambda message: None,
 ) -> tuple[Any, ModelResult]:
     """Continue the interrupted run at `run` from its latest checkpoint, exactly."""
     checkpoint = load_checkpoint(run)
@@ -83,4 +91,4 @@ def resume(
     out = Path(checkpoint.recipe.get("out") or run)
     if checkpoint_directory(out) != checkpoint.directory:  # the folder was moved: the run goes beside it
         out = checkpoint.directory.with_name(checkpoint.directory.name.removesuffix(".checkpoint"))
-    return train_recipe(recipe, out, reporter, on_prepared, resume_from=checkpoint)
+    return train_recipe(recipe, out, reporter, on_prepared, resume_from=checkpoint, log=log)

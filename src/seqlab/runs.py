@@ -59,8 +59,11 @@ def save_run(
     history: dict[str, list[float]],
     metrics: dict[str, Any],
     data: dict[str, Any] | None = None,
+    extra_weights: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
-    """Write a complete run directory; an existing one at `directory` is replaced whole."""
+    """Write a complete run directory; an existing one at `directory` is replaced whole.
+
+    `extra_weights` maps file names (e.g. best.safetensors) to further state dicts to save."""
     directory = Path(directory)
     with atomic_directory(directory) as staging:
         config = {
@@ -75,6 +78,9 @@ def save_run(
         (staging / "encoder.json").write_text(encoder.to_json())
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
         safetensors.torch.save_file(state, staging / "model.safetensors", metadata={"seqlab_version": __version__})
+        for file_name, weights in (extra_weights or {}).items():
+            weights = {name: tensor.detach().cpu().contiguous() for name, tensor in weights.items()}
+            safetensors.torch.save_file(weights, staging / file_name, metadata={"seqlab_version": __version__})
         config["checksums"] = {name: _sha256(staging / name) for name in CHECKED}
         write_json(staging / "config.json", config)
         write_json(staging / "history.json", history)

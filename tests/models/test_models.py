@@ -2,8 +2,13 @@ import pytest
 import torch
 
 from seqlab.errors import ConfigError
-from seqlab.models import build_model, count_parameters, model_names
+from seqlab.models import build_model, count_parameters, model_config, model_names
+from seqlab.models import recurrent, transformer
 from seqlab.models.recurrent import _reversal_index
+
+# Every model with every pooling it offers.
+POOLINGS = {recurrent.RecurrentConfig: recurrent.POOLINGS, transformer.TransformerConfig: transformer.POOLINGS}
+MODEL_POOLINGS = [(name, pooling) for name in model_names() for pooling in POOLINGS[type(model_config(name))]]
 
 # Parameter counts of the lecture's Keras models (model.summary()).
 KERAS_RNN, KERAS_LSTM = 1_292_417, 1_329_473
@@ -43,8 +48,7 @@ def _padded_batch(vocab: int = 50, lengths=(9, 4, 1, 6), extra_padding: int = 0)
     return torch.nn.functional.pad(ids, (0, extra_padding)), lengths
 
 
-@pytest.mark.parametrize("name", model_names())
-@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("name,pooling", MODEL_POOLINGS)
 def test_padding_never_changes_a_prediction(name, pooling):
     """Oracle: each text alone, unpadded, gives the same logits as inside a padded batch."""
     torch.manual_seed(0)
@@ -58,10 +62,16 @@ def test_padding_never_changes_a_prediction(name, pooling):
     torch.testing.assert_close(batched, more_padding, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["lstm", "bigru"])
+def test_padding_test_covers_every_model_and_the_new_poolings():
+    names = {name for name, _ in MODEL_POOLINGS}
+    assert names == set(model_names()) and {"transformer", "lstm-attention", "bigru-attention"} <= names
+    assert ("transformer", "attention") in MODEL_POOLINGS and ("gru", "attention") in MODEL_POOLINGS
+
+
+@pytest.mark.parametrize("name", ["lstm", "bigru", "bigru-attention", "transformer"])
 def test_padding_does_not_change_gradients(name):
     torch.manual_seed(0)
-    model = build_model(name, vocab_size=50, embedding_dim=8, hidden_size=6)
+    model = build_model(name, vocab_size=50, embedding_dim=8, hidden_size=6).eval()  # eval: no dropout noise
     ids, lengths = _padded_batch()
     model(ids, lengths).logits.sum().backward()
     padded_grads = [p.grad.clone() for p in model.parameters()]

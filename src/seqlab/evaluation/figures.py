@@ -47,3 +47,36 @@ def save_figure(figure, path: Path) -> None:
             figure.savefig(temporary, dpi=110, format=path.suffix.lstrip(".") or "png")
     finally:
         plt.close(figure)
+
+
+def accuracy_against_time(points: Mapping[str, tuple[float, float]], path: Path) -> Path:
+    """One labelled point per model: training seconds (x, log scale) against test accuracy (y)."""
+    figure, axis = plt.subplots(figsize=(7, 5))
+    for name, (seconds, accuracy) in points.items():
+        axis.scatter(max(seconds, 1e-3), accuracy)
+        axis.annotate(name, (max(seconds, 1e-3), accuracy), textcoords="offset points", xytext=(5, 5), fontsize=9)
+    axis.set_xscale("log")
+    axis.set_xlabel("training time (s, log scale)")
+    axis.set_ylabel("test accuracy")
+    axis.set_title("Test accuracy against training time")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    save_figure(figure, Path(path))
+    return Path(path)
+
+
+def roc_curves(curves: Mapping[str, Mapping[str, Sequence[float]]], areas: Mapping[str, float | None], path: Path) -> Path:
+    """ROC curves of binary classifiers on the test texts, one line per model."""
+    figure, axis = plt.subplots(figsize=(6, 6))
+    for name, curve in curves.items():
+        area = areas.get(name)
+        axis.plot(curve["fpr"], curve["tpr"], label=f"{name} (AUC {area:.3f})" if area is not None else name)
+    axis.plot([0, 1], [0, 1], ":", color="grey", label="chance")
+    axis.set_xlabel("false positive rate")
+    axis.set_ylabel("true positive rate")
+    axis.set_title("ROC curves (test reviews)")
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    save_figure(figure, Path(path))
+    return Path(path)

@@ -15,11 +15,12 @@ import torch
 from torch import nn
 
 from seqlab.errors import ConfigError
+from seqlab.models.attention import AdditiveAttention, pool
 from seqlab.models.base import LayerRow, Output, SequenceClassifier, count_parameters, output_size
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 KERAS_NAMES = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
-POOLINGS = ("last", "mean", "max")
+POOLINGS = ("last", "mean", "max", "attention")
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
@@ -31,11 +32,13 @@ class RecurrentConfig:
     hidden_size: int = 64  # units per direction of each recurrent layer
     layers: int = 1  # recurrent layers stacked
     bidirectional: bool = False  # add a right-to-left pass and concatenate both
-    pooling: str = "last"  # how time steps become one vector: last state (the lecture's), mean or max
+    pooling: str = "last"  # how time steps become one vector: last state (the lecture's), mean, max or attention
+    attention_size: int = 64  # width of the additive attention's scoring layer (attention pooling only)
     num_classes: int = 2  # 2: one sigmoid output; more: softmax over classes
     embedding_dropout: float = 0.0  # dropout on word vectors; 0 keeps the lecture's model
     recurrent_dropout: float = 0.0  # dropout between stacked layers
     output_dropout: float = 0.0  # dropout before the output layer
+    freeze_embeddings: bool = False  # keep the word vectors fixed (e.g. pretrained ones)
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -70,8 +73,11 @@ class RecurrentClassifier(SequenceClassifier):
             )
         self.between_layers = nn.Dropout(config.recurrent_dropout)
         self.output_dropout = nn.Dropout(config.output_dropout)
+        self.attention = (AdditiveAttention(directions * config.hidden_size, config.attention_size)
+                          if config.pooling == "attention" else None)
         self.head = nn.Linear(directions * config.hidden_size, output_size(config.num_classes))
         self.reset_parameters()
+        self.embedding.weight.requires_grad_(not config.freeze_embeddings)
 
     def reset_parameters(self) -> None:
         """Keras's initialisers, so training behaves like the lecture's models."""
@@ -101,6 +107,9 @@ class RecurrentClassifier(SequenceClassifier):
             states = self._bidirectional(x, lengths)  # (batch, time, 2 * hidden)
         else:
             states, _ = self.recurrent(x)  # (batch, time, hidden)
+        if self.attention is not None:
+            pooled, weights = self.attention(states, lengths)  # (batch, directions * hidden), (batch, time)
+            return Output(self.head(self.output_dropout(pooled)), weights)  # (batch, outputs)
         pooled = self._pool(states, lengths)  # (batch, directions * hidden)
         return Output(self.head(self.output_dropout(pooled)))  # (batch, outputs)
 
@@ -123,10 +132,7 @@ class RecurrentClassifier(SequenceClassifier):
             # The backward direction's final state sits at each text's first token.
             hidden = self.config.hidden_size
             return torch.cat([last[:, :hidden], states[:, 0, hidden:]], dim=-1)
-        mask = _mask(lengths, states.shape[1]).unsqueeze(-1)  # (batch, time, 1)
-        if self.config.pooling == "mean":
-            return (states * mask).sum(1) / lengths.unsqueeze(-1).to(states.dtype)
-        return states.masked_fill(~mask, float("-inf")).amax(1)
+        return pool(states, lengths, self.config.pooling)
 
     def summary_rows(self, maxlen: int) -> list[LayerRow]:
         c = self.config
@@ -140,7 +146,10 @@ class RecurrentClassifier(SequenceClassifier):
         shape = (None, maxlen, directions * c.hidden_size) if sequence_out else (None, directions * c.hidden_size)
         parameters = sum(count_parameters(module) for group in recurrent_modules for module in group)
         rows.append(LayerRow(c.cell, kind, shape, parameters))
-        if sequence_out:
+        if self.attention is not None:
+            rows.append(LayerRow("attention", "AdditiveAttention", (None, directions * c.hidden_size),
+                                 count_parameters(self.attention)))
+        elif sequence_out:
             rows.append(LayerRow("pooling", f"{c.pooling.capitalize()}Pooling", (None, directions * c.hidden_size), 0))
         rows.append(LayerRow("dense", "Dense", (None, self.head.out_features), count_parameters(self.head)))
         return rows
@@ -151,10 +160,6 @@ class RecurrentClassifier(SequenceClassifier):
             return None  # Keras's GRU (reset_after=True) has both biases too
         return (f"Keras counts {count_parameters(self) - extra:,}: PyTorch's {KERAS_NAMES[self.config.cell]} "
                 f"keeps a second bias vector (b_hh), {extra:,} parameters more")
-
-
-def _mask(lengths: torch.Tensor, time: int) -> torch.Tensor:
-    return torch.arange(time, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)  # (batch, time)
 
 
 def _reversal_index(lengths: torch.Tensor, time: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from seqlab.errors import ConfigError
 from seqlab.models.base import SequenceClassifier
 from seqlab.models.recurrent import RecurrentClassifier, RecurrentConfig
+from seqlab.models.transformer import TransformerClassifier, TransformerConfig
 
 # name -> (config class, the defaults that make this name, model class)
 _REGISTRY: dict[str, tuple[type, dict[str, Any], Callable[[Any], SequenceClassifier]]] = {
@@ -17,6 +18,15 @@ _REGISTRY: dict[str, tuple[type, dict[str, Any], Callable[[Any], SequenceClassif
     "birnn": (RecurrentConfig, {"cell": "rnn", "bidirectional": True}, RecurrentClassifier),
     "bilstm": (RecurrentConfig, {"cell": "lstm", "bidirectional": True}, RecurrentClassifier),
     "bigru": (RecurrentConfig, {"cell": "gru", "bidirectional": True}, RecurrentClassifier),
+    # Additive attention pooling over the recurrent outputs; Output.attention holds the weights.
+    "rnn-attention": (RecurrentConfig, {"cell": "rnn", "pooling": "attention"}, RecurrentClassifier),
+    "lstm-attention": (RecurrentConfig, {"cell": "lstm", "pooling": "attention"}, RecurrentClassifier),
+    "gru-attention": (RecurrentConfig, {"cell": "gru", "pooling": "attention"}, RecurrentClassifier),
+    "bilstm-attention": (RecurrentConfig, {"cell": "lstm", "bidirectional": True, "pooling": "attention"},
+                         RecurrentClassifier),
+    "bigru-attention": (RecurrentConfig, {"cell": "gru", "bidirectional": True, "pooling": "attention"},
+                        RecurrentClassifier),
+    "transformer": (TransformerConfig, {}, TransformerClassifier),
 }
 
 

@@ -7,7 +7,7 @@ import math
 import torch
 
 from seqlab.errors import ConfigError
-from seqlab.training.fit import Callback, Trainer
+from seqlab.training.fit import Callback, Trainer, epoch_batches
 
 
 class EarlyStopping(Callback):
@@ -44,3 +44,62 @@ class EarlyStopping(Callback):
         last_epoch = trainer.stop or epoch == trainer.config.epochs
         if last_epoch and self.restore_best and self.best_state is not None:
             trainer.model.load_state_dict(self.best_state)
+
+
+class LearningRateSchedule(Callback):
+    """`plateau`: halve the learning rate when validation loss stops falling (checked each epoch).
+    `cosine`: anneal from the initial rate to 0 over all batches of all epochs."""
+
+    def __init__(self, kind: str, trainer: Trainer):
+        self.kind = kind
+        optimizer = trainer.optimizer
+        if kind == "plateau":
+            if trainer.validation is None:
+                raise ConfigError("the plateau schedule watches val_loss, which needs a validation split > 0")
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=0)
+        elif kind == "cosine":
+            steps = trainer.config.epochs * len(epoch_batches(trainer.train.lengths, trainer.config, 1))
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
+        else:
+            raise ConfigError(f"unknown schedule {kind!r}; choose plateau or cosine")
+
+    def on_batch_end(self, trainer: Trainer) -> None:
+        if self.kind == "cosine":
+            self.scheduler.step()
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
+        if self.kind == "plateau":
+            self.scheduler.step(logs["val_loss"])
+
+
+class BestCheckpoint(Callback):
+    """Keep a copy of the weights of the best epoch by `monitor` (saved as best.safetensors in the run)."""
+
+    def __init__(self, monitor: str = "val_loss"):
+        self.tracker = EarlyStopping(monitor, patience=None, restore_best=False)
+        self.state: dict[str, torch.Tensor] | None = None
+
+    @property
+    def best_epoch(self) -> int:
+        return self.tracker.best_epoch
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
+        before = self.tracker.best_epoch
+        self.tracker.on_epoch_end(trainer, logs)
+        if self.tracker.best_epoch != before:
+            self.state = {k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()}
+
+
+def training_callbacks(trainer: Trainer) -> list[Callback]:
+    """The callbacks a TrainConfig asks for: schedule, early stopping / best weights, best checkpoint."""
+    config = trainer.config
+    callbacks: list[Callback] = []
+    if config.schedule != "none":
+        callbacks.append(LearningRateSchedule(config.schedule, trainer))
+    if trainer.validation is not None:
+        callbacks.append(BestCheckpoint(config.monitor))
+    if config.patience is not None or config.restore_best:
+        if trainer.validation is None:
+            raise ConfigError("early stopping and restore_best watch the validation split; set validation_split > 0")
+        callbacks.append(EarlyStopping(config.monitor, config.patience, config.restore_best))
+    return callbacks

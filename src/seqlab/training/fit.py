@@ -16,6 +16,9 @@ from seqlab.text.cache import EncodedSplit
 from seqlab.training.batches import batch_indices, collate, iterate
 
 
+SCHEDULES = ("none", "plateau", "cosine")
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 5  # passes over the training texts
@@ -26,8 +29,22 @@ class TrainConfig:
     seed: int = 42  # seeds the split, initial weights, batch order and dropout
     bucket: bool = True  # batch texts of similar length together (less padding, same results)
     eval_batch_size: int = 512  # texts per batch when only predicting
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW); 0 keeps the lecture's plain Adam
+    clip_norm: float | None = None  # clip the gradients' global norm to this; None never clips
+    schedule: str = "none"  # learning-rate schedule: none, plateau (halve when val_loss stalls) or cosine (per batch)
+    patience: int | None = None  # early stopping: stop after this many epochs without improvement; None never stops
+    restore_best: bool = False  # end with the weights of the best validation epoch (by `monitor`)
+    monitor: str = "val_loss"  # what early stopping, restore_best and the best checkpoint watch
 
     def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.clip_norm is not None and self.clip_norm <= 0:
+            raise ConfigError(f"clip_norm must be positive; got {self.clip_norm}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be 0 or more; got {self.weight_decay}")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(f"patience must be at least 1 epoch; got {self.patience}")
         if not 0 <= self.validation_split < 1:
             raise ConfigError(f"validation_split must be in [0, 1); got {self.validation_split}")
         if self.epochs < 1 or self.batch_size < 1:
@@ -151,7 +168,12 @@ class Trainer:
         self.reporter = reporter or Silent()
         self.callbacks = list(callbacks)
         self.device = next(model.parameters()).device
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_epsilon)
+        trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+        if config.weight_decay:
+            self.optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, eps=config.adam_epsilon,
+                                               weight_decay=config.weight_decay)
+        else:
+            self.optimizer = torch.optim.Adam(trainable, lr=config.learning_rate, eps=config.adam_epsilon)
         self.state = TrainState()
         self.stop = False  # a callback sets this to end training after the current epoch
         torch.manual_seed(config.seed)
@@ -212,6 +234,8 @@ class Trainer:
         loss = loss_from_logits(logits, batch.labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.config.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
         self.optimizer.step()
         with torch.no_grad():
             return float(loss), int((predicted_labels(logits) == batch.labels).sum())

@@ -1,0 +1,158 @@
+"""The model zoo on full IMDb: every model from scratch, some with word2vec vectors, and the
+TF-IDF + logistic-regression baseline. maxlen and epochs are chosen per model (see PLANS).
+
+    python bench/zoo.py            # 25,000 training / 25,000 test reviews (~30 min on 2 cores)
+    python bench/zoo.py --quick    # a small subset, 1 epoch, a few models: checks the script runs
+
+word2vec learns from the 50,000 unlabelled reviews plus the 25,000 training reviews, never
+the test reviews. Prints a Markdown table and writes bench/results/zoo.json (zoo-quick.json with --quick), and, with
+--out, each run directory and report.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import archive_path, markdown_table, peak_memory_mb, write_results  # noqa: E402
+
+import seqlab  # noqa: E402
+from seqlab.data import imdb  # noqa: E402
+from seqlab.evaluation.baseline import tfidf_baseline  # noqa: E402
+from seqlab.evaluation.report import write_report  # noqa: E402
+from seqlab.models.embeddings import embedding_matrix, read_vectors  # noqa: E402
+from seqlab.text.word2vec import Word2VecConfig, cached_word2vec  # noqa: E402
+
+VOCABULARY = 20_000  # max_features for every model: more words than the lecture's 10,000
+
+
+@dataclass
+class Plan:
+    name: str  # registry name
+    maxlen: int  # tokens kept per review
+    epochs: int
+    word2vec: bool = False
+    options: dict = field(default_factory=dict)  # model options
+    training: dict = field(default_factory=dict)  # TrainConfig overrides
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}+word2vec" if self.word2vec else self.name
+
+
+# Regularised settings for the zoo: dropout, cosine schedule, clipping, best-epoch weights.
+REGULARISED = {"embedding_dropout": 0.2, "output_dropout": 0.3}
+TRAINING = {"learning_rate": 2e-3, "schedule": "cosine", "clip_norm": 1.0, "restore_best": True}
+# In order of what they tell: the best candidates first (results are saved after each model).
+PLANS = [
+    Plan("gru", 400, 2, options=REGULARISED, training=TRAINING),
+    Plan("gru", 400, 2, word2vec=True, options=REGULARISED, training=TRAINING),
+    Plan("bigru-attention", 400, 2, options=REGULARISED, training=TRAINING),
+    Plan("transformer", 400, 2, options={"layers": 2, "heads": 4}, training={**TRAINING, "learning_rate": 5e-4}),
+    Plan("lstm", 400, 2, options=REGULARISED, training=TRAINING),
+    Plan("rnn", 200, 2, training={"restore_best": True, "monitor": "val_accuracy"}),  # the lecture's model and maxlen
+    Plan("bigru-attention", 400, 2, word2vec=True, options=REGULARISED, training=TRAINING),
+    Plan("lstm-attention", 400, 2, options=REGULARISED, training=TRAINING),
+    Plan("bilstm", 400, 2, options=REGULARISED, training=TRAINING),
+]
+QUICK_PLANS = [Plan("lstm", 100, 1), Plan("bigru-attention", 100, 1), Plan("transformer", 100, 1),
+               Plan("gru", 100, 1, word2vec=True)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1,000 train / 500 test reviews, 1 epoch, 4 models")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-zoo"))
+    parser.add_argument("--only", nargs="*", help="run only these plan labels (e.g. gru bigru-attention+word2vec)")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    path = imdb.locate_archive(archive_path())
+    raw = imdb.read_archive(path, unlabelled=True)
+    sizes = (1000, 500) if args.quick else (None, None)
+    if args.quick:
+        raw = replace(raw.subset(*sizes, seed=0), unlabelled=raw.unlabelled[:2000])
+    plans = QUICK_PLANS if args.quick else PLANS
+    if args.only:
+        plans = [plan for plan in plans if plan.label in args.only]
+    dimension = 32 if args.quick else 128
+    w2v_config = Word2VecConfig(dimension=dimension, epochs=1 if args.quick else 5)
+    encoders = {maxlen: seqlab.EncoderConfig(max_features=VOCABULARY, maxlen=maxlen) for maxlen in {p.maxlen for p in plans}}
+    corpora = {maxlen: seqlab.prepare_imdb(path, encoder, *sizes) for maxlen, encoder in encoders.items()}
+    prepare_seconds = time.perf_counter() - started
+
+    word2vec_seconds, vectors, coverage = 0.0, None, None
+    if any(plan.word2vec for plan in plans):
+        clock = time.perf_counter()
+        vector_path, _ = cached_word2vec(raw, next(iter(encoders.values())), w2v_config,
+                                         None if args.quick else imdb.cache_dir(), out=args.out / "word2vec.bin")
+        vectors = read_vectors(vector_path)
+        word2vec_seconds = time.perf_counter() - clock
+
+    baseline = tfidf_baseline(raw.train.texts, raw.train.labels, raw.test.texts, raw.test.labels)
+    print(f"{baseline.name}: test accuracy {baseline.test['accuracy']:.4f} in {baseline.train_seconds:.0f} s", flush=True)
+    rows, results = [], {}
+
+    def save(partial: bool) -> Path:
+        scratch = [r["test"]["accuracy"] for r in results.values() if "test" in r and not r["word2vec"]]
+        pretrained = [r["test"]["accuracy"] for r in results.values() if "test" in r and r["word2vec"]]
+        return write_results("zoo-quick" if args.quick else "zoo", {  # a quick check never overwrites the real run
+            "quick": args.quick, "partial": partial, "train_reviews": len(raw.train), "test_reviews": len(raw.test),
+            "unlabelled_reviews": len(raw.unlabelled), "vocabulary": VOCABULARY, "prepare_seconds": prepare_seconds,
+            "word2vec": {"config": asdict(w2v_config), "seconds": word2vec_seconds, "coverage": coverage},
+            "total_seconds": time.perf_counter() - started, "peak_memory_mb": peak_memory_mb(), "models": results,
+            "baseline": asdict(baseline),
+            "best_from_scratch": max(scratch, default=None), "best_with_word2vec": max(pretrained, default=None),
+            "targets": {"from_scratch": 0.89, "with_word2vec": 0.90},
+        })
+
+    for plan in plans:
+        corpus = corpora[plan.maxlen]
+        training = seqlab.TrainConfig(**{**plan.training, "epochs": plan.epochs})
+        options = {**plan.options, "embedding_dim": dimension}
+        matrix = embedding_matrix(vectors, corpus.encoder) if plan.word2vec else None
+        coverage = matrix.coverage if matrix is not None else coverage
+        try:
+            _, result = seqlab.train_model(plan.name, corpus, training, out=args.out / plan.label.replace("+", "-"),
+                                           embeddings=matrix, **options)
+        except seqlab.SeqlabError as error:
+            results[plan.label] = {"error": str(error)}
+            rows.append([plan.label, plan.maxlen, plan.epochs, "failed", str(error)[:60], "", "", "", "", ""])
+            continue
+        result.name = plan.label
+        seconds = result.history["seconds"]
+        results[plan.label] = {
+            "model": plan.name, "maxlen": plan.maxlen, "epochs": plan.epochs, "word2vec": plan.word2vec,
+            "options": options, "training": asdict(training), "parameters": result.parameters,
+            "epoch_seconds": seconds, "train_seconds": result.train_seconds, "best_epoch": result.best_epoch,
+            "val_accuracy": result.history["val_accuracy"], "test": result.test, "result": result.to_dict(),
+        }
+        rows.append([plan.label, plan.maxlen, len(seconds), f"{result.parameters:,}", f"{sum(seconds) / len(seconds):.1f}",
+                     f"{result.train_seconds:.0f}", f"{max(result.history['val_accuracy']):.4f}",
+                     f"{result.test['accuracy']:.4f}", f"{result.test['roc_auc']:.4f}", f"{result.test['f1']:.4f}"])
+        print(" | ".join(map(str, rows[-1])), flush=True)
+        save(partial=True)
+
+    rows.append([f"{baseline.name} (baseline)", "all", "-", f"{baseline.parameters:,}", "-",
+                 f"{baseline.train_seconds:.0f}", "-", f"{baseline.test['accuracy']:.4f}",
+                 f"{baseline.test['roc_auc']:.4f}", f"{baseline.test['f1']:.4f}"])
+    report_results = [r["result"] for r in results.values() if "result" in r] + [{**asdict(baseline), "baseline": True}]
+    report = write_report(report_results, args.out, title="seqlab model zoo on IMDb")
+
+    header = ["model", "maxlen", "epochs", "parameters", "s/epoch", "train s", "best val acc", "test acc",
+              "ROC-AUC", "F1"]
+    print(markdown_table(header, rows))
+    total = time.perf_counter() - started
+    print(f"\nvocabulary {VOCABULARY:,}; data preparation {prepare_seconds:.0f} s; word2vec {word2vec_seconds:.0f} s "
+          f"(coverage {coverage if coverage is None else f'{coverage:.1%}'}); total {total:.0f} s; "
+          f"peak memory {peak_memory_mb():.0f} MB; report {report}")
+    print(f"wrote {save(partial=False)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+
+from seqlab.errors import ConfigError
+from seqlab.models import build_model
+from seqlab.pipeline import train_model
+from seqlab.training.callbacks import BestCheckpoint, EarlyStopping, LearningRateSchedule, training_callbacks
+from seqlab.training.fit import TrainConfig, Trainer, split_validation
+
+
+def _trainer(reviews, **options):
+    torch.manual_seed(0)
+    model = build_model("gru", vocab_size=reviews.encoder.vocab_size, embedding_dim=16, hidden_size=8)
+    train, validation = split_validation(reviews.train, 0.2, seed=0)
+    trainer = Trainer(model, train, validation, TrainConfig(batch_size=64, **options))
+    trainer.callbacks.extend(training_callbacks(trainer))
+    return trainer
+
+
+def test_lecture_defaults_add_nothing_but_the_best_checkpoint(tiny_reviews):
+    trainer = _trainer(tiny_reviews)
+    assert [type(c) for c in trainer.callbacks] == [BestCheckpoint]
+    assert type(trainer.optimizer) is torch.optim.Adam and trainer.config.clip_norm is None
+
+
+def test_cosine_schedule_anneals_to_zero_over_all_batches(tiny_reviews):
+    trainer = _trainer(tiny_reviews, epochs=2, schedule="cosine")
+    assert any(isinstance(c, LearningRateSchedule) for c in trainer.callbacks)
+    trainer.fit()
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_plateau_schedule_halves_when_validation_loss_rises(tiny_reviews):
+    trainer = _trainer(tiny_reviews, epochs=6, schedule="plateau", learning_rate=0.05)
+    history = trainer.fit()
+    rises = sum(b >= a for a, b in zip(history.val_loss, history.val_loss[1:]))
+    assert rises > 0  # this learning rate overfits 480 reviews quickly
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.05 * 0.5 ** rises)
+
+
+def test_gradient_clipping_bounds_the_update(tiny_reviews):
+    from seqlab.training.batches import collate
+
+    trainer = _trainer(tiny_reviews, clip_norm=1e-3)
+    batch = collate(trainer.train, np.arange(64))
+    trainer.train_step(batch)
+    total = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in trainer.model.parameters() if p.grad is not None]))
+    assert float(total) == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_weight_decay_uses_decoupled_adamw(tiny_reviews):
+    trainer = _trainer(tiny_reviews, weight_decay=0.01)
+    assert type(trainer.optimizer) is torch.optim.AdamW
+    assert trainer.optimizer.param_groups[0]["weight_decay"] == 0.01
+
+
+def test_patience_and_restore_best_add_early_stopping(tiny_reviews):
+    trainer = _trainer(tiny_reviews, patience=2, restore_best=True, monitor="val_accuracy")
+    stopper = next(c for c in trainer.callbacks if isinstance(c, EarlyStopping))
+    assert (stopper.patience, stopper.restore_best, stopper.monitor) == (2, True, "val_accuracy")
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"schedule": "step"}, "unknown schedule 'step'; choose one of none, plateau, cosine"),
+    ({"clip_norm": 0.0}, "clip_norm must be positive"),
+    ({"weight_decay": -1.0}, "weight_decay must be 0 or more"),
+    ({"patience": 0}, "patience must be at least 1"),
+])
+def test_bad_training_options(options, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**options)
+
+
+def test_early_stopping_needs_a_validation_split(tiny_reviews):
+    model = build_model("gru", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=8, hidden_size=4)
+    trainer = Trainer(model, tiny_reviews.train, None, TrainConfig(patience=1, validation_split=0.0))
+    with pytest.raises(ConfigError, match="validation_split > 0"):
+        training_callbacks(trainer)
+
+
+def test_best_checkpoint_is_saved_in_the_run_directory(tiny_reviews, tmp_path):
+    from seqlab.training.fit import evaluate
+
+    training = TrainConfig(epochs=4, batch_size=64, learning_rate=0.02)
+    model, result = train_model("gru", tiny_reviews, training, out=tmp_path / "run", embedding_dim=16, hidden_size=8)
+    best = result.best_epoch
+    assert best == 1 + int(np.argmin(result.history["val_loss"]))
+    state = safetensors.torch.load_file(tmp_path / "run" / "best.safetensors")
+    model.load_state_dict(state)
+    _, validation = split_validation(tiny_reviews.train, training.validation_split, training.seed)
+    assert evaluate(model, validation)["loss"] == pytest.approx(result.history["val_loss"][best - 1], abs=1e-6)
+    assert {"roc_auc", "f1", "accuracy", "loss"} <= set(result.test)
