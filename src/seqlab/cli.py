@@ -77,7 +77,8 @@ def _results_table(results) -> Table:
             table.add_row(r.name, "failed", r.error.splitlines()[0], "", "", "", "")
             continue
         seconds = r.history["seconds"]
-        table.add_row(r.name.upper(), f"{r.parameters:,}", f"{r.test['accuracy']:.4f}", f"{r.test['loss']:.4f}",
+        test = {"accuracy": float("nan"), "loss": float("nan"), **r.test}  # a prepared corpus may have no test split
+        table.add_row(r.name.upper(), f"{r.parameters:,}", f"{test['accuracy']:.4f}", f"{test['loss']:.4f}",
                       f"{max(r.history['val_accuracy'] or [float('nan')]):.4f}",
                       f"{sorted(seconds)[len(seconds) // 2]:.1f}", f"{r.train_seconds:.1f}")
     return table
@@ -156,20 +157,44 @@ def train(
     hidden_size: HiddenSize = 64,
     train_size: TrainSize = None,
     test_size: TestSize = None,
+    prepared: Annotated[Optional[Path], typer.Option(help="Train from a corpus made by `seqlab data prepare` (memory-mapped; encoder options come from it).")] = None,
+    nproc: Annotated[int, typer.Option(help="Processes to train on, launched through torchrun (gloo on CPU, nccl on GPUs).")] = 1,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint folder: saved every epoch (and --checkpoint-steps); a run finding one resumes from it.")] = None,
+    checkpoint_steps: Annotated[Optional[int], typer.Option(help="Also checkpoint every this many batches.")] = None,
 ) -> None:
-    """Train one model on IMDb and save its run directory."""
+    """Train one model on IMDb (or a prepared corpus) and save its run directory."""
     from seqlab.models import build_model
     from seqlab.pipeline import prepare_imdb, train_model
+    from seqlab.training import distributed
     from seqlab.training.progress import ConsoleReporter
 
+    if nproc > 1 and not distributed.launched_by_torchrun():
+        from seqlab.launch import relaunch_with_torchrun
+
+        raise typer.Exit(relaunch_with_torchrun(nproc, sys.argv[1:]))
     build_model(model, embedding_dim=embedding_dim, hidden_size=hidden_size)
-    corpus = prepare_imdb(archive, _encoder_config(max_features, maxlen, truncating, padding), train_size, test_size)
-    _print_corpus(corpus)
+    main_process = distributed.is_main()
+
+    def load_corpus():
+        if prepared is not None:
+            from seqlab.text.prepared import open_prepared
+
+            return open_prepared(prepared)
+        return prepare_imdb(archive, _encoder_config(max_features, maxlen, truncating, padding), train_size, test_size)
+
+    if not main_process:
+        distributed.barrier()  # process 0 fills the tokenized-data cache first
+    corpus = load_corpus()
+    if main_process:
+        distributed.barrier()
+        _print_corpus(corpus)
     training = _train_config(epochs, batch_size, learning_rate, validation_split, seed)
     _, result = train_model(model, corpus, training, out or Path("runs") / model, ConsoleReporter(console, model.upper()),
+                            checkpoint=checkpoint, checkpoint_steps=checkpoint_steps,
                             embedding_dim=embedding_dim, hidden_size=hidden_size)
-    console.print(_results_table([result]))
-    console.print(f"Saved run directory {result.run_directory}/")
+    if main_process:
+        console.print(_results_table([result]))
+        console.print(f"Saved run directory {result.run_directory}/")
 
 
 @app.command()
@@ -253,6 +278,42 @@ def summary(
 
     console.print(summary_table(build_model(model, vocab_size=max_features, embedding_dim=embedding_dim,
                                             hidden_size=hidden_size), maxlen))
+
+
+data_app = typer.Typer(no_args_is_help=True, help="Prepare corpora: tokenize once into memory-mapped arrays.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("prepare")
+def data_prepare(
+    data: Annotated[Path, typer.Argument(help="The corpus: an IMDb archive (aclImdb_v1.tar.gz).")],
+    out: Annotated[Path, typer.Option(help="Folder for the arrays, encoder.json and manifest.json.")],
+    max_features: MaxFeatures = _default(EncoderConfig, "max_features"),
+    maxlen: Maxlen = _default(EncoderConfig, "maxlen"),
+    truncating: Truncating = _default(EncoderConfig, "truncating"),
+    padding: Padding = _default(EncoderConfig, "padding"),
+    workers: Annotated[Optional[int], typer.Option(help="Encoding processes (default: one per CPU core).")] = None,
+    chunk_size: Annotated[int, typer.Option(help="Texts per chunk (the unit of parallel work and of resuming).")] = 20_000,
+) -> None:
+    """Tokenize DATA once into memory-mapped arrays; a rerun after an interruption resumes."""
+    import time
+
+    from seqlab.data import imdb
+    from seqlab.text.prepared import InMemorySource, open_prepared, prepare
+
+    if not data.is_file():
+        raise SeqlabError(f"no file at {data}; give the path of aclImdb_v1.tar.gz")
+    started = time.perf_counter()
+    corpus = imdb.read_archive(data)
+    sources = {"train": InMemorySource(corpus.train.texts, corpus.train.labels),
+               "test": InMemorySource(corpus.test.texts, corpus.test.labels)}
+    prepare(sources, out, _encoder_config(max_features, maxlen, truncating, padding), corpus.label_names,
+            name=corpus.name, chunk_size=chunk_size, workers=workers,
+            progress=lambda stage, done, total: console.print(f"{stage}: {done:,}/{total:,} texts", end="\r"))
+    prepared = open_prepared(out)
+    console.print(f"\nPrepared {len(prepared.train):,} training and {len(prepared.test):,} test texts "
+                  f"({int(prepared.train.lengths.sum() + prepared.test.lengths.sum()):,} tokens) in {out} "
+                  f"in {time.perf_counter() - started:.1f} s; train with `seqlab train MODEL --prepared {out}`")
 
 
 def main() -> None:

@@ -22,7 +22,8 @@ from seqlab.files import write_json
 from seqlab.runs import save_run
 from seqlab.text.cache import EncodedCorpus, load_or_encode
 from seqlab.text.encoder import EncoderConfig
-from seqlab.training.fit import Reporter, TrainConfig, default_device, evaluate, fit, predict_logits, split_validation
+from seqlab.training import distributed
+from seqlab.training.fit import Callback, Reporter, TrainConfig, default_device, predict_logits, split_validation
 
 FIGURE_NAME = "sequence_models_history.png"
 
@@ -76,28 +77,45 @@ def train_model(
     out: str | Path | None = None,
     reporter: Reporter | None = None,
     device: torch.device | None = None,
+    callbacks: list[Callback] | tuple[Callback, ...] = (),
+    checkpoint: str | Path | None = None,
+    checkpoint_steps: int | None = None,
     **model_options,
 ) -> tuple[SequenceClassifier, ModelResult]:
     """Build `name`, fit it on the training split (less the validation share), test it, and
-    save a run directory at `out` if given."""
+    save a run directory at `out` if given.
+
+    Under torchrun each process trains on its share of every batch (training/distributed.py)
+    and only process 0 writes. With `checkpoint`, training state is saved there every
+    `checkpoint_steps` batches and every epoch, and a run finding one there resumes from it.
+    """
+    from seqlab.training.snapshot import Snapshots, has_snapshot, restore_snapshot
+
     training = training or TrainConfig()
     torch.manual_seed(training.seed)
     model = build_model(name, vocab_size=corpus.encoder.vocab_size, num_classes=len(corpus.label_names), **model_options)
-    model.to(device or default_device())
-    train_split, validation = split_validation(corpus.train, training.validation_split, training.seed)
+    group = distributed.current()
+    model.to(group.device if group else device or default_device())
+    train_split, validation = split_validation(corpus.train, training.validation_split, training.seed, copy=False)
+    if checkpoint is not None:
+        callbacks = [*callbacks, Snapshots(Path(checkpoint), checkpoint_steps)]
+    trainer = distributed.make_trainer(model, train_split, validation, training, reporter, callbacks)
+    if checkpoint is not None and has_snapshot(Path(checkpoint)):
+        restore_snapshot(trainer, Path(checkpoint))
     started = time.perf_counter()
-    history = fit(model, train_split, validation, training, reporter)
+    history = trainer.fit()
     train_seconds = time.perf_counter() - started
-    test = evaluate(model, corpus.test, training.eval_batch_size)
+    test = distributed.evaluate_anywhere(model, corpus.test, training.eval_batch_size) if len(corpus.test) else {}
     history_dict = asdict(history)
     run_directory = None
-    if out is not None:
+    if out is not None and distributed.is_main():
         run_directory = save_run(
             Path(out), model, corpus.encoder, corpus.label_names, training=asdict(training),
             history=history_dict, metrics={"test": test, "train_seconds": train_seconds},
             data={"name": corpus.name, "train": len(train_split), "validation": len(validation or []),
                   "test": len(corpus.test)},
         )
+    distributed.barrier()  # the run directory is complete before any process returns
     result = ModelResult(name, run_directory, count_parameters(model), history_dict, test, train_seconds)
     return model, result
 
