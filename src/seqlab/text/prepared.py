@@ -226,9 +226,9 @@ def prepare(
 def open_split(directory: Path, split: str) -> EncodedSplit:
     """One prepared split, memory-mapped: nothing but its per-text arrays is read into memory."""
     arrays = {name: np.load(directory / split / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
-    offsets = np.asarray(arrays["offsets"])  # (texts + 1,) small: 8 bytes per text
-    view = EncodedView(arrays["ids"], offsets[:-1], np.diff(offsets), np.asarray(arrays["full_lengths"]))
-    return EncodedSplit(view, np.asarray(arrays["labels"]))
+    offsets = np.array(arrays["offsets"])  # (texts + 1,) small: 8 bytes per text
+    view = EncodedView(arrays["ids"], offsets[:-1], np.diff(offsets), np.array(arrays["full_lengths"]))
+    return EncodedSplit(view, np.array(arrays["labels"]))
 
 
 def open_prepared(directory: str | Path) -> EncodedCorpus:
