@@ -72,6 +72,22 @@ def encode_fast(encoder: TextEncoder, texts: list[str]) -> tuple[np.ndarray, np.
     return flat[positions], lengths, full
 
 
+class _Slice:
+    """Texts already in memory, cut to one chunk so that a job does not carry the whole list to its worker."""
+
+    def __init__(self, texts: list[str], labels: np.ndarray, start: int):
+        self.texts, self.labels, self.start = texts, labels, start
+
+    def read(self, start: int, stop: int) -> tuple[list[str], np.ndarray]:
+        return self.texts[start - self.start : stop - self.start], self.labels[start - self.start : stop - self.start]
+
+
+def _job_source(source: TextSource, start: int, stop: int) -> TextSource:
+    if isinstance(source, InMemorySource):
+        return _Slice(*source.read(start, stop), start)
+    return source
+
+
 def _chunk_path(out: Path, split: str, index: int) -> Path:
     return out / ".chunks" / f"{split}-{index:06d}.npz"
 
@@ -201,7 +217,7 @@ def prepare(
     for split, source in sources.items():
         bounds = [(start, min(start + chunk_size, len(source))) for start in range(0, len(source), chunk_size)]
         chunk_lists[split] = [_chunk_path(out, split, i) for i in range(len(bounds))]
-        jobs += [(source, document, str(path), start, stop)
+        jobs += [(_job_source(source, start, stop), document, str(path), start, stop)
                  for path, (start, stop) in zip(chunk_lists[split], bounds) if not path.is_file()]
     total = sum(len(source) for source in sources.values())
     done = total - sum(stop - start for *_, start, stop in jobs)
