@@ -54,8 +54,14 @@ class InMemorySource:
         return self.texts[start:stop], np.asarray(self.labels[start:stop], dtype=np.int64)
 
 
+ENCODE_BATCH = 2_000  # texts per tokenizer call: its Encoding objects take ~150 bytes per token
+
+
 def encode_fast(encoder: TextEncoder, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ids, lengths, full_lengths) as TextEncoder.encode gives them, cut without a Python loop per token."""
+    if len(texts) > ENCODE_BATCH:
+        parts = [encode_fast(encoder, texts[start : start + ENCODE_BATCH]) for start in range(0, len(texts), ENCODE_BATCH)]
+        return tuple(np.concatenate(arrays) for arrays in zip(*parts))
     encodings = encoder.tokenizer.encode_batch(texts, add_special_tokens=False)
     config = encoder.config
     pieces = [np.asarray(encoding.ids, dtype=np.int32) for encoding in encodings]
