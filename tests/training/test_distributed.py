@@ -76,7 +76,7 @@ def test_two_processes_match_one_within_a_point(prepared, two_process_run):
     assert single.history["val_accuracy"][-1] > 0.6  # it learned something worth comparing
     assert abs(history["val_accuracy"][-1] - single.history["val_accuracy"][-1]) <= 0.01
     assert abs(metrics["test"]["accuracy"] - single.test["accuracy"]) <= 0.01
-    assert history["val_loss"][-1] == pytest.approx(single.history["val_loss"][-1], abs=0.01)
+    assert history["val_loss"][-1] == pytest.approx(single.history["val_loss"][-1], abs=0.005)
     # Metrics cover the whole validation set (400 reviews), not one process's share.
     config = json.loads((two_process_run / "config.json").read_text())
     assert config["data"]["validation"] == 400
