@@ -133,7 +133,8 @@ def _results_table(results) -> Table:
             table.add_row(r.name, "failed", r.error.splitlines()[0], "", "", "", "")
             continue
         seconds = r.history["seconds"]
-        table.add_row(r.name.upper(), f"{r.parameters:,}", f"{r.test['accuracy']:.4f}", f"{r.test['loss']:.4f}",
+        test = {"accuracy": float("nan"), "loss": float("nan"), **r.test}  # a prepared corpus may have no test split
+        table.add_row(r.name.upper(), f"{r.parameters:,}", f"{test['accuracy']:.4f}", f"{test['loss']:.4f}",
                       f"{max(r.history['val_accuracy'] or [float('nan')]):.4f}",
                       f"{sorted(seconds)[len(seconds) // 2]:.1f}", f"{r.train_seconds:.1f}")
     return table
@@ -280,41 +281,85 @@ def train(
     test_split: TestSplit = _default(DataSource, "test_split"),
     checkpoint_every: CheckpointEvery = 0,
     resume: Resume = None,
+    prepared: Annotated[Optional[Path], typer.Option(help="Train from a corpus made by `seqlab data prepare` (memory-mapped; encoder options come from it).")] = None,
+    nproc: Annotated[int, typer.Option(help="Processes to train on, launched through torchrun (gloo on CPU, nccl on GPUs).")] = 1,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Multi-process runs: snapshot folder saved every epoch (and --checkpoint-steps); a run finding one resumes from it.")] = None,
+    checkpoint_steps: Annotated[Optional[int], typer.Option(help="Multi-process runs: also snapshot every this many batches.")] = None,
 ) -> None:
-    """Train one model (on IMDb or your own data) and save its run directory; checkpoints as it goes."""
+    """Train one model (on IMDb, your own data or a prepared corpus) and save its run directory; checkpoints as it goes."""
     from seqlab.models import build_model
     from seqlab.recipes import Recipe, resume as resume_run, train_recipe
+    from seqlab.training import distributed
     from seqlab.training.progress import ConsoleReporter
+
+    if nproc > 1 and not distributed.launched_by_torchrun():
+        from seqlab.launch import relaunch_with_torchrun
+
+        raise typer.Exit(relaunch_with_torchrun(nproc, sys.argv[1:]))
 
     def on_prepared(prepared):
         _print_corpus(prepared.corpus)
         _print_summary(prepared.summary)
 
+    options = _model_options(embedding_dim, hidden_size, layers, pooling, heads, embedding_dropout,
+                             recurrent_dropout, output_dropout, freeze_embeddings)
+    training = _train_config(epochs, batch_size, learning_rate, validation_split, seed, weight_decay=weight_decay,
+                             clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
+                             monitor=monitor)
     if resume is not None:
         given = [f"--{name.replace('_', '-')}" if name != "model" else "MODEL" for name in ctx.params
                  if name != "resume" and ctx.get_parameter_source(name).name == "COMMANDLINE"]
         if given:
             raise ConfigError(f"--resume continues with the settings the run started with; drop {', '.join(given)}")
         _, result = resume_run(resume, ConsoleReporter(console, "resumed"), on_prepared, log=console.print)
+    elif model is None:
+        raise ConfigError(f"name a model to train ({', '.join(model_names())}), or give --resume RUN")
+    elif prepared is not None or distributed.launched_by_torchrun():
+        result = _train_distributed(model, options, training, prepared, archive, checkpoint, checkpoint_steps,
+                                    _encoder_config(max_features, maxlen, truncating, padding), train_size, test_size,
+                                    out or Path("runs") / model)
     else:
-        if model is None:
-            raise ConfigError(f"name a model to train ({', '.join(model_names())}), or give --resume RUN")
-        options = _model_options(embedding_dim, hidden_size, layers, pooling, heads, embedding_dropout,
-                                 recurrent_dropout, output_dropout, freeze_embeddings)
         build_model(model, **options)
         recipe = Recipe(
-            model=model, model_options=options,
-            encoder=_encoder_config(max_features, maxlen, truncating, padding),
-            training=_train_config(epochs, batch_size, learning_rate, validation_split, seed,
-                                   weight_decay=weight_decay, clip_norm=clip_norm, schedule=schedule,
-                                   patience=patience, restore_best=restore_best, monitor=monitor),
+            model=model, model_options=options, encoder=_encoder_config(max_features, maxlen, truncating, padding),
+            training=training,
             data=_data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive),
             train_size=train_size, test_size=test_size, checkpoint_every=checkpoint_every, embeddings=embeddings,
         )
         _, result = train_recipe(recipe, out or Path("runs") / model, ConsoleReporter(console, model.upper()),
                                  on_prepared, log=console.print)
-    console.print(_results_table([result]))
-    console.print(f"Saved run directory {result.run_directory}/")
+    if result is not None:
+        console.print(_results_table([result]))
+        console.print(f"Saved run directory {result.run_directory}/")
+
+
+def _train_distributed(model, options, training, prepared, archive, checkpoint, checkpoint_steps, encoder_config,
+                       train_size, test_size, out):
+    """One process of a torchrun run (or a run on a prepared corpus); returns the result on process 0 only."""
+    from seqlab.models import build_model
+    from seqlab.pipeline import prepare_imdb, train_model
+    from seqlab.training import distributed
+    from seqlab.training.progress import ConsoleReporter
+
+    build_model(model, **options)
+    main_process = distributed.is_main()
+
+    def load_corpus():
+        if prepared is not None:
+            from seqlab.text.prepared import open_prepared
+
+            return open_prepared(prepared)
+        return prepare_imdb(archive, encoder_config, train_size, test_size)
+
+    if not main_process:
+        distributed.barrier()  # process 0 fills the tokenized-data cache first
+    corpus = load_corpus()
+    if main_process:
+        distributed.barrier()
+        _print_corpus(corpus)
+    _, result = train_model(model, corpus, training, out, ConsoleReporter(console, model.upper()) if main_process else None,
+                            checkpoint=checkpoint, checkpoint_steps=checkpoint_steps, **options)
+    return result if main_process else None
 
 
 @app.command()
@@ -517,6 +562,42 @@ def export(
                   f"outputs {outputs}); largest probability difference from PyTorch "
                   f"{result.max_difference:.1e} (limit {TOLERANCE:.0e})")
     console.print(f"use it with `seqlab predict {run} --onnx ...` or `seqlab serve {run} --onnx`")
+
+
+data_app = typer.Typer(no_args_is_help=True, help="Prepare corpora: tokenize once into memory-mapped arrays.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("prepare")
+def data_prepare(
+    data: Annotated[Path, typer.Argument(help="The corpus: an IMDb archive (aclImdb_v1.tar.gz).")],
+    out: Annotated[Path, typer.Option(help="Folder for the arrays, encoder.json and manifest.json.")],
+    max_features: MaxFeatures = _default(EncoderConfig, "max_features"),
+    maxlen: Maxlen = _default(EncoderConfig, "maxlen"),
+    truncating: Truncating = _default(EncoderConfig, "truncating"),
+    padding: Padding = _default(EncoderConfig, "padding"),
+    workers: Annotated[Optional[int], typer.Option(help="Encoding processes (default: one per CPU core).")] = None,
+    chunk_size: Annotated[int, typer.Option(help="Texts per chunk (the unit of parallel work and of resuming).")] = 20_000,
+) -> None:
+    """Tokenize DATA once into memory-mapped arrays; a rerun after an interruption resumes."""
+    import time
+
+    from seqlab.data import imdb
+    from seqlab.text.prepared import InMemorySource, open_prepared, prepare
+
+    if not data.is_file():
+        raise SeqlabError(f"no file at {data}; give the path of aclImdb_v1.tar.gz")
+    started = time.perf_counter()
+    corpus = imdb.read_archive(data)
+    sources = {"train": InMemorySource(corpus.train.texts, corpus.train.labels),
+               "test": InMemorySource(corpus.test.texts, corpus.test.labels)}
+    prepare(sources, out, _encoder_config(max_features, maxlen, truncating, padding), corpus.label_names,
+            name=corpus.name, chunk_size=chunk_size, workers=workers,
+            progress=lambda stage, done, total: console.print(f"{stage}: {done:,}/{total:,} texts", end="\r"))
+    prepared = open_prepared(out)
+    console.print(f"\nPrepared {len(prepared.train):,} training and {len(prepared.test):,} test texts "
+                  f"({int(prepared.train.lengths.sum() + prepared.test.lengths.sum()):,} tokens) in {out} "
+                  f"in {time.perf_counter() - started:.1f} s; train with `seqlab train MODEL --prepared {out}`")
 
 
 def main() -> None:

@@ -30,9 +30,10 @@ from seqlab.runs import save_run
 from seqlab.text.cache import EncodedCorpus, load_or_encode
 from seqlab.text.encoder import EncoderConfig
 from seqlab.models.embeddings import EmbeddingMatrix, apply_embeddings
+from seqlab.training import distributed
 from seqlab.training.callbacks import BestCheckpoint, training_callbacks
 from seqlab.training.checkpoint import Checkpoint, Checkpointer
-from seqlab.training.fit import Reporter, TrainConfig, Trainer, default_device, predict_logits, split_validation
+from seqlab.training.fit import Callback, Reporter, TrainConfig, default_device, predict_logits, split_validation
 
 FIGURE_NAME = "sequence_models_history.png"
 
@@ -179,14 +180,23 @@ def train_model(
     device: torch.device | None = None,
     checkpoints: Checkpointing | None = None,
     embeddings: EmbeddingMatrix | None = None,
+    callbacks: list[Callback] | tuple[Callback, ...] = (),
+    checkpoint: str | Path | None = None,
+    checkpoint_steps: int | None = None,
     **model_options,
 ) -> tuple[SequenceClassifier, ModelResult]:
     """Build `name`, fit it on the training split (less the validation share), test it, and
     save a run directory at `out` if given.
 
-    With `checkpoints`, training checkpoints as it goes and, if it holds a checkpoint,
-    continues from it exactly. `embeddings` (pretrained vectors in the encoder's id order)
-    initialise the embedding layer; embedding_dim then follows them unless given."""
+    With `checkpoints` (single process, `seqlab train`), training checkpoints as it goes and,
+    if it holds a checkpoint, continues from it exactly. Under torchrun each process trains on
+    its share of every batch (training/distributed.py) and only process 0 writes; there,
+    `checkpoint` is a rank-agnostic snapshot folder saved every `checkpoint_steps` batches and
+    every epoch, and a run finding one resumes from it. `embeddings` (pretrained vectors in the
+    encoder's id order) initialise the embedding layer; embedding_dim then follows them unless given.
+    """
+    from seqlab.training.snapshot import Snapshots, has_snapshot, restore_snapshot
+
     training = training or TrainConfig()
     torch.manual_seed(training.seed)
     if embeddings is not None and model_options.get("embedding_dim") is None:
@@ -194,24 +204,29 @@ def train_model(
     model = build_model(name, vocab_size=corpus.encoder.vocab_size, num_classes=len(corpus.label_names), **model_options)
     if embeddings is not None:
         apply_embeddings(model, embeddings)
-    model.to(device or default_device())
-    train_split, validation = split_validation(corpus.train, training.validation_split, training.seed)
-    started = time.perf_counter()
-    trainer = Trainer(model, train_split, validation, training, reporter)
+    group = distributed.current()
+    model.to(group.device if group else device or default_device())
+    train_split, validation = split_validation(corpus.train, training.validation_split, training.seed, copy=False)
+    trainer = distributed.make_trainer(model, train_split, validation, training, reporter, list(callbacks))
     trainer.callbacks.extend(training_callbacks(trainer))
+    if checkpoint is not None:
+        trainer.callbacks.append(Snapshots(Path(checkpoint), checkpoint_steps))
+        if has_snapshot(Path(checkpoint)):
+            restore_snapshot(trainer, Path(checkpoint))
     if checkpoints:  # last, so a checkpoint sees the epoch's final state
         trainer.callbacks.append(checkpoints.callback)
         if checkpoints.resume_from:
             checkpoints.callback.restore(trainer, checkpoints.resume_from)
+    started = time.perf_counter()
     history = trainer.fit()
     train_seconds = time.perf_counter() - started
     logits = predict_logits(model, corpus.test, training.eval_batch_size)
     labels = torch.from_numpy(corpus.test.labels)
-    test = test_metrics(logits, labels)
+    test = test_metrics(logits, labels) if len(corpus.test) else {}
     best = next((c for c in trainer.callbacks if isinstance(c, BestCheckpoint) and c.state is not None), None)
     history_dict = asdict(history)
     run_directory = None
-    if out is not None:
+    if out is not None and distributed.is_main():
         run_directory = save_run(
             Path(out), model, corpus.encoder, corpus.label_names, training=asdict(training),
             history=history_dict, metrics={"test": test, "train_seconds": train_seconds,
@@ -223,8 +238,9 @@ def train_model(
         )
     if checkpoints:
         checkpoints.callback.finish()
+    distributed.barrier()  # the run directory is complete before any process returns
     result = ModelResult(name, run_directory, count_parameters(model), history_dict, test, train_seconds,
-                         config=asdict(model.config), roc=roc_points(logits, labels),
+                         config=asdict(model.config), roc=roc_points(logits, labels) if len(corpus.test) else None,
                          best_epoch=best.best_epoch if best else None,
                          embeddings=embeddings.describe() if embeddings else None)
     return model, result

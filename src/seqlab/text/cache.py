@@ -47,6 +47,34 @@ class EncodedSplit:
         flat = encoded.ids[starts + np.arange(offsets[-1])]
         return EncodedSplit(Encoded(flat, offsets, encoded.full_lengths[indices]), self.labels[indices])
 
+    def select(self, indices: np.ndarray) -> EncodedSplit:
+        """The texts at `indices` as a view: token ids stay where they are (e.g. memory-mapped on disk)."""
+        encoded = self.encoded
+        view = EncodedView(encoded.ids, encoded.offsets[indices], encoded.lengths[indices], encoded.full_lengths[indices])
+        return EncodedSplit(view, self.labels[indices])
+
+
+@dataclass(frozen=True)
+class EncodedView:
+    """Some texts of a flat id array, in any order: text i is ids[offsets[i]:offsets[i] + lengths[i]].
+
+    Reads as `Encoded` does for batching and `take` (offsets are start positions here)."""
+
+    ids: np.ndarray  # (total tokens of the underlying corpus,)
+    offsets: np.ndarray  # (texts,) int64 start of each text in ids
+    lengths: np.ndarray  # (texts,) int64
+    full_lengths: np.ndarray  # (texts,) int64, before cutting to maxlen
+
+    @property
+    def truncated(self) -> np.ndarray:
+        return self.full_lengths > self.lengths
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def sequence(self, index: int) -> np.ndarray:
+        return self.ids[self.offsets[index] : self.offsets[index] + self.lengths[index]]
+
 
 @dataclass(frozen=True)
 class EncodedCorpus:

@@ -85,14 +85,18 @@ class Silent:
         pass
 
 
-def split_validation(split: EncodedSplit, fraction: float, seed: int) -> tuple[EncodedSplit, EncodedSplit | None]:
+def split_validation(
+    split: EncodedSplit, fraction: float, seed: int, copy: bool = True
+) -> tuple[EncodedSplit, EncodedSplit | None]:
     """Shuffle with `seed`, then hold out the last `fraction`, as Keras's validation_split does
-    on the already shuffled keras.datasets.imdb arrays."""
+    on the already shuffled keras.datasets.imdb arrays. `copy=False` gives views that leave the
+    token ids where they are (a memory-mapped corpus stays on disk)."""
     order = np.random.default_rng(seed).permutation(len(split))
     held = int(round(len(order) * fraction))
+    take = split.take if copy else split.select
     if held == 0:
-        return split.take(order), None
-    return split.take(order[:-held]), split.take(order[-held:])
+        return take(order), None
+    return take(order[:-held]), take(order[-held:])
 
 
 def default_device() -> torch.device:
@@ -162,6 +166,7 @@ class Trainer:
         callbacks: list[Callback] | tuple[Callback, ...] = (),
     ):
         self.model = model
+        self.network = model  # what the training forward pass calls (DistributedDataParallel wraps `model`)
         self.train = train
         self.validation = validation if validation is not None and len(validation) else None
         self.config = config
@@ -203,7 +208,7 @@ class Trainer:
         state, config = self.state, self.config
         started = time.perf_counter() - state.epoch_seconds
         self.model.train()
-        batches = epoch_batches(self.train.lengths, config, epoch)
+        batches = self.epoch_batches(epoch)
         self.reporter.start_epoch(epoch, config.epochs, len(batches))
         for indices in batches[state.step :]:
             loss, correct = self.train_step(collate(self.train, indices).to(self.device))
@@ -215,9 +220,10 @@ class Trainer:
             self.reporter.advance(state.loss_sum / state.seen, state.correct / state.seen)
             for callback in self.callbacks:
                 callback.on_batch_end(self)
-        logs = {"loss": state.loss_sum / max(state.seen, 1), "accuracy": state.correct / max(state.seen, 1)}
+        loss_sum, correct, seen = self.reduce_sums(state.loss_sum, state.correct, state.seen)
+        logs = {"loss": loss_sum / max(seen, 1), "accuracy": correct / max(seen, 1)}
         if self.validation is not None:
-            scores = evaluate(self.model, self.validation, config.eval_batch_size)
+            scores = self.evaluate(self.validation)
             logs |= {"val_loss": scores["loss"], "val_accuracy": scores["accuracy"]}
             self.model.train()
         logs["seconds"] = time.perf_counter() - started
@@ -228,9 +234,20 @@ class Trainer:
             callback.on_epoch_end(self, logs)
         return logs
 
+    # Seams for distributed training (training/distributed.py): which batches this process
+    # runs, how per-process sums combine, and how a split is evaluated.
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        return epoch_batches(self.train.lengths, self.config, epoch)
+
+    def reduce_sums(self, loss_sum: float, correct: int, seen: int) -> tuple[float, int, int]:
+        return loss_sum, correct, seen
+
+    def evaluate(self, split: EncodedSplit) -> dict[str, float]:
+        return evaluate(self.model, split, self.config.eval_batch_size)
+
     def train_step(self, batch) -> tuple[float, int]:
         """One gradient step; returns the batch's mean loss and number of correct predictions."""
-        logits = self.model(batch.ids, batch.lengths).logits  # (batch, outputs)
+        logits = self.network(batch.ids, batch.lengths).logits  # (batch, outputs)
         loss = loss_from_logits(logits, batch.labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

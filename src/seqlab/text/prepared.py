@@ -1,0 +1,273 @@
+"""Corpora larger than memory: tokenize once into memory-mapped arrays, train from them.
+
+    DIR/manifest.json             splits, sizes, dtypes, label names, source; written last
+    DIR/encoder.json              the encoder every chunk was encoded with
+    DIR/SPLIT/ids.npy             (tokens,) uint16 (or int32 for vocabularies over 65,536) token ids, flat
+    DIR/SPLIT/offsets.npy         (texts + 1,) int64: text i is ids[offsets[i]:offsets[i + 1]]
+    DIR/SPLIT/full_lengths.npy    (texts,) int64 lengths before cutting to maxlen
+    DIR/SPLIT/labels.npy          (texts,) int64
+
+Preparation reads the source in chunks of texts and encodes them in parallel worker
+processes; each finished chunk is written atomically under DIR/.chunks, so a rerun after an
+interruption skips what is done. The chunks are then appended into the flat arrays with plain
+file writes (memory stays at about one chunk) and removed. Training opens the arrays with
+np.load(mmap_mode="r"): batches read only the pages of the texts they contain.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from seqlab.errors import DataError
+from seqlab.files import atomic_path, write_json
+from seqlab.text.cache import EncodedCorpus, EncodedSplit, EncodedView
+from seqlab.text.encoder import START, EncoderConfig, TextEncoder
+
+PREPARED_FORMAT = 1
+ARRAYS = ("ids", "offsets", "full_lengths", "labels")
+
+
+class TextSource(Protocol):
+    """Labelled texts that can be read by position range; must pickle (workers read their own chunks)."""
+
+    def __len__(self) -> int: ...
+    def read(self, start: int, stop: int) -> tuple[list[str], np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class InMemorySource:
+    texts: list[str]
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def read(self, start: int, stop: int) -> tuple[list[str], np.ndarray]:
+        return self.texts[start:stop], np.asarray(self.labels[start:stop], dtype=np.int64)
+
+
+ENCODE_BATCH = 2_000  # texts per tokenizer call: its Encoding objects take ~150 bytes per token
+
+
+def encode_fast(encoder: TextEncoder, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, lengths, full_lengths) as TextEncoder.encode gives them, cut without a Python loop per token."""
+    if len(texts) > ENCODE_BATCH:
+        parts = [encode_fast(encoder, texts[start : start + ENCODE_BATCH]) for start in range(0, len(texts), ENCODE_BATCH)]
+        return tuple(np.concatenate(arrays) for arrays in zip(*parts))
+    encodings = encoder.tokenizer.encode_batch(texts, add_special_tokens=False)
+    config = encoder.config
+    pieces = [np.asarray(encoding.ids, dtype=np.int32) for encoding in encodings]
+    if config.start_token:
+        pieces = [part for piece in pieces for part in (np.array([START], dtype=np.int32), piece)]
+    flat = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
+    full = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings)) + int(config.start_token)
+    lengths = np.minimum(full, config.maxlen)
+    ends = np.cumsum(full)
+    starts = ends - full
+    first = ends - lengths if config.truncating == "pre" else starts  # position of each text's first kept id
+    kept_offsets = np.concatenate([[0], np.cumsum(lengths)])
+    positions = np.repeat(first - kept_offsets[:-1], lengths) + np.arange(kept_offsets[-1])
+    return flat[positions], lengths, full
+
+
+class _Slice:
+    """Texts already in memory, cut to one chunk so that a job does not carry the whole list to its worker."""
+
+    def __init__(self, texts: list[str], labels: np.ndarray, start: int):
+        self.texts, self.labels, self.start = texts, labels, start
+
+    def read(self, start: int, stop: int) -> tuple[list[str], np.ndarray]:
+        return self.texts[start - self.start : stop - self.start], self.labels[start - self.start : stop - self.start]
+
+
+def _job_source(source: TextSource, start: int, stop: int) -> TextSource:
+    if isinstance(source, InMemorySource):
+        return _Slice(*source.read(start, stop), start)
+    return source
+
+
+def _chunk_path(out: Path, split: str, index: int) -> Path:
+    return out / ".chunks" / f"{split}-{index:06d}.npz"
+
+
+def _encode_chunk(job: tuple) -> int:
+    """Worker: encode texts [start, stop) of one split and write them as one atomic .npz file."""
+    source, encoder_json, path, start, stop = job
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    encoder = _worker_encoder(encoder_json)
+    texts, labels = source.read(start, stop)
+    ids, lengths, full = encode_fast(encoder, texts)
+    with atomic_path(Path(path)) as temporary:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, ids=ids, lengths=lengths, full_lengths=full, labels=np.asarray(labels, dtype=np.int64))
+    return stop - start
+
+
+_ENCODERS: dict[str, TextEncoder] = {}
+
+
+def _worker_encoder(document: str) -> TextEncoder:
+    if document not in _ENCODERS:
+        _ENCODERS.clear()
+        _ENCODERS[document] = TextEncoder.from_json(document)
+    return _ENCODERS[document]
+
+
+def _append_arrays(out: Path, split: str, chunks: list[Path], vocab_size: int) -> dict:
+    """Concatenate the chunk files into the split's flat arrays; returns sizes and dtypes."""
+    ids_dtype = np.dtype(np.uint16 if vocab_size <= 65_536 else np.int32)
+    totals = {"texts": 0, "tokens": 0}
+    for chunk in chunks:
+        with np.load(chunk) as data:
+            totals["texts"] += len(data["labels"])
+            totals["tokens"] += int(data["lengths"].sum())
+    shapes = {"ids": totals["tokens"], "offsets": totals["texts"] + 1, "full_lengths": totals["texts"], "labels": totals["texts"]}
+    dtypes = {"ids": ids_dtype, "offsets": np.dtype(np.int64), "full_lengths": np.dtype(np.int64), "labels": np.dtype(np.int64)}
+    directory = out / split
+    directory.mkdir(parents=True, exist_ok=True)
+    with _ArrayWriters(directory, shapes, dtypes) as writers:
+        writers["offsets"].write(np.zeros(1, dtype=np.int64))
+        position = 0
+        for chunk in chunks:
+            with np.load(chunk) as data:
+                writers["ids"].write(data["ids"].astype(ids_dtype))
+                writers["offsets"].write(position + np.cumsum(data["lengths"]))
+                writers["full_lengths"].write(data["full_lengths"])
+                writers["labels"].write(data["labels"])
+                position += int(data["lengths"].sum())
+    return {**totals, "ids_dtype": ids_dtype.name}
+
+
+class _ArrayWriters(dict):
+    """One .npy file per array, written front to back with plain writes (no mapped dirty pages)."""
+
+    def __init__(self, directory: Path, shapes: dict[str, int], dtypes: dict[str, np.dtype]):
+        super().__init__()
+        self.directory, self.shapes, self.dtypes = directory, shapes, dtypes
+
+    def __enter__(self):
+        for name in ARRAYS:
+            handle = open(self.directory / f".{name}.npy.tmp", "wb")
+            header = {"descr": np.lib.format.dtype_to_descr(self.dtypes[name]), "fortran_order": False,
+                      "shape": (self.shapes[name],)}
+            np.lib.format.write_array_header_2_0(handle, header)
+            self[name] = _Writer(handle, self.dtypes[name])
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        for name, writer in self.items():
+            writer.handle.flush()
+            os.fsync(writer.handle.fileno())
+            writer.handle.close()
+            temporary = self.directory / f".{name}.npy.tmp"
+            if kind is None:
+                os.replace(temporary, self.directory / f"{name}.npy")
+            else:
+                temporary.unlink(missing_ok=True)
+
+
+@dataclass
+class _Writer:
+    handle: object
+    dtype: np.dtype
+
+    def write(self, array: np.ndarray) -> None:
+        self.handle.write(np.ascontiguousarray(array, dtype=self.dtype).tobytes())
+
+
+def prepare(
+    sources: dict[str, TextSource],
+    out: str | Path,
+    encoder_config: EncoderConfig | None = None,
+    label_names: tuple[str, ...] = ("neg", "pos"),
+    name: str = "corpus",
+    chunk_size: int = 20_000,
+    workers: int | None = None,
+    vocabulary_texts: int = 200_000,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Path:
+    """Encode `sources` (split name -> texts; "train" required) into memory-mapped arrays at `out`.
+
+    The vocabulary is fitted on the first `vocabulary_texts` training texts (all of them for
+    IMDb-sized corpora). Resumable: a rerun reuses the encoder and the chunks already written.
+    """
+    out = Path(out)
+    if (out / "manifest.json").is_file():
+        return out
+    if "train" not in sources or len(sources["train"]) == 0:
+        raise DataError("prepare needs a non-empty 'train' split")
+    workers = max(1, workers or os.cpu_count() or 1)
+    out.mkdir(parents=True, exist_ok=True)
+    encoder_path = out / "encoder.json"
+    if encoder_path.is_file():  # resuming: keep the encoder the finished chunks were made with
+        encoder = TextEncoder.from_json(encoder_path.read_text())
+        if encoder_config is not None and asdict(encoder.config) != asdict(encoder_config):
+            raise DataError(f"{out} holds a preparation with other encoder settings ({asdict(encoder.config)}); "
+                            "use another --out or delete it")
+    else:
+        texts, _ = sources["train"].read(0, min(len(sources["train"]), vocabulary_texts))
+        encoder = TextEncoder.fit(texts, encoder_config)
+        with atomic_path(encoder_path) as temporary:
+            temporary.write_text(encoder.to_json())
+    document = encoder.to_json()
+    (out / ".chunks").mkdir(exist_ok=True)
+    jobs, chunk_lists = [], {}
+    for split, source in sources.items():
+        bounds = [(start, min(start + chunk_size, len(source))) for start in range(0, len(source), chunk_size)]
+        chunk_lists[split] = [_chunk_path(out, split, i) for i in range(len(bounds))]
+        jobs += [(_job_source(source, start, stop), document, str(path), start, stop)
+                 for path, (start, stop) in zip(chunk_lists[split], bounds) if not path.is_file()]
+    total = sum(len(source) for source in sources.values())
+    done = total - sum(stop - start for *_, start, stop in jobs)
+    if progress:
+        progress("encode", done, total)
+    if jobs:
+        context = multiprocessing.get_context("spawn")  # fork would copy the tokenizer's thread pool
+        with context.Pool(min(workers, len(jobs))) as pool:
+            for count in pool.imap_unordered(_encode_chunk, jobs):
+                done += count
+                if progress:
+                    progress("encode", done, total)
+    splits = {split: _append_arrays(out, split, chunks, encoder.vocab_size) for split, chunks in chunk_lists.items()}
+    write_json(out / "manifest.json", {
+        "format": PREPARED_FORMAT, "name": name, "label_names": list(label_names), "splits": splits,
+        "encoder": asdict(encoder.config), "vocab_size": encoder.vocab_size,
+    })
+    shutil.rmtree(out / ".chunks", ignore_errors=True)
+    return out
+
+
+def open_split(directory: Path, split: str) -> EncodedSplit:
+    """One prepared split, memory-mapped: nothing but its per-text arrays is read into memory."""
+    arrays = {name: np.load(directory / split / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
+    offsets = np.array(arrays["offsets"])  # (texts + 1,) small: 8 bytes per text
+    view = EncodedView(arrays["ids"], offsets[:-1], np.diff(offsets), np.array(arrays["full_lengths"]))
+    return EncodedSplit(view, np.array(arrays["labels"]))
+
+
+def open_prepared(directory: str | Path) -> EncodedCorpus:
+    """A prepared corpus as an EncodedCorpus whose token ids stay on disk (no test split: an empty one)."""
+    directory = Path(directory)
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.is_file():
+        hint = " (unfinished: rerun `seqlab data prepare` to complete it)" if (directory / ".chunks").is_dir() else ""
+        raise DataError(f"no prepared corpus at {directory}{hint}; make one with `seqlab data prepare DATA --out {directory}`")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("format") != PREPARED_FORMAT:
+        raise DataError(f"{directory} was prepared in format {manifest.get('format')!r}; this seqlab reads "
+                        f"{PREPARED_FORMAT}: prepare it again")
+    encoder = TextEncoder.from_json((directory / "encoder.json").read_text())
+    train = open_split(directory, "train")
+    if "test" in manifest["splits"]:
+        test = open_split(directory, "test")
+    else:
+        test = train.select(np.zeros(0, dtype=np.int64))
+    return EncodedCorpus(manifest["name"], encoder, train, test, tuple(manifest["label_names"]))

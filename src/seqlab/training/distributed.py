@@ -1,0 +1,197 @@
+"""Training on many processes with PyTorch's own engine: torchrun + DistributedDataParallel.
+
+    torchrun --nproc-per-node 2 -m seqlab train lstm ...     # or: seqlab train lstm --nproc 2
+
+How the work is shared. `TrainConfig.batch_size` stays the number of texts per gradient step
+(the global batch), so N processes do the same optimisation as one, only faster:
+
+- every process computes the same global batch order, a pure function of (seed, epoch) with
+  texts of similar length batched together (fit.epoch_batches);
+- each global batch is dealt out to the processes (text j of the length-sorted batch goes to
+  process j mod N), so each process's share is bucketed by length too and all shares are
+  about equally long. This is torch's DistributedSampler contract (the same seed and epoch give
+  every process a disjoint share, together covering the data) applied to length-bucketed
+  batches, which DistributedSampler's strided slices of one permutation would break up;
+- DistributedDataParallel averages the gradients of the shares; with equal shares that is the
+  gradient of the global batch (a last batch that does not split evenly is weighted slightly
+  differently). A global batch with fewer texts than processes (the very last one) is dropped,
+  since every process must run the same number of steps;
+- training sums and validation metrics are summed over all processes: the figures cover the
+  whole validation set, not process 0's share.
+
+Only process 0 (`is_main()`) writes logs, checkpoints and the run directory. A process that
+dies ends the others: torchrun tears the group down and exits non-zero (restart it, or use
+torchrun's --max-restarts, with --checkpoint to resume from the last checkpoint).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from seqlab.errors import ConfigError
+from seqlab.evaluation.metrics import loss_from_logits, predicted_labels
+from seqlab.models.base import SequenceClassifier
+from seqlab.text.cache import EncodedSplit
+from seqlab.training.batches import iterate
+from seqlab.training.fit import Callback, Reporter, TrainConfig, Trainer, epoch_batches
+
+LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+@dataclass(frozen=True)
+class Group:
+    """This process's place in a torchrun launch."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+_group: Group | None = None
+
+
+def launched_by_torchrun() -> bool:
+    return all(name in os.environ for name in LAUNCH_VARIABLES)
+
+
+def initialize(backend: str | None = None, timeout_s: float = 600) -> Group | None:
+    """Join the process group torchrun set up (idempotent); None when not launched by torchrun.
+
+    gloo on CPU, nccl when CUDA is available (one GPU per process: LOCAL_RANK picks it).
+    """
+    global _group
+    if _group is not None or not launched_by_torchrun():
+        return _group
+    local_rank = int(os.environ["LOCAL_RANK"])
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    backend = backend or ("nccl" if device.type == "cuda" else "gloo")
+    if not dist.is_initialized():
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+    _group = Group(dist.get_rank(), dist.get_world_size(), local_rank, device)
+    return _group
+
+
+def current() -> Group | None:
+    """The group of a torchrun launch with more than one process, else None."""
+    group = initialize()
+    return group if group is not None and group.world_size > 1 else None
+
+
+def is_main() -> bool:
+    group = initialize()
+    return group is None or group.is_main
+
+
+def barrier() -> None:
+    if current() is not None:
+        dist.barrier()
+
+
+def shutdown() -> None:
+    global _group
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    _group = None
+
+
+def shard_batches(batches: list[np.ndarray], rank: int, world_size: int) -> list[np.ndarray]:
+    """This process's share of each global batch; every process gets the same number of batches."""
+    return [indices[rank::world_size] for indices in batches if len(indices) >= world_size]
+
+
+def all_reduce_sums(values: list[float], device: torch.device) -> list[float]:
+    """Sum `values` over all processes (float64, so counts stay exact)."""
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.tolist()
+
+
+@torch.no_grad()
+def distributed_evaluate(model: SequenceClassifier, split: EncodedSplit, group: Group, batch_size: int = 512) -> dict[str, float]:
+    """Accuracy and mean loss over the whole of `split`, each process scoring one share of it."""
+    was_training = model.training
+    model.eval()
+    share = split.select(np.arange(group.rank, len(split), group.world_size))
+    loss_sum, correct = 0.0, 0.0
+    for batch in iterate(share, batch_size, rng=None, bucket=True):
+        batch = batch.to(group.device)
+        logits = model(batch.ids, batch.lengths).logits.double()  # (batch, outputs)
+        loss_sum += float(loss_from_logits(logits, batch.labels, reduction="sum"))
+        correct += float((predicted_labels(logits) == batch.labels).sum())
+    model.train(was_training)
+    loss_sum, correct, seen = all_reduce_sums([loss_sum, correct, float(len(share))], group.device)
+    return {"accuracy": correct / max(seen, 1), "loss": loss_sum / max(seen, 1)}
+
+
+def evaluate_anywhere(model: SequenceClassifier, split: EncodedSplit, batch_size: int = 512) -> dict[str, float]:
+    """`fit.evaluate`, shared out over the processes when launched by torchrun."""
+    from seqlab.training.fit import evaluate
+
+    group = current()
+    return distributed_evaluate(model, split, group, batch_size) if group else evaluate(model, split, batch_size)
+
+
+class DistributedTrainer(Trainer):
+    """The Trainer, one process of many: DDP for gradients, a share of every batch, summed metrics."""
+
+    def __init__(
+        self,
+        model: SequenceClassifier,
+        train: EncodedSplit,
+        validation: EncodedSplit | None,
+        config: TrainConfig,
+        group: Group,
+        reporter: Reporter | None = None,
+        callbacks: list[Callback] | tuple[Callback, ...] = (),
+    ):
+        if config.batch_size < group.world_size:
+            raise ConfigError(f"batch_size {config.batch_size} is smaller than the {group.world_size} processes; "
+                              "each process needs at least one text per step: raise --batch-size")
+        super().__init__(model, train, validation, config, reporter if group.is_main else None, callbacks)
+        self.group = group
+        device_ids = [group.device.index] if group.device.type == "cuda" else None
+        self.network = DistributedDataParallel(model, device_ids=device_ids)
+        # Same initial weights everywhere (DDP also broadcasts process 0's), different dropout masks.
+        torch.manual_seed(config.seed * 1_000_003 + group.rank)
+
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        return shard_batches(epoch_batches(self.train.lengths, self.config, epoch), self.group.rank, self.group.world_size)
+
+    def reduce_sums(self, loss_sum: float, correct: int, seen: int) -> tuple[float, int, int]:
+        loss_sum, correct, seen = all_reduce_sums([loss_sum, float(correct), float(seen)], self.group.device)
+        return loss_sum, int(correct), int(seen)
+
+    def evaluate(self, split: EncodedSplit) -> dict[str, float]:
+        return distributed_evaluate(self.model, split, self.group, self.config.eval_batch_size)
+
+
+def make_trainer(
+    model: SequenceClassifier,
+    train: EncodedSplit,
+    validation: EncodedSplit | None,
+    config: TrainConfig,
+    reporter: Reporter | None = None,
+    callbacks: list[Callback] | tuple[Callback, ...] = (),
+) -> Trainer:
+    """A DistributedTrainer under a torchrun launch of several processes, else the plain Trainer."""
+    group = current()
+    if group is None:
+        return Trainer(model, train, validation, config, reporter, callbacks)
+    model.to(group.device)
+    return DistributedTrainer(model, train, validation, config, group, reporter, callbacks)

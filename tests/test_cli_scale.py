@@ -1,0 +1,34 @@
+"""`python -m seqlab` for prepared corpora and several processes: clear messages, never a traceback."""
+
+import os
+import subprocess
+import sys
+
+from seqlab.launch import torchrun_command, without_option
+
+
+def seqlab(*args):
+    return subprocess.run([sys.executable, "-m", "seqlab", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1"})
+
+
+def test_launcher_passes_the_command_on_without_nproc():
+    command = torchrun_command(4, ["train", "lstm", "--nproc", "4", "--epochs=2", "--nproc=4", "--out", "r"])
+    assert command[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=4"]
+    assert command[5:] == ["-m", "seqlab", "train", "lstm", "--epochs=2", "--out", "r"]
+    assert without_option(["--nprocs", "2"], "--nproc") == ["--nprocs", "2"]
+
+
+def test_missing_prepared_corpus_and_archive_are_clear_errors(tmp_path):
+    done = seqlab("train", "lstm", "--prepared", str(tmp_path / "nowhere"))
+    assert done.returncode == 2 and "no prepared corpus at" in done.stderr and "seqlab data prepare" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = seqlab("data", "prepare", str(tmp_path / "missing.tar.gz"), "--out", str(tmp_path / "p"))
+    assert done.returncode == 2 and "aclImdb_v1.tar.gz" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_failing_process_fails_a_multi_process_run_with_a_clear_message(tmp_path):
+    done = seqlab("train", "lstm", "--nproc", "2", "--prepared", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"))
+    assert done.returncode == 2
+    assert "distributed training failed" in done.stderr and "no prepared corpus at" in done.stderr
+    assert not (tmp_path / "r").exists()
