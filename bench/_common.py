@@ -36,9 +36,9 @@ def machine() -> dict:
 
 
 def write_results(name: str, data: dict) -> Path:
-    """bench/results/NAME.json; a --quick run writes NAME-quick.json and never replaces a full result."""
+    """bench/results/NAME.json (scripts name --quick results NAME-quick, so they never replace a full result)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}{'-quick' if data.get('quick') else ''}.json"
+    path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **data}, indent=2))
     return path
 

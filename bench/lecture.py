@@ -62,7 +62,7 @@ def main() -> None:
               "Keras train s (reference)", "Keras test accuracy (reference)"]
     print(markdown_table(header, rows))
     print(f"\ndata preparation {prepare_seconds:.1f} s, peak memory {peak_memory_mb():.0f} MB")
-    path = write_results("lecture", {
+    path = write_results("lecture-quick" if args.quick else "lecture", {
         "quick": args.quick, "train_reviews": len(corpus.train), "test_reviews": len(corpus.test),
         "prepare_seconds": prepare_seconds, "peak_memory_mb": peak_memory_mb(), "models": results,
         "keras_reference": KERAS_REFERENCE,

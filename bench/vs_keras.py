@@ -100,7 +100,7 @@ def main() -> None:
     header = ["model", "framework", "s/epoch (median)", "reviews/s (batch 512)", "batch-1 latency ms (p50)",
               "peak memory MB (training)", "test accuracy", "bf16: reviews/s / latency ms / accuracy"]
     print(markdown_table(header, rows))
-    path = write_results("vs_keras", {"quick": args.quick, "epochs": epochs, "models": results})
+    path = write_results("vs_keras-quick" if args.quick else "vs_keras", {"quick": args.quick, "epochs": epochs, "models": results})
     print(f"wrote {path}")
 
 

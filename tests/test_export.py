@@ -1,5 +1,7 @@
 """ONNX export: dynamic batch and length, parity with PyTorch, the predictor's ONNX backend."""
 
+import hashlib
+import json
 import shutil
 
 import numpy as np
@@ -67,8 +69,11 @@ def test_missing_or_stale_onnx_is_refused_clearly(trained_run, exported, tmp_pat
     shutil.copytree(exported[0], stale)
     weights = stale / "model.safetensors"
     data = bytearray(weights.read_bytes())
-    data[-1] ^= 1  # different weights than the ones exported
+    data[-1] ^= 1  # different weights than the ones exported, recorded as the run's own (as a retrain would)
     weights.write_bytes(bytes(data))
+    config = json.loads((stale / "config.json").read_text())
+    config["checksums"]["model.safetensors"] = hashlib.sha256(bytes(data)).hexdigest()
+    (stale / "config.json").write_text(json.dumps(config))
     with pytest.raises(RunError, match="exported from other weights"):
         load(stale, backend="onnx")
     with pytest.raises(ConfigError, match="unknown export format"):
