@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # A local copy of aclImdb_v1.tar.gz; by default the one beside the checkout if present, else seqlab downloads it.
-IMDB ?= $(wildcard ../shared/data/aclImdb_v1.tar.gz)
+IMDB ?= $(abspath $(wildcard ../shared/data/aclImdb_v1.tar.gz))
 ARCHIVE_OPTION := $(if $(IMDB),--archive $(IMDB))
 
 .PHONY: setup demo test bench bench-keras-setup bench-vs-keras clean

@@ -25,7 +25,14 @@ def archive_path() -> Path | None:
 
 
 def peak_memory_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
+    """Peak resident memory of this process so far. Linux's VmHWM starts afresh at exec; ru_maxrss
+    would carry over the peak of the process that started this one (pytest, say)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

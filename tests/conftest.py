@@ -21,7 +21,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def archive() -> Path:
     """The IMDb archive: $SEQLAB_IMDB_ARCHIVE or ../shared/data/aclImdb_v1.tar.gz. Missing is a failure, not a skip."""
-    path = Path(os.environ.get("SEQLAB_IMDB_ARCHIVE") or SHARED_ARCHIVE)
+    path = Path(os.environ.get("SEQLAB_IMDB_ARCHIVE") or SHARED_ARCHIVE).resolve()  # tests may change directory
     if not path.is_file():
         pytest.fail(f"IMDb archive not found at {path}: set SEQLAB_IMDB_ARCHIVE to a copy of aclImdb_v1.tar.gz")
     return path
