@@ -9,8 +9,6 @@ import resource
 import sys
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"
@@ -37,6 +35,8 @@ def peak_memory_mb() -> float:
 
 
 def machine() -> dict:
+    import torch  # here, so that keras_worker.py (no torch in its Python) can import this module
+
     return {"python": sys.version.split()[0], "torch": torch.__version__, "cpus": os.cpu_count(),
             "threads": torch.get_num_threads(), "platform": platform.platform(),
             "processor": platform.processor() or platform.machine()}

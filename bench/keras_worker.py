@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import peak_memory_mb  # noqa: E402  (VmHWM: this process's own peak, not its parent's)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
@@ -55,7 +57,7 @@ def main() -> None:
     timer = EpochTimer()
     history = model.fit(x_train, y_train, epochs=args.epochs, batch_size=128, validation_split=0.2,
                         verbose=0, callbacks=[timer])
-    train_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    train_peak = peak_memory_mb()
 
     started = time.perf_counter()
     probabilities = model.predict(x_test, batch_size=512, verbose=0)[:, 0]
@@ -81,7 +83,7 @@ def main() -> None:
         "reviews_per_second": len(x_test) / inference_seconds,
         "latency_ms_p50": float(np.median(latencies) * 1000),
         "latency_ms_p99": float(np.percentile(latencies, 99) * 1000),
-        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_memory_mb": peak_memory_mb(),
         "train_peak_memory_mb": train_peak,
     }))
     sys.stdout.flush()

@@ -9,7 +9,7 @@ import argparse
 import copy
 import json
 import os
-import resource
+import sys
 import time
 
 import numpy as np
@@ -20,6 +20,9 @@ from seqlab.text.cache import EncodedSplit
 from seqlab.text.encoder import Encoded
 from seqlab.training.batches import collate
 from seqlab.training.fit import TrainConfig, Trainer, evaluate, predict_logits
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import peak_memory_mb  # noqa: E402  (VmHWM: this process's own peak, not its parent's)
 
 
 def load_split(directory: str, name: str) -> EncodedSplit:
@@ -45,6 +48,7 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument("--precision", default="float32", help="training precision (bfloat16: autocast)")
     args = parser.parse_args()
     train_all, test = load_split(args.data, "train"), load_split(args.data, "test")
     held = int(round(len(train_all) * 0.2))  # Keras's validation_split: the last 20% of the same order
@@ -53,9 +57,9 @@ def main() -> None:
 
     torch.manual_seed(42)
     model = build_model(args.model, vocab_size=10_000)
-    trainer = Trainer(model, train, validation, TrainConfig(epochs=args.epochs, seed=42))
+    trainer = Trainer(model, train, validation, TrainConfig(epochs=args.epochs, seed=42, precision=args.precision))
     history = trainer.fit()
-    train_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    train_peak = peak_memory_mb()
 
     model.eval()
     started = time.perf_counter()
@@ -75,6 +79,8 @@ def main() -> None:
 
     print(json.dumps({
         "framework": f"seqlab / torch {torch.__version__}",
+        "precision": args.precision,
+        "shards": trainer.shards,
         "model": args.model,
         "epoch_seconds": history.seconds,
         "val_accuracy": history.val_accuracy,
@@ -87,7 +93,7 @@ def main() -> None:
         "bf16_reviews_per_second": len(test) / bf16_seconds,
         "bf16_latency_ms_p50": float(np.median(bf16_latencies) * 1000),
         "bf16_test_accuracy": bf16_scores["accuracy"],
-        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_memory_mb": peak_memory_mb(),
         "train_peak_memory_mb": train_peak,
     }))
 

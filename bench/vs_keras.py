@@ -47,8 +47,8 @@ def prepare_arrays(directory: Path, quick: bool) -> None:
         np.save(directory / f"y_{name}.npy", split.labels.astype(np.float32))
 
 
-def run_worker(python: str, script: str, data: Path, model: str, epochs: int) -> dict:
-    command = [python, str(HERE / script), "--data", str(data), "--model", model, "--epochs", str(epochs)]
+def run_worker(python: str, script: str, data: Path, model: str, epochs: int, *options: str) -> dict:
+    command = [python, str(HERE / script), "--data", str(data), "--model", model, "--epochs", str(epochs), *options]
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
         raise SystemExit(f"{script} failed for {model}:\n{completed.stderr[-3000:]}")
@@ -62,6 +62,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2,000/1,000 reviews, 1 epoch")
     parser.add_argument("--no-keras", action="store_true", help="only seqlab's side (when TensorFlow is absent)")
     parser.add_argument("--keras-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
+    parser.add_argument("--bf16-training", nargs="*", default=["lstm", "gru"],
+                        help="models also trained by seqlab with --precision bfloat16 (an extra row)")
     args = parser.parse_args()
     epochs = 1 if args.quick else args.epochs
 
@@ -74,16 +76,21 @@ def main() -> None:
             if not args.no_keras:
                 results[model]["keras"] = run_worker(args.keras_python, "keras_worker.py", data, model, epochs)
             results[model]["seqlab"] = run_worker(sys.executable, "seqlab_worker.py", data, model, epochs)
+            if model in args.bf16_training:
+                results[model]["seqlab bf16 training"] = run_worker(sys.executable, "seqlab_worker.py", data, model,
+                                                                    epochs, "--precision", "bfloat16")
 
     rows = []
     for model, sides in results.items():
-        ours, theirs = sides["seqlab"], sides.get("keras")
-        def ratio(key, invert=False):
+        theirs = sides.get("keras")
+        ours = sides["seqlab"]
+
+        def ratio(side: dict, key: str, invert: bool = False) -> str:
             if not theirs:
                 return "n/a"
-            a, b = statistics.median(theirs[key]) if isinstance(theirs[key], list) else theirs[key], \
-                statistics.median(ours[key]) if isinstance(ours[key], list) else ours[key]
+            a, b = (statistics.median(r[key]) if isinstance(r[key], list) else r[key] for r in (theirs, side))
             return f"{(b / a if invert else a / b):.2f}x"
+
         for side, r in sides.items():
             bf16 = (f"{r['bf16_reviews_per_second']:,.0f} / {r['bf16_latency_ms_p50']:.2f} / {r['bf16_test_accuracy']:.4f}"
                     if "bf16_reviews_per_second" in r else "")
@@ -91,12 +98,19 @@ def main() -> None:
                          f"{r['reviews_per_second']:,.0f}", f"{r['latency_ms_p50']:.2f}",
                          f"{r['train_peak_memory_mb']:,.0f}", f"{r['test_accuracy']:.4f}", bf16])
         bf16_ratio = f"{ours['bf16_reviews_per_second'] / theirs['reviews_per_second']:.2f}x" if theirs else "n/a"
-        rows.append([model.upper(), "**Keras / seqlab**", ratio("epoch_seconds"), ratio("reviews_per_second", invert=True),
-                     ratio("latency_ms_p50"), ratio("train_peak_memory_mb"),
-                     f"{ours['test_accuracy'] - theirs['test_accuracy']:+.4f}" if theirs else "n/a", bf16_ratio])
-        sides["training_speedup"] = ratio("epoch_seconds")
-        sides["inference_speedup"] = ratio("reviews_per_second", invert=True)
-        sides["inference_speedup_bf16"] = bf16_ratio
+        for name in ("seqlab", "seqlab bf16 training"):
+            if name in sides and theirs:
+                side = sides[name]
+                rows.append([model.upper(), f"**Keras / {name}**", ratio(side, "epoch_seconds"),
+                             ratio(side, "reviews_per_second", invert=True), ratio(side, "latency_ms_p50"),
+                             ratio(side, "train_peak_memory_mb"), f"{side['test_accuracy'] - theirs['test_accuracy']:+.4f}",
+                             bf16_ratio if name == "seqlab" else ""])
+        speedups = {"training_speedup": ratio(ours, "epoch_seconds"),
+                    "inference_speedup": ratio(ours, "reviews_per_second", invert=True),
+                    "inference_speedup_bf16": bf16_ratio}
+        if "seqlab bf16 training" in sides:
+            speedups["training_speedup_bf16"] = ratio(sides["seqlab bf16 training"], "epoch_seconds")
+        sides.update(speedups)
     header = ["model", "framework", "s/epoch (median)", "reviews/s (batch 512)", "batch-1 latency ms (p50)",
               "peak memory MB (training)", "test accuracy", "bf16: reviews/s / latency ms / accuracy"]
     print(markdown_table(header, rows))

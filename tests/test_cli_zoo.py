@@ -63,6 +63,22 @@ def test_gradients_command(archive, tmp_path):
     assert (tmp_path / "gradients.png").stat().st_size > 10_000
 
 
+def test_gradients_of_a_trained_run_use_its_own_vocabulary(archive, trained_run, tmp_path):
+    from seqlab.evaluation.gradients import encode_test_reviews
+    from seqlab.predict import load
+
+    encoder = load(trained_run).run.encoder
+    test = encode_test_reviews(archive, encoder, steps=300)
+    assert len(test) == 25_000 and test.lengths.max() == 300 > encoder.config.maxlen
+    assert test.encoded.ids.max() < encoder.vocab_size
+    result = runner.invoke(app, ["gradients", str(trained_run), "--archive", str(archive), "--steps", "60",
+                                 "--reviews", "8", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    profiles = json.loads((tmp_path / "gradients.json").read_text())
+    assert set(profiles) == {"small-lstm (trained)", "small-lstm (fresh)"}
+    assert profiles["small-lstm (trained)"]["norms"] != profiles["small-lstm (fresh)"]["norms"]
+
+
 @pytest.mark.parametrize("args,message", [
     (["summary", "lstm", "--pooling", "median"], b"unknown pooling 'median'; choose one of last, mean, max, attention"),
     (["summary", "transformer", "--embedding-dim", "30", "--heads", "4"], b"must be a multiple of heads"),

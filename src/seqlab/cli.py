@@ -61,6 +61,7 @@ Monitor = Annotated[str, typer.Option(help="What early stopping and the best che
 TrainSize = Annotated[Optional[int], typer.Option(help="Use a random class-balanced subset of this many training reviews.")]
 TestSize = Annotated[Optional[int], typer.Option(help="Use a random class-balanced subset of this many test reviews.")]
 Precision = Annotated[str, typer.Option(help="float32 (exact) or bfloat16 (faster on recent CPUs, probabilities within ~1e-3).")]
+TrainPrecision = Annotated[str, typer.Option("--precision", help="float32, or bfloat16: forward passes under autocast, weights float32 (faster on AMX CPUs and GPUs; results differ slightly).")]
 Onnx = Annotated[bool, typer.Option("--onnx", help="Run RUN/model.onnx on ONNX Runtime (write it with `seqlab export`).")]
 Data = Annotated[str, typer.Option(help="'imdb', a CSV/TSV/JSONL/Parquet file, or a folder with a subfolder of .txt files per class.")]
 TestData = Annotated[Optional[str], typer.Option(help="A separate test set like --data; without it a stratified share of --data is held out.")]
@@ -179,6 +180,7 @@ def compare(
     patience: Patience = None,
     restore_best: RestoreBest = _default(TrainConfig, "restore_best"),
     monitor: Monitor = _default(TrainConfig, "monitor"),
+    precision: TrainPrecision = _default(TrainConfig, "precision"),
     train_size: TrainSize = None,
     test_size: TestSize = None,
     data: Data = _default(DataSource, "data"),
@@ -201,7 +203,7 @@ def compare(
                              recurrent_dropout, output_dropout, freeze_embeddings)
     training = _train_config(epochs, batch_size, learning_rate, validation_split, seed, weight_decay=weight_decay,
                              clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
-                             monitor=monitor)
+                             monitor=monitor, precision=precision)
     for name in models:  # unknown names and options fail before the data is read
         build_model(name, **options)
     source = _data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive)
@@ -271,6 +273,7 @@ def train(
     patience: Patience = None,
     restore_best: RestoreBest = _default(TrainConfig, "restore_best"),
     monitor: Monitor = _default(TrainConfig, "monitor"),
+    precision: TrainPrecision = _default(TrainConfig, "precision"),
     train_size: TrainSize = None,
     test_size: TestSize = None,
     data: Data = _default(DataSource, "data"),
@@ -305,7 +308,7 @@ def train(
                              recurrent_dropout, output_dropout, freeze_embeddings)
     training = _train_config(epochs, batch_size, learning_rate, validation_split, seed, weight_decay=weight_decay,
                              clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
-                             monitor=monitor)
+                             monitor=monitor, precision=precision)
     if resume is not None:
         given = [f"--{name.replace('_', '-')}" if name != "model" else "MODEL" for name in ctx.params
                  if name != "resume" and ctx.get_parameter_source(name).name == "COMMANDLINE"]

@@ -75,7 +75,7 @@ def register(app: typer.Typer, cli) -> None:
         from dataclasses import asdict
 
         from seqlab.errors import ConfigError
-        from seqlab.evaluation.gradients import gradient_figure, gradient_profile, supports
+        from seqlab.evaluation.gradients import encode_test_reviews, gradient_figure, gradient_profile, supports
         from seqlab.files import write_json
         from seqlab.models import build_model
         from seqlab.pipeline import prepare_imdb, train_model
@@ -86,13 +86,19 @@ def register(app: typer.Typer, cli) -> None:
             if not Path(name).is_dir() and not supports(build_model(name)):
                 raise ConfigError(f"{name!r} cannot be measured: gradients supports one-directional recurrent models "
                                   f"({', '.join(n for n in model_names() if supports(build_model(n)))}) or their run directories")
-        corpus = prepare_imdb(archive, EncoderConfig(max_features=max_features, maxlen=max(maxlen, steps)), train_size, None)
+        corpus = None
         profiles = {}
         for name in models:
             if Path(name).is_dir():
+                # A trained run reads the test reviews through its own vocabulary.
                 run = load(name).run
                 trained, label = run.model, Path(name).name
+                test = encode_test_reviews(archive, run.encoder, steps)
             else:
+                if corpus is None:
+                    corpus = prepare_imdb(archive, EncoderConfig(max_features=max_features, maxlen=max(maxlen, steps)),
+                                          train_size, None)
+                test = corpus.test
                 trained, _ = train_model(name, corpus, TrainConfig(epochs=epochs, seed=seed), None,
                                          ConsoleReporter(console, name.upper()))
                 label = name
@@ -102,8 +108,8 @@ def register(app: typer.Typer, cli) -> None:
 
             torch.manual_seed(seed)
             fresh = build_model(trained.name, config=trained.config)
-            profiles[f"{label} (trained)"] = gradient_profile(label, trained, corpus.test, steps, reviews, seed)
-            profiles[f"{label} (fresh)"] = gradient_profile(label, fresh, corpus.test, steps, reviews, seed)
+            profiles[f"{label} (trained)"] = gradient_profile(label, trained, test, steps, reviews, seed)
+            profiles[f"{label} (fresh)"] = gradient_profile(label, fresh, test, steps, reviews, seed)
         figure = gradient_figure(profiles, out / "gradients.png")
         write_json(out / "gradients.json", {label: asdict(p) for label, p in profiles.items()})
         for label, profile in profiles.items():

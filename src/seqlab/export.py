@@ -11,7 +11,6 @@ weights it came from; a run whose weights changed since refuses a stale model.on
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import torch
 
 from seqlab import __version__
 from seqlab.errors import ConfigError, RunError, SeqlabError
-from seqlab.files import atomic_path
+from seqlab.files import atomic_path, file_sha256
 from seqlab.predict import Scores
 from seqlab.runs import Run, load_run
 
@@ -58,7 +57,7 @@ class _Graph(torch.nn.Module):
 
 
 def weights_digest(directory: Path) -> str:
-    return hashlib.sha256((Path(directory) / "model.safetensors").read_bytes()).hexdigest()
+    return file_sha256(Path(directory) / "model.safetensors")
 
 
 def _example(vocab_size: int, batch: int, time: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

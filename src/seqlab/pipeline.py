@@ -25,7 +25,7 @@ from seqlab.evaluation.gradients import GradientProfile, gradient_figure, gradie
 from seqlab.evaluation.report import write_report
 from seqlab.evaluation.metrics import probabilities, roc_points, test_metrics
 from seqlab.models import SequenceClassifier, build_model, count_parameters, model_config
-from seqlab.files import write_json
+from seqlab.files import file_sha256, write_json
 from seqlab.runs import save_run
 from seqlab.text.cache import EncodedCorpus, load_or_encode
 from seqlab.text.encoder import EncoderConfig
@@ -51,7 +51,7 @@ def prepare_imdb(
     """
     encoder = encoder or EncoderConfig()
     path = imdb.locate_archive(archive)
-    fingerprint = f"imdb:{imdb.file_sha256(path)}"
+    fingerprint = f"imdb:{file_sha256(path)}"
     subset = train_size is not None or test_size is not None
     if subset:
         fingerprint += f":subset:{train_size}:{test_size}:0"

@@ -19,7 +19,8 @@ from seqlab.errors import ConfigError, SeqlabError
 from seqlab.evaluation.metrics import probabilities
 from seqlab.runs import Run, load_run
 from seqlab.text.cache import EncodedSplit
-from seqlab.training.batches import iterate
+from seqlab.training.batches import Batch, iterate
+from seqlab.training.cpu import worker_threads
 
 if TYPE_CHECKING:
     from seqlab.explain import Explanation
@@ -97,13 +98,23 @@ class Predictor:
         return EncodedSplit(self.encoder.encode(texts), np.zeros(len(texts), dtype=np.int64))
 
     def logits(self, encoded: EncodedSplit) -> np.ndarray:
-        """(texts, outputs) logits in the texts' order, computed in length-sorted batches."""
+        """(texts, outputs) logits in the texts' order, computed in length-sorted batches; on a CPU
+        with several cores, a PyTorch model's batches are split over them (fit.predict_logits)."""
+        threads = 1
+        if isinstance(self.backend, TorchBackend) and next(self.model.parameters()).device.type == "cpu":
+            threads = torch.get_num_threads()
+
+        def run(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+            return batch.indices, self.backend(batch.ids.numpy(), batch.lengths.numpy()).logits
+
         out = None
-        for batch in iterate(encoded, self.batch_size, rng=None, bucket=True):
-            logits = self.backend(batch.ids.numpy(), batch.lengths.numpy()).logits  # (batch, outputs)
-            if out is None:
-                out = np.empty((len(encoded), logits.shape[-1]), dtype=np.float32)
-            out[batch.indices] = logits
+        with worker_threads(threads) as pool:
+            pieces = (piece for batch in iterate(encoded, self.batch_size, rng=None, bucket=True)
+                      for piece in batch.split(threads))
+            for indices, logits in (pool.map(run, pieces) if pool is not None else map(run, pieces)):
+                if out is None:
+                    out = np.empty((len(encoded), logits.shape[-1]), dtype=np.float32)
+                out[indices] = logits  # (batch, outputs)
         return out if out is not None else np.zeros((0, 1), dtype=np.float32)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:

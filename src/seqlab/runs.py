@@ -11,7 +11,6 @@ A run directory is complete or absent: it is written into a temporary sibling an
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from safetensors import SafetensorError
 
 from seqlab import __version__
 from seqlab.errors import RunError
-from seqlab.files import atomic_directory, write_json
+from seqlab.files import atomic_directory, file_sha256, write_json
 from seqlab.models import SequenceClassifier, build_model, model_config
 from seqlab.text.encoder import TextEncoder
 
@@ -30,10 +29,6 @@ RUN_FORMAT = 1
 REQUIRED = ("config.json", "encoder.json", "model.safetensors")
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
 CHECKED = ("encoder.json", "model.safetensors")  # their sha256 is kept in config.json and checked on load
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @dataclass
@@ -81,7 +76,7 @@ def save_run(
         for file_name, weights in (extra_weights or {}).items():
             weights = {name: tensor.detach().cpu().contiguous() for name, tensor in weights.items()}
             safetensors.torch.save_file(weights, staging / file_name, metadata={"seqlab_version": __version__})
-        config["checksums"] = {name: _sha256(staging / name) for name in CHECKED}
+        config["checksums"] = {name: file_sha256(staging / name) for name in CHECKED}
         write_json(staging / "config.json", config)
         write_json(staging / "history.json", history)
         write_json(staging / "metrics.json", metrics)
@@ -124,7 +119,7 @@ def load_run(directory: str | Path) -> Run:
     except (SafetensorError, RuntimeError, OSError) as error:
         raise RunError(f"{directory / 'model.safetensors'} is damaged or does not fit the model: {error}") from None
     for name, expected in config.get("checksums", {}).items():  # runs written before checksums have none
-        if name in CHECKED and _sha256(directory / name) != expected:
+        if name in CHECKED and file_sha256(directory / name) != expected:
             raise RunError(f"{directory / name} does not match the sha256 recorded in config.json when the run was "
                            "saved: it was changed or damaged since. Restore it from a copy, or retrain.")
     model.eval()

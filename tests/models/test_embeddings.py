@@ -93,6 +93,22 @@ def test_matrix_coverage_and_loading_into_a_model(tmp_path, encoder):
     assert not model.embedding.weight.requires_grad  # frozen
 
 
+def test_trained_embeddings_take_the_initial_spread_and_keep_their_directions(tmp_path, encoder):
+    path = tmp_path / "glove.txt"
+    path.write_text("\n".join(_lines()) + "\n")
+    matrix = embedding_matrix(read_vectors(path), encoder)
+    torch.manual_seed(0)
+    model = build_model("lstm", vocab_size=encoder.vocab_size, embedding_dim=3, hidden_size=4)
+    spread = float(model.embedding.weight.std())
+    apply_embeddings(model, matrix)
+    weight = model.embedding.weight.detach()
+    found = weight[matrix.found]
+    scale = float(found.norm() / matrix.weights[matrix.found].norm())
+    assert scale < 0.1  # the file's vectors are ~1; the initial ones ~0.03
+    torch.testing.assert_close(found, matrix.weights[matrix.found] * scale)  # one factor: directions kept
+    assert float(found.std()) == pytest.approx(spread, rel=1e-4)
+
+
 def test_dimension_mismatch_says_how_to_fix(tmp_path, encoder):
     path = tmp_path / "glove.txt"
     path.write_text("\n".join(_lines()) + "\n")

@@ -1,7 +1,7 @@
 import numpy as np
 
 from seqlab.text.encoder import pad_sequences
-from seqlab.training.batches import batch_indices, collate
+from seqlab.training.batches import STEP_MULTIPLE, batch_indices, collate
 
 
 def test_collate_puts_tokens_first_and_padding_after(tiny_reviews):
@@ -9,7 +9,9 @@ def test_collate_puts_tokens_first_and_padding_after(tiny_reviews):
     indices = np.array([3, 10, 42])
     batch = collate(split, indices)
     sequences = [split.encoded.sequence(i).tolist() for i in indices]
-    expected = pad_sequences(sequences, int(batch.lengths.max()), padding="post")
+    longest = max(len(s) for s in sequences)
+    assert batch.ids.shape[1] % STEP_MULTIPLE == 0 and longest <= batch.ids.shape[1] < longest + STEP_MULTIPLE
+    expected = pad_sequences(sequences, batch.ids.shape[1], padding="post")
     assert np.array_equal(batch.ids.numpy(), expected)
     assert batch.lengths.tolist() == [len(s) for s in sequences]
     assert batch.labels.tolist() == split.labels[indices].tolist()
@@ -34,3 +36,15 @@ def test_bucketing_cuts_padding_and_stays_seeded():
     assert padding(bucketed) < padding(plain) / 5
     again = batch_indices(lengths, 128, np.random.default_rng(1), bucket=True)
     assert all(np.array_equal(a, b) for a, b in zip(bucketed, again))
+
+
+def test_split_keeps_rows_in_order_and_cuts_each_piece_to_its_own_length(tiny_reviews):
+    split = tiny_reviews.train
+    indices = np.argsort(split.lengths)[::20][:9]  # short to long
+    batch = collate(split, indices)
+    pieces = batch.split(2)
+    assert [len(p) for p in pieces] == [5, 4]
+    assert np.array_equal(np.concatenate([p.indices for p in pieces]), indices)
+    for piece in pieces:
+        assert int(piece.lengths.max()) <= piece.ids.shape[1] < int(piece.lengths.max()) + STEP_MULTIPLE
+        assert np.array_equal(piece.ids.numpy(), collate(split, piece.indices).ids.numpy())

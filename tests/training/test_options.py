@@ -67,6 +67,7 @@ def test_patience_and_restore_best_add_early_stopping(tiny_reviews):
     ({"clip_norm": 0.0}, "clip_norm must be positive"),
     ({"weight_decay": -1.0}, "weight_decay must be 0 or more"),
     ({"patience": 0}, "patience must be at least 1"),
+    ({"precision": "float16"}, "unknown precision 'float16'; choose float32 or bfloat16"),
 ])
 def test_bad_training_options(options, message):
     with pytest.raises(ConfigError, match=message):
@@ -92,3 +93,21 @@ def test_best_checkpoint_is_saved_in_the_run_directory(tiny_reviews, tmp_path):
     _, validation = split_validation(tiny_reviews.train, training.validation_split, training.seed)
     assert evaluate(model, validation)["loss"] == pytest.approx(result.history["val_loss"][best - 1], abs=1e-6)
     assert {"roc_auc", "f1", "accuracy", "loss"} <= set(result.test)
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm"])
+def test_bfloat16_training_steps_close_to_float32_and_keeps_float32_weights(name, tiny_reviews):
+    from seqlab.training.batches import collate
+
+    gradients = {}
+    for precision in ("float32", "bfloat16"):
+        torch.manual_seed(0)
+        model = build_model(name, vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=16, hidden_size=8)
+        trainer = Trainer(model, tiny_reviews.train, None, TrainConfig(precision=precision, shards=1))
+        loss, _ = trainer.train_step(collate(tiny_reviews.train, np.arange(64)))
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        gradients[precision] = (loss, torch.cat([p.grad.flatten() for p in model.parameters()]))
+    (loss32, grad32), (loss16, grad16) = gradients["float32"], gradients["bfloat16"]
+    assert loss16 == pytest.approx(loss32, abs=0.02)
+    cosine = torch.nn.functional.cosine_similarity(grad32, grad16, dim=0)
+    assert cosine > 0.95 and not torch.equal(grad32, grad16)  # the same direction, computed in another precision

@@ -19,7 +19,7 @@ import numpy as np
 from seqlab.data import tarstream
 from seqlab.data.corpus import Corpus, Split
 from seqlab.errors import DataError
-from seqlab.files import atomic_path
+from seqlab.files import atomic_path, file_sha256
 
 URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
@@ -91,14 +91,6 @@ def download_archive(destination: Path, url: str = URL, sha256: str = SHA256) ->
     except (urllib.error.URLError, OSError, TimeoutError) as error:
         raise DataError(_missing_message(destination, f"download failed: {error}")) from None
     return destination
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def iter_reviews(path: Path, unlabelled: bool = False) -> Iterator[tuple[str, str, int, int, str]]:

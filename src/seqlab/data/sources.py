@@ -18,6 +18,7 @@ from seqlab.data.corpus import Corpus, Split
 from seqlab.data.files import LabelledTexts, TableOptions, read_table
 from seqlab.data.folders import folder_fingerprint, has_split_folders, read_folder
 from seqlab.errors import ConfigError, DataError
+from seqlab.files import file_sha256
 
 IMDB = "imdb"
 SOURCE_FORMAT = 1
@@ -60,13 +61,13 @@ def _content_hash(path: Path) -> str:
     if not path.is_file():
         raise DataError(f"no data at {path}; give --data a CSV/TSV/JSONL/Parquet file, a folder with a subfolder "
                         "per class, or 'imdb'")
-    return imdb.file_sha256(path)
+    return file_sha256(path)
 
 
 def fingerprint(source: DataSource) -> str:
     """Identifies the corpus `source` yields: file contents (not names or dates) plus every reading option."""
     if source.is_imdb:
-        return f"imdb:{imdb.file_sha256(imdb.locate_archive(source.archive))}"
+        return f"imdb:{file_sha256(imdb.locate_archive(source.archive))}"
     material = {k: v for k, v in source.to_dict().items() if k not in ("data", "test_data", "archive")}
     material["format"] = SOURCE_FORMAT
     material["data"] = _content_hash(Path(source.data))

@@ -8,7 +8,7 @@ geometrically; an LSTM's or GRU's gates keep it alive far longer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -20,6 +20,7 @@ from seqlab.errors import ConfigError
 from seqlab.evaluation.metrics import loss_from_logits
 from seqlab.models.recurrent import RecurrentClassifier
 from seqlab.text.cache import EncodedSplit
+from seqlab.text.encoder import TextEncoder
 
 CELL_STEPS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
 
@@ -97,6 +98,15 @@ def long_reviews(split: EncodedSplit, steps: int, count: int, seed: int = 0) -> 
     encoded = split.encoded
     ids = np.stack([encoded.sequence(i)[-steps:] for i in chosen]).astype(np.int64)
     return torch.from_numpy(ids), torch.from_numpy(split.labels[chosen].astype(np.int64))
+
+
+def encode_test_reviews(archive: str | Path | None, encoder: TextEncoder, steps: int) -> EncodedSplit:
+    """IMDb's test reviews through a trained run's own vocabulary, cut to at least `steps` tokens."""
+    from seqlab.data import imdb
+
+    longer = TextEncoder(encoder.tokenizer, replace(encoder.config, maxlen=max(encoder.config.maxlen, steps)))
+    test = imdb.load(archive).test
+    return EncodedSplit(longer.encode(test.texts), np.asarray(test.labels, dtype=np.int64))
 
 
 def gradient_profile(name: str, model: RecurrentClassifier, split: EncodedSplit, steps: int = 200,

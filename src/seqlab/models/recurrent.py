@@ -15,7 +15,9 @@ import torch
 from torch import nn
 
 from seqlab.errors import ConfigError
+from seqlab.models import recurrence
 from seqlab.models.attention import AdditiveAttention, pool
+from seqlab.models.dropout import ThreadDropout
 from seqlab.models.base import LayerRow, Output, SequenceClassifier, count_parameters, output_size
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -55,7 +57,7 @@ class RecurrentClassifier(SequenceClassifier):
         self.config = config
         self.name = f"{'bi' if config.bidirectional else ''}{config.cell}"
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
-        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        self.embedding_dropout = ThreadDropout(config.embedding_dropout)
         cell = CELLS[config.cell]
         directions = 2 if config.bidirectional else 1
         if config.bidirectional:
@@ -71,8 +73,8 @@ class RecurrentClassifier(SequenceClassifier):
                 config.embedding_dim, config.hidden_size, num_layers=config.layers, batch_first=True,
                 dropout=config.recurrent_dropout if config.layers > 1 else 0.0,
             )
-        self.between_layers = nn.Dropout(config.recurrent_dropout)
-        self.output_dropout = nn.Dropout(config.output_dropout)
+        self.between_layers = ThreadDropout(config.recurrent_dropout)
+        self.output_dropout = ThreadDropout(config.output_dropout)
         self.attention = (AdditiveAttention(directions * config.hidden_size, config.attention_size)
                           if config.pooling == "attention" else None)
         self.head = nn.Linear(directions * config.hidden_size, output_size(config.num_classes))
@@ -106,7 +108,7 @@ class RecurrentClassifier(SequenceClassifier):
         if self.config.bidirectional:
             states = self._bidirectional(x, lengths)  # (batch, time, 2 * hidden)
         else:
-            states, _ = self.recurrent(x)  # (batch, time, hidden)
+            states = _run(self.recurrent, x)  # (batch, time, hidden)
         if self.attention is not None:
             pooled, weights = self.attention(states, lengths)  # (batch, directions * hidden), (batch, time)
             return Output(self.head(self.output_dropout(pooled)), weights)  # (batch, outputs)
@@ -118,8 +120,8 @@ class RecurrentClassifier(SequenceClassifier):
         for layer, (forward_rnn, backward_rnn) in enumerate(zip(self.forward_layers, self.backward_layers)):
             if layer:
                 x = self.between_layers(x)
-            ahead, _ = forward_rnn(x)  # (batch, time, hidden)
-            behind, _ = backward_rnn(_gather_time(x, reverse))  # (batch, time, hidden), reversed order
+            ahead = _run(forward_rnn, x)  # (batch, time, hidden)
+            behind = _run(backward_rnn, _gather_time(x, reverse))  # (batch, time, hidden), reversed order
             x = torch.cat([ahead, _gather_time(behind, reverse)], dim=-1)  # (batch, time, 2 * hidden)
         return x
 
@@ -160,6 +162,11 @@ class RecurrentClassifier(SequenceClassifier):
             return None  # Keras's GRU (reset_after=True) has both biases too
         return (f"Keras counts {count_parameters(self) - extra:,}: PyTorch's {KERAS_NAMES[self.config.cell]} "
                 f"keeps a second bias vector (b_hh), {extra:,} parameters more")
+
+
+def _run(module: nn.RNNBase, x: torch.Tensor) -> torch.Tensor:
+    """The outputs of every step: the SimpleRNN's loop of models/recurrence.py on CPU, else PyTorch's kernel."""
+    return recurrence.run_layers(module, x) if recurrence.supports(module, x) else module(x)[0]
 
 
 def _reversal_index(lengths: torch.Tensor, time: int) -> torch.Tensor:

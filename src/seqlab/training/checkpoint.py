@@ -21,7 +21,6 @@ loads the same files; per-rank random states would go under extra keys.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from safetensors import SafetensorError
 
 from seqlab import __version__
 from seqlab.errors import RunError
-from seqlab.files import atomic_path, write_json
+from seqlab.files import atomic_path, file_sha256, write_json
 from seqlab.runs import PICKLE_SUFFIXES
 from seqlab.training.fit import Callback, Trainer
 
@@ -82,14 +81,6 @@ def _unflatten(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return tree
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @dataclass
 class Checkpoint:
     """A loaded checkpoint: the trainer's state and the recipe of the run it belongs to."""
@@ -121,7 +112,7 @@ def save_checkpoint(directory: Path, trainer: Trainer, recipe: dict[str, Any], g
     write_json(directory / state_name, {
         "format": CHECKPOINT_FORMAT, "seqlab_version": __version__, "generation": generation,
         "epoch": state.epoch, "step": state.step, "tensors": tensors_name,
-        "tensors_sha256": _sha256(directory / tensors_name), "recipe": recipe, "trainer": tree,
+        "tensors_sha256": file_sha256(directory / tensors_name), "recipe": recipe, "trainer": tree,
     })
     write_json(directory / LATEST, {"generation": generation, "state": state_name, "epoch": state.epoch,
                                     "step": state.step})
@@ -157,7 +148,7 @@ def load_checkpoint(run_or_checkpoint: str | Path) -> Checkpoint:
     tensors_path = directory / document["tensors"]
     if not tensors_path.is_file():
         raise _damaged(directory, f"{tensors_path.name} is missing")
-    if _sha256(tensors_path) != document["tensors_sha256"]:
+    if file_sha256(tensors_path) != document["tensors_sha256"]:
         raise _damaged(directory, f"{tensors_path.name} does not match the sha256 recorded in {state_path.name}")
     try:
         tensors = safetensors.torch.load_file(tensors_path)

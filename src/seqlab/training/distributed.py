@@ -165,6 +165,7 @@ class DistributedTrainer(Trainer):
                               "each process needs at least one text per step: raise --batch-size")
         super().__init__(model, train, validation, config, reporter if group.is_main else None, callbacks)
         self.group = group
+        self.shards = 1  # each process already has its own cores
         device_ids = [group.device.index] if group.device.type == "cuda" else None
         self.network = DistributedDataParallel(model, device_ids=device_ids)
         # Same initial weights everywhere (DDP also broadcasts process 0's), different dropout masks.

@@ -12,11 +12,14 @@ import torch
 from seqlab.errors import ConfigError
 from seqlab.evaluation.metrics import loss_from_logits, metrics_from_logits, predicted_labels
 from seqlab.models.base import SequenceClassifier
+from seqlab.models.dropout import thread_generator
 from seqlab.text.cache import EncodedSplit
-from seqlab.training.batches import batch_indices, collate, iterate
+from seqlab.training.batches import Batch, batch_indices, collate, iterate
+from seqlab.training.cpu import default_shards, flush_denormals, has_shared_dropout, worker_threads
 
 
 SCHEDULES = ("none", "plateau", "cosine")
+PRECISIONS = ("float32", "bfloat16")
 
 
 @dataclass
@@ -35,6 +38,8 @@ class TrainConfig:
     patience: int | None = None  # early stopping: stop after this many epochs without improvement; None never stops
     restore_best: bool = False  # end with the weights of the best validation epoch (by `monitor`)
     monitor: str = "val_loss"  # what early stopping, restore_best and the best checkpoint watch
+    shards: int | None = None  # CPU: split each batch over this many threads of one core each; None: one per core (training/cpu.py)
+    precision: str = "float32"  # bfloat16: forward passes under autocast (weights stay float32); faster on AMX CPUs and GPUs
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -49,6 +54,10 @@ class TrainConfig:
             raise ConfigError(f"validation_split must be in [0, 1); got {self.validation_split}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; choose {' or '.join(PRECISIONS)}")
+        if self.shards is not None and self.shards < 1:
+            raise ConfigError(f"shards must be at least 1; got {self.shards}")
 
 
 @dataclass
@@ -173,12 +182,22 @@ class Trainer:
         self.reporter = reporter or Silent()
         self.callbacks = list(callbacks)
         self.device = next(model.parameters()).device
-        trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+        self.trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
         if config.weight_decay:
-            self.optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, eps=config.adam_epsilon,
+            self.optimizer = torch.optim.AdamW(self.trainable, lr=config.learning_rate, eps=config.adam_epsilon,
                                                weight_decay=config.weight_decay)
         else:
-            self.optimizer = torch.optim.Adam(trainable, lr=config.learning_rate, eps=config.adam_epsilon)
+            self.optimizer = torch.optim.Adam(self.trainable, lr=config.learning_rate, eps=config.adam_epsilon)
+        self.shards = config.shards or default_shards(model, self.device)
+        if self.shards > 1 and self.device.type != "cpu":
+            raise ConfigError("shards split batches over CPU threads; on a GPU leave shards unset")
+        if self.shards > 1 and has_shared_dropout(model):
+            raise ConfigError(f"shards={self.shards} needs a model whose dropout masks come from models/dropout.py "
+                              "(the transformer's attention dropout and stacked nn.LSTM dropout draw from one shared "
+                              "generator, and threads drawing at once would make runs unrepeatable); leave shards unset")
+        self.pool = None  # the shards' threads while fit runs
+        if self.device.type == "cpu":
+            flush_denormals()
         self.state = TrainState()
         self.stop = False  # a callback sets this to end training after the current epoch
         torch.manual_seed(config.seed)
@@ -197,10 +216,14 @@ class Trainer:
         set_random_states(saved["random"])
 
     def fit(self) -> History:
-        for epoch in range(self.state.epoch + 1, self.config.epochs + 1):
-            self.run_epoch(epoch)
-            if self.stop:
-                break
+        with worker_threads(self.shards) as self.pool:
+            try:
+                for epoch in range(self.state.epoch + 1, self.config.epochs + 1):
+                    self.run_epoch(epoch)
+                    if self.stop:
+                        break
+            finally:
+                self.pool = None
         self.model.eval()
         return self.state.history
 
@@ -243,19 +266,46 @@ class Trainer:
         return loss_sum, correct, seen
 
     def evaluate(self, split: EncodedSplit) -> dict[str, float]:
-        return evaluate(self.model, split, self.config.eval_batch_size)
+        return evaluate(self.model, split, self.config.eval_batch_size, self.shards)
 
-    def train_step(self, batch) -> tuple[float, int]:
+    def train_step(self, batch: Batch) -> tuple[float, int]:
         """One gradient step; returns the batch's mean loss and number of correct predictions."""
-        logits = self.network(batch.ids, batch.lengths).logits  # (batch, outputs)
-        loss = loss_from_logits(logits, batch.labels)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.pool is None:
+            logits = self._forward(batch)  # (batch, outputs)
+            loss = loss_from_logits(logits, batch.labels)
+            loss.backward()
+            loss, correct = float(loss.detach()), _correct(logits, batch.labels)
+        else:
+            loss, correct = self._sharded_backward(batch)
         if self.config.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
         self.optimizer.step()
-        with torch.no_grad():
-            return float(loss), int((predicted_labels(logits) == batch.labels).sum())
+        return loss, correct
+
+    def _forward(self, batch: Batch) -> torch.Tensor:
+        """Training logits (batch, outputs), in float32 whatever the precision of the pass."""
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.config.precision == "bfloat16"):
+            return self.network(batch.ids, batch.lengths).logits.float()
+
+    def _sharded_backward(self, batch: Batch) -> tuple[float, int]:
+        """Each share of the batch on its own thread; their gradients summed in a fixed order."""
+        pieces = batch.split(self.shards)
+        seeds = [int(np.random.SeedSequence([self.config.seed, self.state.epoch, self.state.step, shard]).generate_state(1)[0])
+                 for shard in range(len(pieces))]  # each share's dropout masks: a function of where training stands
+        shares = list(self.pool.map(self._shard_gradients, pieces, [len(batch)] * len(pieces), seeds))
+        for position, parameter in enumerate(self.trainable):
+            gradients = [share[2][position] for share in shares if share[2][position] is not None]
+            parameter.grad = sum(gradients[1:], gradients[0]) if gradients else None
+        return sum(share[0] for share in shares), sum(share[1] for share in shares)
+
+    def _shard_gradients(self, piece: Batch, total: int, seed: int) -> tuple[float, int, tuple[torch.Tensor | None, ...]]:
+        """On a worker thread: the gradient of `piece`'s share of the batch's mean loss."""
+        with thread_generator(seed):
+            logits = self._forward(piece)  # (piece, outputs)
+        loss = loss_from_logits(logits, piece.labels) * (len(piece) / total)
+        gradients = torch.autograd.grad(loss, self.trainable, allow_unused=True)
+        return float(loss.detach()), _correct(logits, piece.labels), gradients
 
 
 def fit(
@@ -270,22 +320,38 @@ def fit(
     return Trainer(model, train, validation, config, reporter, callbacks).fit()
 
 
-@torch.no_grad()
-def predict_logits(model: SequenceClassifier, split: EncodedSplit, batch_size: int = 512) -> torch.Tensor:
-    """(texts, outputs) logits in the split's order, computed in length-sorted batches."""
+def _correct(logits: torch.Tensor, labels: torch.Tensor) -> int:
+    with torch.no_grad():
+        return int((predicted_labels(logits) == labels).sum())
+
+
+def predict_logits(model: SequenceClassifier, split: EncodedSplit, batch_size: int = 512,
+                   threads: int | None = None) -> torch.Tensor:
+    """(texts, outputs) logits in the split's order, computed in length-sorted batches. On a CPU,
+    each batch is split over `threads` threads of one core each (default: torch's thread count),
+    as in training: 1.2-1.5 times faster than one batch on two cores, in the memory of one batch."""
+    device = next(model.parameters()).device
+    threads = (threads or torch.get_num_threads()) if device.type == "cpu" else 1
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+
+    @torch.no_grad()
+    def run(batch: Batch) -> tuple[np.ndarray, torch.Tensor]:
+        batch = batch.to(device)
+        return batch.indices, model(batch.ids, batch.lengths).logits.float().cpu()  # (batch, outputs)
+
     out: torch.Tensor | None = None
-    for batch in iterate(split, batch_size, rng=None, bucket=True):
-        logits = model(batch.to(device).ids, batch.to(device).lengths).logits.float().cpu()
-        if out is None:
-            out = torch.empty((len(split), logits.shape[-1]), dtype=torch.float32)
-        out[torch.from_numpy(batch.indices)] = logits
+    with worker_threads(threads) as pool:
+        pieces = (piece for batch in iterate(split, batch_size, rng=None, bucket=True) for piece in batch.split(threads))
+        for indices, logits in (pool.map(run, pieces) if pool is not None else map(run, pieces)):
+            if out is None:
+                out = torch.empty((len(split), logits.shape[-1]), dtype=torch.float32)
+            out[torch.from_numpy(indices)] = logits
     model.train(was_training)
     return out if out is not None else torch.empty((0, 1))
 
 
-def evaluate(model: SequenceClassifier, split: EncodedSplit, batch_size: int = 512) -> dict[str, float]:
+def evaluate(model: SequenceClassifier, split: EncodedSplit, batch_size: int = 512,
+             threads: int | None = None) -> dict[str, float]:
     """Accuracy and loss on `split` (e.g. the test reviews)."""
-    return metrics_from_logits(predict_logits(model, split, batch_size), torch.from_numpy(split.labels))
+    return metrics_from_logits(predict_logits(model, split, batch_size, threads), torch.from_numpy(split.labels))

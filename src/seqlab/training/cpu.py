@@ -1,0 +1,64 @@
+"""Training and predicting on a few CPU cores.
+
+Two things make PyTorch's recurrent kernels fast on a small CPU:
+
+- Denormal numbers flushed to zero. Gradients that vanish through 200 time steps pass
+  through the subnormal range (below 1.2e-38), where every multiplication costs ~100 times
+  more; an LSTM step measured 8.6x slower with a saturated model. TensorFlow flushes them
+  by default. Values that small change no result in any digit that matters here.
+- Data parallelism inside the process. The recurrent products of one batch are too small
+  for two cores to share one product well (an LSTM step took 311 ms on one thread and 164
+  ms on two); a batch split in two halves, each on its own thread running one core, took
+  112 ms. Gradients of the halves, weighted by their share of the batch and added in a fixed
+  order, equal the whole batch's gradient (to float rounding; tests/training/test_cpu.py).
+  Dropout masks of each share come from its own generator (models/dropout.py), so runs repeat.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from seqlab.models.dropout import ThreadDropout
+
+
+def flush_denormals() -> None:
+    """Treat subnormal floats as zero on this thread and on threads it starts later."""
+    torch.set_flush_denormal(True)
+
+
+def has_shared_dropout(model: nn.Module) -> bool:
+    """Whether training `model` draws masks from torch's global generator, which shards on
+    several threads would draw from in a race (models/dropout.ThreadDropout does not)."""
+    rates = [module.p for module in model.modules() if isinstance(module, nn.Dropout) and not isinstance(module, ThreadDropout)]
+    rates += [module.dropout for module in model.modules() if isinstance(module, nn.RNNBase) and module.num_layers > 1]
+    rates += [module.dropout for module in model.modules() if isinstance(module, nn.MultiheadAttention)]
+    return any(rate > 0 for rate in rates)
+
+
+def default_shards(model: nn.Module, device: torch.device) -> int:
+    """One shard per core PyTorch would use, on CPU, unless the model draws shared dropout masks; else 1."""
+    if device.type != "cpu" or has_shared_dropout(model):
+        return 1
+    return max(1, torch.get_num_threads())
+
+
+@contextmanager
+def worker_threads(count: int) -> Iterator[ThreadPoolExecutor | None]:
+    """`count` threads each running PyTorch operations on one core (torch's own pool is set to
+    one thread meanwhile); None when count is 1, and nothing changes."""
+    if count <= 1:
+        yield None
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="seqlab-shard", initializer=flush_denormals)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True)
+        torch.set_num_threads(previous)
