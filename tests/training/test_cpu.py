@@ -6,7 +6,7 @@ import torch
 from seqlab.errors import ConfigError
 from seqlab.models import build_model
 from seqlab.training.batches import collate
-from seqlab.training.cpu import has_shared_dropout, worker_threads
+from seqlab.training.cpu import denormals_flushed, has_shared_dropout, worker_threads
 from seqlab.training.fit import Trainer, TrainConfig, predict_logits
 
 
@@ -77,3 +77,14 @@ def test_defaults_split_unless_dropout_draws_from_the_shared_generator(tiny_revi
         Trainer(stacked, tiny_reviews.train, None, TrainConfig(shards=2))
     with pytest.raises(ConfigError, match="shards must be at least 1"):
         TrainConfig(shards=0)
+
+
+def test_denormals_are_flushed_while_training_and_restored_after(tiny_reviews):
+    subnormal = torch.tensor([1e-39])
+    assert float(subnormal * 2) > 0
+    with denormals_flushed():
+        assert float(subnormal * 2) == 0.0
+    assert float(subnormal * 2) > 0
+    model = build_model("rnn", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=8, hidden_size=4)
+    Trainer(model, tiny_reviews.train, None, TrainConfig(epochs=1)).fit()
+    assert float(subnormal * 2) > 0  # training leaves the process as it found it

@@ -31,6 +31,19 @@ def flush_denormals() -> None:
     torch.set_flush_denormal(True)
 
 
+@contextmanager
+def denormals_flushed() -> Iterator[None]:
+    """flush_denormals() meanwhile, then this thread's previous setting: the setting is the
+    processor's, and other code in the process (hypothesis, numerical libraries) expects
+    subnormal floats to exist."""
+    was_flushing = float(torch.tensor([1e-39]) * 2) == 0.0  # a subnormal float32 survives unless flushed
+    flush_denormals()
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(was_flushing)
+
+
 def has_shared_dropout(model: nn.Module) -> bool:
     """Whether training `model` draws masks from torch's global generator, which shards on
     several threads would draw from in a race (models/dropout.ThreadDropout does not)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -15,7 +16,7 @@ from seqlab.models.base import SequenceClassifier
 from seqlab.models.dropout import thread_generator
 from seqlab.text.cache import EncodedSplit
 from seqlab.training.batches import Batch, batch_indices, collate, iterate
-from seqlab.training.cpu import default_shards, flush_denormals, has_shared_dropout, worker_threads
+from seqlab.training.cpu import default_shards, denormals_flushed, has_shared_dropout, worker_threads
 
 
 SCHEDULES = ("none", "plateau", "cosine")
@@ -196,8 +197,6 @@ class Trainer:
                               "(the transformer's attention dropout and stacked nn.LSTM dropout draw from one shared "
                               "generator, and threads drawing at once would make runs unrepeatable); leave shards unset")
         self.pool = None  # the shards' threads while fit runs
-        if self.device.type == "cpu":
-            flush_denormals()
         self.state = TrainState()
         self.stop = False  # a callback sets this to end training after the current epoch
         torch.manual_seed(config.seed)
@@ -216,7 +215,8 @@ class Trainer:
         set_random_states(saved["random"])
 
     def fit(self) -> History:
-        with worker_threads(self.shards) as self.pool:
+        flushed = denormals_flushed() if self.device.type == "cpu" else nullcontext()
+        with flushed, worker_threads(self.shards) as self.pool:
             try:
                 for epoch in range(self.state.epoch + 1, self.config.epochs + 1):
                     self.run_epoch(epoch)
