@@ -20,7 +20,7 @@ from seqlab.evaluation.metrics import probabilities
 from seqlab.runs import Run, load_run
 from seqlab.text.cache import EncodedSplit
 from seqlab.training.batches import Batch, iterate
-from seqlab.training.cpu import worker_threads
+from seqlab.training.cpu import map_split
 
 if TYPE_CHECKING:
     from seqlab.explain import Explanation
@@ -108,13 +108,10 @@ class Predictor:
             return batch.indices, self.backend(batch.ids.numpy(), batch.lengths.numpy()).logits
 
         out = None
-        with worker_threads(threads) as pool:
-            pieces = (piece for batch in iterate(encoded, self.batch_size, rng=None, bucket=True)
-                      for piece in batch.split(threads))
-            for indices, logits in (pool.map(run, pieces) if pool is not None else map(run, pieces)):
-                if out is None:
-                    out = np.empty((len(encoded), logits.shape[-1]), dtype=np.float32)
-                out[indices] = logits  # (batch, outputs)
+        for indices, logits in map_split(run, iterate(encoded, self.batch_size, rng=None, bucket=True), threads):
+            if out is None:
+                out = np.empty((len(encoded), logits.shape[-1]), dtype=np.float32)
+            out[indices] = logits  # (batch, outputs)
         return out if out is not None else np.zeros((0, 1), dtype=np.float32)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
 from torch import nn
 
 from seqlab.models.dropout import ThreadDropout
+from seqlab.training.batches import Batch
+
+Result = TypeVar("Result")
 
 
 def flush_denormals() -> None:
@@ -75,3 +78,11 @@ def worker_threads(count: int) -> Iterator[ThreadPoolExecutor | None]:
     finally:
         pool.shutdown(wait=True)
         torch.set_num_threads(previous)
+
+
+def map_split(run: Callable[[Batch], Result], batches: Iterable[Batch], threads: int) -> Iterator[Result]:
+    """`run` on every batch split in `threads` pieces, the pieces on worker threads of one core
+    each (in one thread when `threads` is 1); results in the pieces' order."""
+    with worker_threads(threads) as pool:
+        pieces = (piece for batch in batches for piece in batch.split(threads))
+        yield from (pool.map(run, pieces) if pool is not None else map(run, pieces))

@@ -16,7 +16,7 @@ from seqlab.models.base import SequenceClassifier
 from seqlab.models.dropout import thread_generator
 from seqlab.text.cache import EncodedSplit
 from seqlab.training.batches import Batch, batch_indices, collate, iterate
-from seqlab.training.cpu import default_shards, denormals_flushed, has_shared_dropout, worker_threads
+from seqlab.training.cpu import default_shards, denormals_flushed, has_shared_dropout, map_split, worker_threads
 
 
 SCHEDULES = ("none", "plateau", "cosine")
@@ -341,12 +341,10 @@ def predict_logits(model: SequenceClassifier, split: EncodedSplit, batch_size: i
         return batch.indices, model(batch.ids, batch.lengths).logits.float().cpu()  # (batch, outputs)
 
     out: torch.Tensor | None = None
-    with worker_threads(threads) as pool:
-        pieces = (piece for batch in iterate(split, batch_size, rng=None, bucket=True) for piece in batch.split(threads))
-        for indices, logits in (pool.map(run, pieces) if pool is not None else map(run, pieces)):
-            if out is None:
-                out = torch.empty((len(split), logits.shape[-1]), dtype=torch.float32)
-            out[torch.from_numpy(indices)] = logits
+    for indices, logits in map_split(run, iterate(split, batch_size, rng=None, bucket=True), threads):
+        if out is None:
+            out = torch.empty((len(split), logits.shape[-1]), dtype=torch.float32)
+        out[torch.from_numpy(indices)] = logits
     model.train(was_training)
     return out if out is not None else torch.empty((0, 1))
 
