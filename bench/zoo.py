@@ -43,6 +43,7 @@ class Plan:
     training: dict = field(default_factory=dict)  # TrainConfig overrides
     tag: str = ""  # tells apart plans of the same model
     vocabulary: int = VOCABULARY  # max_features
+    word2vec_options: dict = field(default_factory=dict)  # Word2VecConfig overrides (with word2vec=True)
 
     @property
     def label(self) -> str:
@@ -77,6 +78,12 @@ PLANS = [
     # word2vec knows 52,000 words; with 50,000 in the vocabulary, rare words keep their vectors instead of being unknown.
     Plan("bigru-attention", 800, 3, word2vec=True, vocabulary=50_000, options={"embedding_dropout": 0.3, "output_dropout": 0.4},
          training=TRAINING, tag="800x3, vocabulary 50,000"),
+    # Whole words dropped (the same mask on all 128 features of a token) regularise more than single features.
+    Plan("bigru-attention", 800, 4, options={"word_dropout": 0.3, "embedding_dropout": 0.2, "output_dropout": 0.4},
+         training=TRAINING, tag="800x4, word dropout 0.3"),
+    # Skip-gram vectors, 10 passes: better vectors for the rarer words than CBOW's 5.
+    Plan("bigru-attention", 800, 4, word2vec=True, word2vec_options={"skip_gram": True, "epochs": 10},
+         options=REGULARISED, training=TRAINING, tag="800x4, skip-gram x10"),
 ]
 QUICK_PLANS = [Plan("lstm", 100, 1), Plan("bigru-attention", 100, 1), Plan("transformer", 100, 1),
                Plan("gru", 100, 1, word2vec=True)]
@@ -105,13 +112,15 @@ def main() -> None:
     corpora = {key: seqlab.prepare_imdb(path, encoder, *sizes) for key, encoder in encoders.items()}
     prepare_seconds = time.perf_counter() - started
 
-    word2vec_seconds, vectors, coverage = 0.0, None, None
-    if any(plan.word2vec for plan in plans):
+    word2vec_seconds, vectors, coverage = 0.0, {}, None
+    for options in {json.dumps(plan.word2vec_options, sort_keys=True) for plan in plans if plan.word2vec}:
         clock = time.perf_counter()
-        vector_path, _ = cached_word2vec(raw, next(iter(encoders.values())), w2v_config,
-                                         None if args.quick else imdb.cache_dir(), out=args.out / "word2vec.bin")
-        vectors = read_vectors(vector_path)
-        word2vec_seconds = time.perf_counter() - clock
+        config = replace(w2v_config, **json.loads(options))
+        name = re.sub(r"[^a-z0-9]+", "-", f"word2vec {options}".lower()).strip("-") if options != "{}" else "word2vec"
+        vector_path, _ = cached_word2vec(raw, next(iter(encoders.values())), config,
+                                         None if args.quick else imdb.cache_dir(), out=args.out / f"{name}.bin")
+        vectors[options] = read_vectors(vector_path)
+        word2vec_seconds += time.perf_counter() - clock
 
     baseline = tfidf_baseline(raw.train.texts, raw.train.labels, raw.test.texts, raw.test.labels)
     print(f"{baseline.name}: test accuracy {baseline.test['accuracy']:.4f} in {baseline.train_seconds:.0f} s", flush=True)
@@ -137,7 +146,8 @@ def main() -> None:
         corpus = corpora[plan.maxlen, plan.vocabulary]
         training = seqlab.TrainConfig(**{**plan.training, "epochs": plan.epochs})
         options = {**plan.options, "embedding_dim": dimension}
-        matrix = embedding_matrix(vectors, corpus.encoder) if plan.word2vec else None
+        matrix = (embedding_matrix(vectors[json.dumps(plan.word2vec_options, sort_keys=True)], corpus.encoder)
+                  if plan.word2vec else None)
         coverage = matrix.coverage if matrix is not None else coverage
         try:
             _, result = seqlab.train_model(plan.name, corpus, training, out=args.out / plan.directory,
@@ -150,7 +160,7 @@ def main() -> None:
         seconds = result.history["seconds"]
         results[plan.label] = {
             "model": plan.name, "maxlen": plan.maxlen, "vocabulary": plan.vocabulary, "epochs": plan.epochs,
-            "word2vec": plan.word2vec,
+            "word2vec": plan.word2vec, "word2vec_options": plan.word2vec_options,
             "options": options, "training": asdict(training), "parameters": result.parameters,
             "epoch_seconds": seconds, "train_seconds": result.train_seconds, "best_epoch": result.best_epoch,
             "val_accuracy": result.history["val_accuracy"], "test": result.test, "result": result.to_dict(),

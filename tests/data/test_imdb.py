@@ -77,6 +77,16 @@ def test_truncated_archive_is_reported(archive, tmp_path):
         imdb.read_archive(broken)
 
 
+def test_damaged_archive_is_reported(archive, tmp_path):
+    damaged = tmp_path / "damaged.tar.gz"
+    with open(archive, "rb") as handle:
+        content = bytearray(handle.read(3_000_000))
+    content[1_000_000:1_000_400] = b"\xff" * 400  # a deflate stream no inflater accepts
+    damaged.write_bytes(bytes(content))
+    with pytest.raises(DataError, match="truncated or corrupt"):
+        imdb.read_archive(damaged)
+
+
 def test_archive_without_reviews_is_reported(tmp_path):
     path = tmp_path / "other.tar.gz"
     buffer = io.BytesIO()

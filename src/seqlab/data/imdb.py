@@ -10,7 +10,6 @@ import os
 import re
 import urllib.error
 import urllib.request
-import zlib
 from pathlib import Path
 from typing import Iterator
 
@@ -107,7 +106,7 @@ def iter_reviews(path: Path, unlabelled: bool = False) -> Iterator[tuple[str, st
             if kind == "unsup" and not unlabelled:
                 continue
             yield split, kind, int(review_id), int(rating), content.decode("utf-8", errors="replace")
-    except (tarstream.TarFormatError, zlib.error, EOFError, OSError) as error:
+    except (tarstream.TarFormatError, *tarstream.CORRUPT, EOFError, OSError) as error:
         raise DataError(
             f"{path} is truncated or corrupt ({error}). Delete it and download "
             f"{URL} again, or pass another copy with --archive."

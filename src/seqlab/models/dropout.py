@@ -31,9 +31,21 @@ def thread_generator(seed: int) -> Iterator[torch.Generator]:
 
 
 class ThreadDropout(nn.Dropout):
+    """nn.Dropout; with ``whole_vectors`` it drops whole feature vectors (for word vectors: whole
+    words, the same mask on every feature of a token) instead of single features."""
+
+    def __init__(self, p: float = 0.5, whole_vectors: bool = False):
+        super().__init__(p)
+        self.whole_vectors = whole_vectors
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
         generator = getattr(_thread, "generator", None)
-        if generator is None or not self.training or self.p == 0 or x.device.type != "cpu":
+        if generator is not None and x.device.type != "cpu":
+            generator = None
+        if generator is None and not self.whole_vectors:
             return super().forward(x)
-        keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=generator)  # (same shape as x)
+        shape = (*x.shape[:-1], 1) if self.whole_vectors else x.shape  # (..., 1 or features)
+        keep = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(1 - self.p, generator=generator)
         return x * keep / (1 - self.p)

@@ -38,6 +38,7 @@ class RecurrentConfig:
     attention_size: int = 64  # width of the additive attention's scoring layer (attention pooling only)
     num_classes: int = 2  # 2: one sigmoid output; more: softmax over classes
     embedding_dropout: float = 0.0  # dropout on word vectors; 0 keeps the lecture's model
+    word_dropout: float = 0.0  # share of words whose whole vector is dropped (spatial dropout over time)
     recurrent_dropout: float = 0.0  # dropout between stacked layers
     output_dropout: float = 0.0  # dropout before the output layer
     freeze_embeddings: bool = False  # keep the word vectors fixed (e.g. pretrained ones)
@@ -58,6 +59,7 @@ class RecurrentClassifier(SequenceClassifier):
         self.name = f"{'bi' if config.bidirectional else ''}{config.cell}"
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
         self.embedding_dropout = ThreadDropout(config.embedding_dropout)
+        self.word_dropout = ThreadDropout(config.word_dropout, whole_vectors=True)
         cell = CELLS[config.cell]
         directions = 2 if config.bidirectional else 1
         if config.bidirectional:
@@ -104,7 +106,7 @@ class RecurrentClassifier(SequenceClassifier):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> Output:
-        x = self.embedding_dropout(self.embedding(ids))  # (batch, time, embedding)
+        x = self.embedding_dropout(self.word_dropout(self.embedding(ids)))  # (batch, time, embedding)
         if self.config.bidirectional:
             states = self._bidirectional(x, lengths)  # (batch, time, 2 * hidden)
         else:

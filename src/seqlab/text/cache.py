@@ -94,11 +94,11 @@ def cache_key(fingerprint: str, config: EncoderConfig) -> str:
 
 def encode_corpus(corpus: Corpus, config: EncoderConfig) -> EncodedCorpus:
     """Fit the vocabulary on the training texts only, then encode both splits."""
-    encoder = TextEncoder.fit(corpus.train.texts, config)
+    encoder, train = TextEncoder.fit_encode(corpus.train.texts, config)
     return EncodedCorpus(
         name=corpus.name,
         encoder=encoder,
-        train=EncodedSplit(encoder.encode(corpus.train.texts), corpus.train.labels),
+        train=EncodedSplit(train, corpus.train.labels),
         test=EncodedSplit(encoder.encode(corpus.test.texts), corpus.test.labels),
         label_names=corpus.label_names,
     )

@@ -11,9 +11,10 @@ from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
-from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
 from seqlab.errors import ConfigError
+from seqlab.text.words import SplitTexts, WordIds, most_frequent
 
 PAD, START, UNKNOWN = 0, 1, 2
 RESERVED = ("<pad>", "<start>", "<unk>")
@@ -72,6 +73,8 @@ class TextEncoder:
         self._words = [""] * len(vocabulary)
         for word, index in vocabulary.items():
             self._words[index] = word
+        # The same ids as `tokenizer`, several times faster on many texts (text/words.py).
+        self._word_ids = WordIds(vocabulary, UNKNOWN, config.lowercase)
 
     @staticmethod
     def _blank_tokenizer(config: EncoderConfig) -> Tokenizer:
@@ -85,14 +88,26 @@ class TextEncoder:
         return tokenizer
 
     @classmethod
-    def fit(cls, texts: Iterable[str], config: EncoderConfig | None = None) -> TextEncoder:
-        """Build the vocabulary from the most frequent words of `texts` (ties: alphabetical)."""
+    def fit(cls, texts: Sequence[str], config: EncoderConfig | None = None) -> TextEncoder:
+        """Build the vocabulary from the most frequent words of `texts` (ties: code point order,
+        as Hugging Face's WordLevelTrainer orders them)."""
         config = config or EncoderConfig()
+        return cls._fit(SplitTexts(texts, config.lowercase), config)
+
+    @classmethod
+    def fit_encode(cls, texts: Sequence[str], config: EncoderConfig | None = None) -> tuple[TextEncoder, Encoded]:
+        """fit(texts) and encode(texts), splitting the texts once."""
+        config = config or EncoderConfig()
+        split = SplitTexts(texts, config.lowercase)
+        encoder = cls._fit(split, config)
+        return encoder, encoder._cut(*split.ids(encoder._word_ids))
+
+    @classmethod
+    def _fit(cls, split: SplitTexts, config: EncoderConfig) -> TextEncoder:
+        counts = split.word_counts()
+        kept = [*RESERVED, *most_frequent(counts, config.max_features - len(RESERVED))]
         tokenizer = cls._blank_tokenizer(config)
-        trainer = trainers.WordLevelTrainer(
-            vocab_size=config.max_features, special_tokens=list(RESERVED), show_progress=False
-        )
-        tokenizer.train_from_iterator((_encodable(text) for text in texts), trainer)
+        tokenizer.model = models.WordLevel({word: index for index, word in enumerate(kept)}, unk_token=RESERVED[UNKNOWN])
         return cls(tokenizer, config)
 
     @property
@@ -106,20 +121,22 @@ class TextEncoder:
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         """Ids of every text, cut to maxlen on the configured side (no padding)."""
-        texts = list(texts)
-        try:
-            encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
-        except (TypeError, UnicodeEncodeError):  # a lone surrogate somewhere: replace it and retry
-            encodings = self.tokenizer.encode_batch([_encodable(text) for text in texts], add_special_tokens=False)
-        start = [START] if self.config.start_token else []
-        sequences = [start + encoding.ids for encoding in encodings]
-        full_lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-        cut = [truncate(sequence, self.config.maxlen, self.config.truncating) for sequence in sequences]
-        lengths = np.fromiter((len(s) for s in cut), dtype=np.int64, count=len(cut))
-        offsets = np.zeros(len(cut) + 1, dtype=np.int64)
+        return self._cut(*self._word_ids.encode(texts))
+
+    def _cut(self, words: np.ndarray, word_offsets: np.ndarray) -> Encoded:
+        """The start token before each text's words, then each text cut to maxlen."""
+        start = int(self.config.start_token)
+        full_lengths = np.diff(word_offsets) + start  # (texts,)
+        lengths = np.minimum(full_lengths, self.config.maxlen)
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        flat = np.fromiter((i for s in cut for i in s), dtype=np.int32, count=int(offsets[-1]))
-        return Encoded(flat, offsets, full_lengths)
+        # Position of every kept token in its text's [start] + words (-1: the start token), then in `words`.
+        first = full_lengths - lengths if self.config.truncating == "pre" else np.zeros_like(lengths)
+        position = np.arange(offsets[-1]) - np.repeat(offsets[:-1] - first, lengths) - start
+        ids = np.full(len(position), START, dtype=np.int32)
+        is_word = position >= 0
+        ids[is_word] = words[(np.repeat(word_offsets[:-1], lengths) + position)[is_word]]
+        return Encoded(ids, offsets, full_lengths.astype(np.int64))
 
     def decode(self, ids: Iterable[int], skip_padding: bool = True) -> str:
         """Words for ids; reserved and unknown ids read '?', as in the lecture."""
@@ -134,15 +151,6 @@ class TextEncoder:
     def from_json(cls, document: str) -> TextEncoder:
         data = json.loads(document)
         return cls(Tokenizer.from_str(json.dumps(data["tokenizer"])), EncoderConfig(**data["settings"]))
-
-
-def _encodable(text: str) -> str:
-    """`text` with lone surrogates (which cannot be UTF-8) replaced by U+FFFD; other text unchanged."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def truncate(sequence: Sequence[int], maxlen: int, side: str = "pre") -> Sequence[int]:
