@@ -48,6 +48,7 @@ Layers = Annotated[Optional[int], typer.Option(help="Layers stacked (recurrent o
 Pooling = Annotated[Optional[str], typer.Option(help="How time steps become one vector: last, mean, max, attention (transformer: mean, max, first, attention).")]
 Heads = Annotated[Optional[int], typer.Option(help="Attention heads per transformer layer.")]
 EmbeddingDropout = Annotated[Optional[float], typer.Option(help="Dropout on word vectors (default 0 for recurrent models).")]
+WordDropout = Annotated[Optional[float], typer.Option(help="Share of words whose whole vector is dropped while training (recurrent models).")]
 RecurrentDropout = Annotated[Optional[float], typer.Option(help="Dropout between stacked recurrent layers.")]
 OutputDropout = Annotated[Optional[float], typer.Option(help="Dropout before the output layer.")]
 Embeddings = Annotated[Optional[str], typer.Option(help="Pretrained vectors: 'word2vec' (trained on unlabelled + training reviews, cached), or a GloVe .txt / word2vec-fastText .vec / word2vec .bin file.")]
@@ -103,11 +104,12 @@ def _train_config(epochs, batch_size, learning_rate, validation_split, seed, **o
                        validation_split=validation_split, seed=seed, **options)
 
 
-def _model_options(embedding_dim, hidden_size, layers, pooling, heads, embedding_dropout, recurrent_dropout,
-                   output_dropout, freeze_embeddings) -> dict:
+def _model_options(embedding_dim, hidden_size, layers, pooling, heads, embedding_dropout, word_dropout,
+                   recurrent_dropout, output_dropout, freeze_embeddings) -> dict:
     """Model options the user set; unset ones (None) leave each model's own default."""
     return {"embedding_dim": embedding_dim, "hidden_size": hidden_size, "layers": layers, "pooling": pooling,
-            "heads": heads, "embedding_dropout": embedding_dropout, "recurrent_dropout": recurrent_dropout,
+            "heads": heads, "embedding_dropout": embedding_dropout, "word_dropout": word_dropout,
+            "recurrent_dropout": recurrent_dropout,
             "output_dropout": output_dropout, "freeze_embeddings": freeze_embeddings or None}
 
 
@@ -170,6 +172,7 @@ def compare(
     pooling: Pooling = None,
     heads: Heads = None,
     embedding_dropout: EmbeddingDropout = None,
+    word_dropout: WordDropout = None,
     recurrent_dropout: RecurrentDropout = None,
     output_dropout: OutputDropout = None,
     embeddings: Embeddings = None,
@@ -200,7 +203,7 @@ def compare(
     from seqlab.evaluation.report import rich_table
 
     options = _model_options(embedding_dim, hidden_size, layers, pooling, heads, embedding_dropout,
-                             recurrent_dropout, output_dropout, freeze_embeddings)
+                             word_dropout, recurrent_dropout, output_dropout, freeze_embeddings)
     training = _train_config(epochs, batch_size, learning_rate, validation_split, seed, weight_decay=weight_decay,
                              clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
                              monitor=monitor, precision=precision)
@@ -263,6 +266,7 @@ def train(
     pooling: Pooling = None,
     heads: Heads = None,
     embedding_dropout: EmbeddingDropout = None,
+    word_dropout: WordDropout = None,
     recurrent_dropout: RecurrentDropout = None,
     output_dropout: OutputDropout = None,
     embeddings: Embeddings = None,
@@ -305,7 +309,7 @@ def train(
         _print_summary(prepared.summary)
 
     options = _model_options(embedding_dim, hidden_size, layers, pooling, heads, embedding_dropout,
-                             recurrent_dropout, output_dropout, freeze_embeddings)
+                             word_dropout, recurrent_dropout, output_dropout, freeze_embeddings)
     training = _train_config(epochs, batch_size, learning_rate, validation_split, seed, weight_decay=weight_decay,
                              clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
                              monitor=monitor, precision=precision)

@@ -57,7 +57,7 @@ def test_sharded_dropout_is_repeatable(tiny_reviews):
     for dropout in (0.3, 0.3, 0.0):
         torch.manual_seed(0)
         model = build_model("gru", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=16, hidden_size=8,
-                            embedding_dropout=dropout, output_dropout=dropout)
+                            embedding_dropout=dropout, word_dropout=dropout, output_dropout=dropout)
         trainer = Trainer(model, tiny_reviews.train, None, TrainConfig(epochs=1, shards=2))
         trainer.fit()
         runs.append(weights(model))
