@@ -608,6 +608,9 @@ def data_prepare(
 
 
 def main() -> None:
+    from seqlab.training.cpu import share_one_heap
+
+    share_one_heap()  # before any thread allocates: training's worker threads then hold no heaps of their own
     try:
         app()
     except SeqlabError as error:

@@ -44,3 +44,25 @@ def test_bucketed_fused_outputs_and_gradients_equal_the_step_by_step_reference(n
     torch.testing.assert_close(fast, reference, rtol=0, atol=1e-5)
     for parameter_name, parameter in model.named_parameters():
         torch.testing.assert_close(fast_grads[parameter_name], parameter.grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name,options", [("rnn", {}), ("lstm", {}), ("gru", {}), ("bilstm", {}),
+                                          ("bigru-attention", {}), ("bigru", {"layers": 2, "pooling": "max"}),
+                                          ("lstm", {"layers": 2}), ("rnn", {"pooling": "mean"})])
+def test_predicting_from_folded_tables_equals_the_reference(name, options, tiny_reviews):
+    torch.manual_seed(0)
+    model = build_model(name, vocab_size=tiny_reviews.encoder.vocab_size, **options).eval()
+    split = tiny_reviews.test
+    batch = collate(split, np.argsort(split.lengths)[::37][:8])
+    reference = model(batch.ids, batch.lengths)  # gradients on: the modules' own kernels
+    with torch.inference_mode():
+        predicted = model(batch.ids, batch.lengths)
+        torch.testing.assert_close(predicted.logits, reference.logits, rtol=0, atol=1e-5)
+        if reference.attention is not None:
+            torch.testing.assert_close(predicted.attention, reference.attention, rtol=0, atol=1e-5)
+        with torch.no_grad():  # weights change: the tables follow
+            for parameter in model.parameters():
+                parameter.add_(0.01)
+        changed = model(batch.ids, batch.lengths).logits
+    with torch.enable_grad():
+        torch.testing.assert_close(changed, model(batch.ids, batch.lengths).logits.detach(), rtol=0, atol=1e-5)

@@ -88,3 +88,11 @@ def test_denormals_are_flushed_while_training_and_restored_after(tiny_reviews):
     model = build_model("rnn", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=8, hidden_size=4)
     Trainer(model, tiny_reviews.train, None, TrainConfig(epochs=1)).fit()
     assert float(subnormal * 2) > 0  # training leaves the process as it found it
+
+
+def test_one_heap_for_all_threads_takes_effect_on_linux():
+    import sys
+
+    from seqlab.training.cpu import share_one_heap
+
+    assert share_one_heap() == sys.platform.startswith("linux")

@@ -82,6 +82,7 @@ class RecurrentClassifier(SequenceClassifier):
         self.head = nn.Linear(directions * config.hidden_size, output_size(config.num_classes))
         self.reset_parameters()
         self.embedding.weight.requires_grad_(not config.freeze_embeddings)
+        self._tables: dict[int, tuple] = {}  # first layers' folded input tables, for predicting (not saved)
 
     def reset_parameters(self) -> None:
         """Keras's initialisers, so training behaves like the lecture's models."""
@@ -106,26 +107,45 @@ class RecurrentClassifier(SequenceClassifier):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> Output:
-        x = self.embedding_dropout(self.word_dropout(self.embedding(ids)))  # (batch, time, embedding)
-        if self.config.bidirectional:
-            states = self._bidirectional(x, lengths)  # (batch, time, 2 * hidden)
-        else:
-            states = _run(self.recurrent, x)  # (batch, time, hidden)
+        states = self._states(ids, lengths)  # (batch, time, directions * hidden)
         if self.attention is not None:
             pooled, weights = self.attention(states, lengths)  # (batch, directions * hidden), (batch, time)
             return Output(self.head(self.output_dropout(pooled)), weights)  # (batch, outputs)
         pooled = self._pool(states, lengths)  # (batch, directions * hidden)
         return Output(self.head(self.output_dropout(pooled)))  # (batch, outputs)
 
-    def _bidirectional(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        reverse = _reversal_index(lengths, x.shape[1])  # (batch, time)
+    def _states(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The last layer's outputs at every step."""
+        first = self.forward_layers[0] if self.config.bidirectional else self.recurrent
+        folded = recurrence.can_fold(first, ids)
+        if not self.config.bidirectional:
+            if folded:
+                return self._folded(self.recurrent, ids)  # (batch, time, hidden)
+            return _run(self.recurrent, self._vectors(ids))  # (batch, time, hidden)
+        reverse = _reversal_index(lengths, ids.shape[1])  # (batch, time)
         for layer, (forward_rnn, backward_rnn) in enumerate(zip(self.forward_layers, self.backward_layers)):
-            if layer:
-                x = self.between_layers(x)
-            ahead = _run(forward_rnn, x)  # (batch, time, hidden)
-            behind = _run(backward_rnn, _gather_time(x, reverse))  # (batch, time, hidden), reversed order
+            if layer == 0 and folded:
+                ahead = self._folded(forward_rnn, ids)  # (batch, time, hidden)
+                behind = self._folded(backward_rnn, ids.gather(1, reverse))  # (batch, time, hidden), reversed order
+            else:
+                x = self._vectors(ids) if layer == 0 else self.between_layers(x)
+                ahead = _run(forward_rnn, x)  # (batch, time, hidden)
+                behind = _run(backward_rnn, _gather_time(x, reverse))  # (batch, time, hidden), reversed order
             x = torch.cat([ahead, _gather_time(behind, reverse)], dim=-1)  # (batch, time, 2 * hidden)
         return x
+
+    def _vectors(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.embedding_dropout(self.word_dropout(self.embedding(ids)))  # (batch, time, embedding)
+
+    def _folded(self, module: nn.RNNBase, ids: torch.Tensor) -> torch.Tensor:
+        """`module` (a first layer) predicting from its table of every word's input projection
+        (the SimpleRNN only: see models/recurrence.py)."""
+        parameters = [self.embedding.weight, *module.parameters()]
+        key = tuple((p.data_ptr(), p._version) for p in parameters)  # changes with every weight update
+        cached = self._tables.get(id(module))
+        if cached is None or cached[0] != key:
+            cached = self._tables[id(module)] = (key, *recurrence.folded_weights(module, self.embedding.weight))
+        return recurrence.folded_states(cached[1], cached[2], ids)
 
     def _pool(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         batch = torch.arange(states.shape[0], device=states.device)
