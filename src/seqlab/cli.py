@@ -608,9 +608,9 @@ def data_prepare(
 
 
 def main() -> None:
-    from seqlab.training.cpu import share_one_heap
+    from seqlab.training.cpu import limit_heaps
 
-    share_one_heap()  # before any thread allocates: training's worker threads then hold no heaps of their own
+    limit_heaps()  # before any thread allocates: a heap per core, not up to 8 (see training/cpu.py)
     try:
         app()
     except SeqlabError as error:

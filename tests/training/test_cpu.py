@@ -90,9 +90,9 @@ def test_denormals_are_flushed_while_training_and_restored_after(tiny_reviews):
     assert float(subnormal * 2) > 0  # training leaves the process as it found it
 
 
-def test_one_heap_for_all_threads_takes_effect_on_linux():
+def test_limiting_heaps_takes_effect_on_linux():
     import sys
 
-    from seqlab.training.cpu import share_one_heap
+    from seqlab.training.cpu import limit_heaps
 
-    assert share_one_heap() == sys.platform.startswith("linux")
+    assert limit_heaps() == sys.platform.startswith("linux")

@@ -92,7 +92,7 @@ class TextEncoder:
         """Build the vocabulary from the most frequent words of `texts` (ties: code point order,
         as Hugging Face's WordLevelTrainer orders them)."""
         config = config or EncoderConfig()
-        return cls._fit(SplitTexts(texts, config.lowercase), config)
+        return cls._fit(SplitTexts(texts if isinstance(texts, (list, tuple)) else list(texts), config.lowercase), config)
 
     @classmethod
     def fit_encode(cls, texts: Sequence[str], config: EncoderConfig | None = None) -> tuple[TextEncoder, Encoded]:
@@ -121,7 +121,7 @@ class TextEncoder:
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         """Ids of every text, cut to maxlen on the configured side (no padding)."""
-        return self._cut(*self._word_ids.encode(texts))
+        return self._cut(*self._word_ids.encode(texts if isinstance(texts, (list, tuple)) else list(texts)))
 
     def _cut(self, words: np.ndarray, word_offsets: np.ndarray) -> Encoded:
         """The start token before each text's words, then each text cut to maxlen."""
