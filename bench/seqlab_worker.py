@@ -19,7 +19,7 @@ from seqlab.models import build_model
 from seqlab.text.cache import EncodedSplit
 from seqlab.text.encoder import Encoded
 from seqlab.training.batches import collate
-from seqlab.training.cpu import limit_heaps
+from seqlab.training.cpu import prepare_process
 from seqlab.training.fit import TrainConfig, Trainer, evaluate, predict_logits
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--precision", default="float32", help="training precision (bfloat16: autocast)")
     args = parser.parse_args()
-    limit_heaps()  # as the seqlab command does first
+    prepare_process()  # as the seqlab command does first
     train_all, test = load_split(args.data, "train"), load_split(args.data, "test")
     held = int(round(len(train_all) * 0.2))  # Keras's validation_split: the last 20% of the same order
     train = train_all.take(np.arange(len(train_all) - held))

@@ -608,9 +608,9 @@ def data_prepare(
 
 
 def main() -> None:
-    from seqlab.training.cpu import limit_heaps
+    from seqlab.training.cpu import prepare_process
 
-    limit_heaps()  # before any thread allocates: a heap per core, not up to 8 (see training/cpu.py)
+    prepare_process()  # before any kernel or thread: less memory held (see training/cpu.py)
     try:
         app()
     except SeqlabError as error:

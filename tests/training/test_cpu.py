@@ -96,3 +96,16 @@ def test_limiting_heaps_takes_effect_on_linux():
     from seqlab.training.cpu import limit_heaps
 
     assert limit_heaps() == sys.platform.startswith("linux")
+
+
+def test_the_process_settings_keep_a_kernel_cache_the_user_chose(monkeypatch):
+    import os
+
+    from seqlab.training.cpu import KERNEL_CACHE, prepare_process
+
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    prepare_process()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == KERNEL_CACHE
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
+    prepare_process()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "64"

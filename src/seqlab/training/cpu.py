@@ -13,7 +13,10 @@ Two things make PyTorch's recurrent kernels fast on a small CPU:
   order, equal the whole batch's gradient (to float rounding; tests/training/test_cpu.py).
   Dropout masks of each share come from its own generator (models/dropout.py), so runs repeat.
 
-And one setting keeps their memory down: glibc gives a thread that allocates at the same time
+And two settings keep their memory down. oneDNN keeps every compiled kernel it made, one per
+input shape, with its buffers (up to 1,024 of them); batches of every length make many. Keeping
+8: two LSTM epochs on 20,000 reviews peaked at 704 MB instead of 887 MB, at the same speed.
+And glibc gives a thread that allocates at the same time
 as another a heap of its own ("arena"), up to 8 per core, each keeping freed blocks for reuse,
 so threads that come and go (validation, prediction) leave heaps full of old activations. One
 heap per training thread plus the main thread: two LSTM epochs on 20,000 reviews peaked at
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -74,6 +78,14 @@ def default_shards(model: nn.Module, device: torch.device) -> int:
 
 
 M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
+KERNEL_CACHE = "8"  # oneDNN primitives kept (its default: 1,024)
+
+
+def prepare_process() -> None:
+    """Settings the seqlab command makes before any work: oneDNN's kernel cache (read by oneDNN
+    when it first makes a kernel; a value the user set is kept) and the heaps (limit_heaps)."""
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", KERNEL_CACHE)
+    limit_heaps()
 
 
 def limit_heaps(threads: int | None = None) -> bool:
