@@ -3,18 +3,8 @@ import pytest
 
 from seqlab.errors import DataError
 from seqlab.text.encoder import EncoderConfig, TextEncoder
-from seqlab.text.prepared import InMemorySource, encode_fast, open_prepared, prepare
+from seqlab.text.prepared import InMemorySource, open_prepared, prepare
 from seqlab.training.batches import collate
-
-
-@pytest.mark.parametrize("truncating,start_token", [("pre", True), ("post", False)])
-def test_fast_encoding_equals_the_encoder(imdb_corpus, truncating, start_token):
-    texts = imdb_corpus.train.texts[:300] + ["", "<br />"]
-    encoder = TextEncoder.fit(texts, EncoderConfig(maxlen=50, truncating=truncating, start_token=start_token))
-    expected = encoder.encode(texts)
-    ids, lengths, full = encode_fast(encoder, texts)
-    assert np.array_equal(ids, expected.ids) and np.array_equal(lengths, expected.lengths)
-    assert np.array_equal(full, expected.full_lengths)
 
 
 class Interrupted(Exception):

@@ -29,7 +29,7 @@ import numpy as np
 from seqlab.errors import DataError
 from seqlab.files import atomic_path, write_json
 from seqlab.text.cache import EncodedCorpus, EncodedSplit, EncodedView
-from seqlab.text.encoder import START, EncoderConfig, TextEncoder
+from seqlab.text.encoder import EncoderConfig, TextEncoder
 
 PREPARED_FORMAT = 1
 ARRAYS = ("ids", "offsets", "full_lengths", "labels")
@@ -52,30 +52,6 @@ class InMemorySource:
 
     def read(self, start: int, stop: int) -> tuple[list[str], np.ndarray]:
         return self.texts[start:stop], np.asarray(self.labels[start:stop], dtype=np.int64)
-
-
-ENCODE_BATCH = 2_000  # texts per tokenizer call: its Encoding objects take ~150 bytes per token
-
-
-def encode_fast(encoder: TextEncoder, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ids, lengths, full_lengths) as TextEncoder.encode gives them, cut without a Python loop per token."""
-    if len(texts) > ENCODE_BATCH:
-        parts = [encode_fast(encoder, texts[start : start + ENCODE_BATCH]) for start in range(0, len(texts), ENCODE_BATCH)]
-        return tuple(np.concatenate(arrays) for arrays in zip(*parts))
-    encodings = encoder.tokenizer.encode_batch(texts, add_special_tokens=False)
-    config = encoder.config
-    pieces = [np.asarray(encoding.ids, dtype=np.int32) for encoding in encodings]
-    if config.start_token:
-        pieces = [part for piece in pieces for part in (np.array([START], dtype=np.int32), piece)]
-    flat = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
-    full = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings)) + int(config.start_token)
-    lengths = np.minimum(full, config.maxlen)
-    ends = np.cumsum(full)
-    starts = ends - full
-    first = ends - lengths if config.truncating == "pre" else starts  # position of each text's first kept id
-    kept_offsets = np.concatenate([[0], np.cumsum(lengths)])
-    positions = np.repeat(first - kept_offsets[:-1], lengths) + np.arange(kept_offsets[-1])
-    return flat[positions], lengths, full
 
 
 class _Slice:
@@ -104,7 +80,8 @@ def _encode_chunk(job: tuple) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     encoder = _worker_encoder(encoder_json)
     texts, labels = source.read(start, stop)
-    ids, lengths, full = encode_fast(encoder, texts)
+    encoded = encoder.encode(texts)  # the bulk path of text/words.py
+    ids, lengths, full = encoded.ids, encoded.lengths, encoded.full_lengths
     with atomic_path(Path(path)) as temporary:
         with open(temporary, "wb") as handle:
             np.savez(handle, ids=ids, lengths=lengths, full_lengths=full, labels=np.asarray(labels, dtype=np.int64))
