@@ -89,6 +89,8 @@ PLANS = [
          training=TRAINING, tag="800x4, dropout 0.4"),
     Plan("bigru-attention", 800, 4, options={"embedding_dropout": 0.5, "output_dropout": 0.5}, training=TRAINING,
          tag="800x4, dropout 0.5"),
+    Plan("bigru-attention", 800, 4, word2vec=True, options={"embedding_dropout": 0.5, "output_dropout": 0.5},
+         training=TRAINING, tag="800x4, dropout 0.5"),
 ]
 QUICK_PLANS = [Plan("lstm", 100, 1), Plan("bigru-attention", 100, 1), Plan("transformer", 100, 1),
                Plan("gru", 100, 1, word2vec=True)]

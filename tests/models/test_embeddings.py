@@ -99,7 +99,7 @@ def test_trained_embeddings_take_the_initial_spread_and_keep_their_directions(tm
     matrix = embedding_matrix(read_vectors(path), encoder)
     torch.manual_seed(0)
     model = build_model("lstm", vocab_size=encoder.vocab_size, embedding_dim=3, hidden_size=4)
-    spread = float(model.embedding.weight.std())
+    spread = float(model.embedding.weight.detach().std())
     apply_embeddings(model, matrix)
     weight = model.embedding.weight.detach()
     found = weight[matrix.found]
