@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tokenizers import trainers
 
 from seqlab.text.encoder import RESERVED, START, UNKNOWN, EncoderConfig, TextEncoder, truncate
-from seqlab.text.words import WordIds, count_words, most_frequent, split_piece
+from seqlab.text.words import SplitTexts, WordIds, most_frequent, split_piece
 
 
 def reference_ids(encoder: TextEncoder, texts: list[str]) -> list[list[int]]:
@@ -81,10 +81,10 @@ def test_vocabulary_and_ids_on_real_reviews(imdb_corpus):
 
 
 def test_counts_and_ties():
-    counts = count_words(["b a", "A c", "c b", "d"])
+    counts = SplitTexts(["b a", "A c", "c b", "d"]).word_counts()
     assert counts == {"a": 2, "b": 2, "c": 2, "d": 1}
     assert most_frequent(counts, 3) == ["a", "b", "c"]
-    assert count_words(["Café CAFÉ café"], lowercase=True) == {"café": 3}
+    assert SplitTexts(["Café CAFÉ café"], lowercase=True).word_counts() == {"café": 3}
 
 
 def test_texts_holding_nul_and_empty_texts_keep_their_boundaries():

@@ -92,13 +92,13 @@ class TextEncoder:
         """Build the vocabulary from the most frequent words of `texts` (ties: code point order,
         as Hugging Face's WordLevelTrainer orders them)."""
         config = config or EncoderConfig()
-        return cls._fit(SplitTexts(texts if isinstance(texts, (list, tuple)) else list(texts), config.lowercase), config)
+        return cls._fit(SplitTexts(_sliceable(texts), config.lowercase), config)
 
     @classmethod
     def fit_encode(cls, texts: Sequence[str], config: EncoderConfig | None = None) -> tuple[TextEncoder, Encoded]:
         """fit(texts) and encode(texts), splitting the texts once."""
         config = config or EncoderConfig()
-        split = SplitTexts(texts, config.lowercase)
+        split = SplitTexts(_sliceable(texts), config.lowercase)
         encoder = cls._fit(split, config)
         return encoder, encoder._cut(*split.ids(encoder._word_ids))
 
@@ -121,7 +121,7 @@ class TextEncoder:
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         """Ids of every text, cut to maxlen on the configured side (no padding)."""
-        return self._cut(*self._word_ids.encode(texts if isinstance(texts, (list, tuple)) else list(texts)))
+        return self._cut(*self._word_ids.encode(_sliceable(texts)))
 
     def _cut(self, words: np.ndarray, word_offsets: np.ndarray) -> Encoded:
         """The start token before each text's words, then each text cut to maxlen."""
@@ -151,6 +151,11 @@ class TextEncoder:
     def from_json(cls, document: str) -> TextEncoder:
         data = json.loads(document)
         return cls(Tokenizer.from_str(json.dumps(data["tokenizer"])), EncoderConfig(**data["settings"]))
+
+
+def _sliceable(texts: Sequence[str]) -> Sequence[str]:
+    """`texts` as a list or tuple (the bulk path slices them in chunks); any iterable is accepted."""
+    return texts if isinstance(texts, (list, tuple)) else list(texts)
 
 
 def truncate(sequence: Sequence[int], maxlen: int, side: str = "pre") -> Sequence[int]:

@@ -77,7 +77,6 @@ def _chunk_path(out: Path, split: str, index: int) -> Path:
 def _encode_chunk(job: tuple) -> int:
     """Worker: encode texts [start, stop) of one split and write them as one atomic .npz file."""
     source, encoder_json, path, start, stop = job
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     encoder = _worker_encoder(encoder_json)
     texts, labels = source.read(start, stop)
     encoded = encoder.encode(texts)  # the bulk path of text/words.py

@@ -204,11 +204,6 @@ class SplitTexts:
         return word_ids._texts(table[self.codes], self.texts)
 
 
-def count_words(texts: Sequence[str], lowercase: bool = True) -> dict[str, int]:
-    """How often each word occurs in `texts`."""
-    return SplitTexts(texts, lowercase).word_counts()
-
-
 def most_frequent(counts: dict[str, int], size: int) -> list[str]:
     """The `size` most frequent words, ties broken by code point order (the WordLevel trainer's)."""
     return sorted(counts, key=lambda word: (-counts[word], word))[:size]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -91,11 +92,16 @@ def prepare_process() -> None:
 def limit_heaps(threads: int | None = None) -> bool:
     """At most one glibc heap per training thread (default: one per core) and one for the main
     thread. Returns whether it took effect (glibc only; elsewhere the allocator stays as it is)."""
+    return _set_heap_limit((threads or torch.get_num_threads()) + 1)
+
+
+@functools.cache  # once per count: predicting calls this on every batch, and finding libc takes ~4 ms
+def _set_heap_limit(count: int) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(M_ARENA_MAX, (threads or torch.get_num_threads()) + 1))
+        return bool(libc.mallopt(M_ARENA_MAX, count))
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
 
