@@ -91,6 +91,10 @@ PLANS = [
          tag="800x4, dropout 0.5"),
     Plan("bigru-attention", 800, 4, word2vec=True, options={"embedding_dropout": 0.5, "output_dropout": 0.5},
          training=TRAINING, tag="800x4, dropout 0.5"),
+    # Convolutions over 3-5 word windows, max-pooled (Kim, 2014): n-gram detectors, ~5x cheaper per epoch.
+    Plan("cnn", 800, 4, options={"embedding_dropout": 0.2, "output_dropout": 0.5}, training=TRAINING, tag="800x4"),
+    Plan("cnn", 800, 4, word2vec=True, options={"embedding_dropout": 0.2, "output_dropout": 0.5}, training=TRAINING,
+         tag="800x4"),
 ]
 QUICK_PLANS = [Plan("lstm", 100, 1), Plan("bigru-attention", 100, 1), Plan("transformer", 100, 1),
                Plan("gru", 100, 1, word2vec=True)]

@@ -109,7 +109,9 @@ def export_onnx(run_directory: str | Path, format: str = "onnx") -> ExportResult
     output_names = ["logits", "attention"] if attention else ["logits"]
     path = run.directory / ONNX_FILE
     with atomic_path(path) as temporary:
-        exporter = _write_graph(_Graph(model, attention), example, temporary, output_names)
+        # eval(): the exporter puts the wrapper back in its own mode afterwards, and a wrapper left in
+        # training mode would switch the model's dropout on for the check below.
+        exporter = _write_graph(_Graph(model, attention).eval(), example, temporary, output_names)
         document = onnx.load(str(temporary))
         metadata = {"seqlab_version": __version__, "model": run.config["model"]["name"],
                     "label_names": ",".join(run.label_names), "weights_sha256": weights_digest(run.directory),

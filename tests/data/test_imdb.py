@@ -130,3 +130,11 @@ def test_fast_tar_reader_handles_long_names_and_rejects_damage(tmp_path):
     bad.write_bytes(gzip.compress(bytes(damaged)))
     with pytest.raises(tarstream.TarFormatError, match="checksum"):
         list(tarstream.iter_files(bad))
+    damaged = bytearray(buffer.getvalue())
+    damaged[124] = ord("z")  # not an octal digit in the first header's size field
+    bad.write_bytes(gzip.compress(bytes(damaged)))
+    with pytest.raises(tarstream.TarFormatError, match="octal number"):
+        list(tarstream.iter_files(bad))
+    assert dict(tarstream.iter_files(good, wanted=lambda name: name.endswith(".txt"))) == {long_name: b"gnu",
+                                                                                          "short.txt": b"short"}
+    assert list(tarstream.iter_files(good, wanted=lambda name: name.startswith("short"))) == [("short.txt", b"short")]

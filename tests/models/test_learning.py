@@ -9,7 +9,7 @@ from seqlab.training.callbacks import EarlyStopping
 from seqlab.training.fit import TrainConfig, evaluate, fit, split_validation
 
 NEW_MODELS = ["gru", "birnn", "bilstm", "bigru", "rnn-attention", "lstm-attention", "gru-attention",
-              "bilstm-attention", "bigru-attention", "transformer"]
+              "bilstm-attention", "bigru-attention", "transformer", "cnn"]
 
 
 @pytest.mark.slow

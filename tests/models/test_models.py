@@ -1,13 +1,16 @@
+from dataclasses import fields
+
 import pytest
 import torch
 
 from seqlab.errors import ConfigError
 from seqlab.models import build_model, count_parameters, model_config, model_names
-from seqlab.models import recurrent, transformer
+from seqlab.models import convolution, recurrent, transformer
 from seqlab.models.recurrent import _reversal_index
 
 # Every model with every pooling it offers.
-POOLINGS = {recurrent.RecurrentConfig: recurrent.POOLINGS, transformer.TransformerConfig: transformer.POOLINGS}
+POOLINGS = {recurrent.RecurrentConfig: recurrent.POOLINGS, transformer.TransformerConfig: transformer.POOLINGS,
+            convolution.ConvolutionConfig: convolution.POOLINGS}
 MODEL_POOLINGS = [(name, pooling) for name in model_names() for pooling in POOLINGS[type(model_config(name))]]
 
 # Parameter counts of the lecture's Keras models (model.summary()).
@@ -40,6 +43,13 @@ def test_unknown_option_names_the_model_and_its_options():
         build_model("lstm", heads=4)
 
 
+def _small_model(name: str, **options):
+    """A small `name` model; options its config lacks (e.g. layers for the cnn) are left out."""
+    known = {field.name for field in fields(type(model_config(name)))}
+    return build_model(name, vocab_size=50, embedding_dim=8, hidden_size=6,
+                       **{key: value for key, value in options.items() if key in known})
+
+
 def _padded_batch(vocab: int = 50, lengths=(9, 4, 1, 6), extra_padding: int = 0):
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(3, vocab, (len(lengths), max(lengths)), generator=generator)
@@ -52,7 +62,7 @@ def _padded_batch(vocab: int = 50, lengths=(9, 4, 1, 6), extra_padding: int = 0)
 def test_padding_never_changes_a_prediction(name, pooling):
     """Oracle: each text alone, unpadded, gives the same logits as inside a padded batch."""
     torch.manual_seed(0)
-    model = build_model(name, vocab_size=50, embedding_dim=8, hidden_size=6, layers=2, pooling=pooling).eval()
+    model = _small_model(name, layers=2, pooling=pooling).eval()
     ids, lengths = _padded_batch()
     with torch.no_grad():
         batched = model(ids, lengths).logits
@@ -64,14 +74,14 @@ def test_padding_never_changes_a_prediction(name, pooling):
 
 def test_padding_test_covers_every_model_and_the_new_poolings():
     names = {name for name, _ in MODEL_POOLINGS}
-    assert names == set(model_names()) and {"transformer", "lstm-attention", "bigru-attention"} <= names
+    assert names == set(model_names()) and {"transformer", "lstm-attention", "bigru-attention", "cnn"} <= names
     assert ("transformer", "attention") in MODEL_POOLINGS and ("gru", "attention") in MODEL_POOLINGS
 
 
-@pytest.mark.parametrize("name", ["lstm", "bigru", "bigru-attention", "transformer"])
+@pytest.mark.parametrize("name", ["lstm", "bigru", "bigru-attention", "transformer", "cnn"])
 def test_padding_does_not_change_gradients(name):
     torch.manual_seed(0)
-    model = build_model(name, vocab_size=50, embedding_dim=8, hidden_size=6).eval()  # eval: no dropout noise
+    model = _small_model(name).eval()  # eval: no dropout noise
     ids, lengths = _padded_batch()
     model(ids, lengths).logits.sum().backward()
     padded_grads = [p.grad.clone() for p in model.parameters()]
@@ -90,3 +100,21 @@ def test_multiclass_models_have_one_output_per_class():
     model = build_model("gru", num_classes=5, vocab_size=20, embedding_dim=4, hidden_size=3)
     ids, lengths = _padded_batch(vocab=20)
     assert model(ids, lengths).logits.shape == (4, 5)
+
+
+def test_cnn_windows_near_the_end_read_zeros_past_the_text_whatever_row_zero_holds():
+    """Padding ids are zeroed by the length mask, not by the embedding's row 0."""
+    torch.manual_seed(0)
+    model = _small_model("cnn").eval()
+    ids, lengths = _padded_batch()
+    with torch.no_grad():
+        before = model(ids, lengths).logits
+        model.embedding.weight[0] = 5.0  # e.g. a pretrained vector loaded into the padding row
+        after = model(ids, lengths).logits
+    torch.testing.assert_close(before, after, rtol=0, atol=1e-6)
+
+
+def test_cnn_config_checks_its_widths():
+    with pytest.raises(ConfigError, match="kernel_sizes"):
+        build_model("cnn", kernel_sizes=[])
+    assert build_model("cnn", kernel_sizes=[2, 3]).config.kernel_sizes == (2, 3)  # config.json holds a list

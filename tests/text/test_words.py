@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tokenizers import trainers
 
 from seqlab.text.encoder import RESERVED, START, UNKNOWN, EncoderConfig, TextEncoder, truncate
+from seqlab.text import words
 from seqlab.text.words import SplitTexts, WordIds, most_frequent, split_piece
 
 
@@ -63,10 +64,13 @@ def test_ids_equal_the_tokenizers_on_any_text(batch, truncating, lowercase, star
     assert [encoded.sequence(i).tolist() for i in range(len(batch))] == reference_ids(encoder, batch)
     reference_lengths = [len(e.ids) + start_token for e in encoder.tokenizer.encode_batch(batch, add_special_tokens=False)]
     assert encoded.full_lengths.tolist() == reference_lengths
-    fitted, at_once = TextEncoder.fit_encode(batch, config)  # one split for both
+    others = [text.upper() for text in batch] + ["zzz"]  # words the fitted texts lack, in the same split
+    fitted, (at_once, other) = TextEncoder.fit_encode(batch, config, others=[others])  # one split for all
     assert fitted.tokenizer.get_vocab() == TextEncoder.fit(batch, config).tokenizer.get_vocab()
-    assert np.array_equal(at_once.ids, fitted.encode(batch).ids)
-    assert np.array_equal(at_once.offsets, fitted.encode(batch).offsets)
+    for encoded_together, alone in [(at_once, fitted.encode(batch)), (other, fitted.encode(others))]:
+        assert np.array_equal(encoded_together.ids, alone.ids)
+        assert np.array_equal(encoded_together.offsets, alone.offsets)
+        assert np.array_equal(encoded_together.full_lengths, alone.full_lengths)
 
 
 def test_vocabulary_and_ids_on_real_reviews(imdb_corpus):
@@ -85,6 +89,29 @@ def test_counts_and_ties():
     assert counts == {"a": 2, "b": 2, "c": 2, "d": 1}
     assert most_frequent(counts, 3) == ["a", "b", "c"]
     assert SplitTexts(["Café CAFÉ café"], lowercase=True).word_counts() == {"café": 3}
+
+
+def test_counts_cover_only_the_texts_asked_for():
+    split = SplitTexts(["b a", "a c", "zebra zebra zebra"])
+    assert split.word_counts(first=2) == {"a": 2, "b": 1, "c": 1}  # zebra: only after the first two
+    assert split.word_counts(first=0) == {} and split.word_counts() == {"a": 2, "b": 1, "c": 1, "zebra": 3}
+
+
+def test_helper_processes_give_the_codes_of_one_process(imdb_corpus):
+    """Oracle: the same texts split here alone; shares split in other processes, then renumbered."""
+    texts = list(imdb_corpus.train.texts[:1_500]) + ["Café CAFÉ", "", "naïve\x00<br />x"]
+    alone = SplitTexts(texts, processes=1)
+    for processes in (2, 3):
+        shared = SplitTexts(texts, processes=processes)
+        assert shared.pieces == alone.pieces
+        assert np.array_equal(shared.codes, alone.codes)
+    assert SplitTexts(texts[:1], processes=4).pieces == SplitTexts(texts[:1], processes=1).pieces
+
+
+def test_a_failed_helper_leaves_its_share_to_this_process(monkeypatch):
+    monkeypatch.setattr(words, "_HELPER_MAIN", "import sys; sys.exit(3)")  # dies before answering
+    texts = ["one two", "two three", "three four", "four"]
+    assert np.array_equal(SplitTexts(texts, processes=2).codes, SplitTexts(texts, processes=1).codes)
 
 
 def test_texts_holding_nul_and_empty_texts_keep_their_boundaries():

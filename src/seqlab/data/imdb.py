@@ -97,14 +97,20 @@ def iter_reviews(path: Path, unlabelled: bool = False) -> Iterator[tuple[str, st
 
     The rating (1-4 in neg/, 7-10 in pos/, 0 in unsup/) comes from the name {id}_{rating}.txt.
     """
+    parts: dict[str, tuple[str, ...]] = {}  # member name -> (split, folder, id, rating), for wanted members
+
+    def wanted(name: str) -> bool:  # other members (unlabelled reviews unless asked for) are never copied
+        if not unlabelled and "/unsup/" in name:
+            return False
+        match = _MEMBER.search(name)
+        if match is not None and (unlabelled or match[2] != "unsup"):
+            parts[name] = match.groups()
+            return True
+        return False
+
     try:
-        for name, content in tarstream.iter_files(path):
-            match = _MEMBER.search(name)
-            if not match:
-                continue
-            split, kind, review_id, rating = match.groups()
-            if kind == "unsup" and not unlabelled:
-                continue
+        for name, content in tarstream.iter_files(path, wanted):
+            split, kind, review_id, rating = parts[name]
             yield split, kind, int(review_id), int(rating), content.decode("utf-8", errors="replace")
     except (tarstream.TarFormatError, *tarstream.CORRUPT, EOFError, OSError) as error:
         raise DataError(

@@ -3,14 +3,16 @@ archives of many small files (IMDb has 100,000), because the whole stream is inf
 zlib at once and headers are parsed without per-member objects.
 
 Handles ustar, GNU long names and pax path records; anything else is skipped. Checksums of
-headers are verified, so corruption is reported rather than read as text.
+headers are verified (all at once, with numpy), so corruption is reported rather than read as text.
 """
 
 from __future__ import annotations
 
 import zlib
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+import numpy as np
 
 try:  # the same format as zlib's, inflated by Intel's ISA-L: IMDb's archive in 0.4 s instead of 1.1 s
     from isal import isal_zlib as inflater
@@ -41,33 +43,55 @@ def inflate(path: Path) -> bytes:
     return out[0] if len(out) == 1 else b"".join(out)  # one member: no 200 MB copy
 
 
+def _octal_fields(fields: np.ndarray) -> np.ndarray:
+    """The numbers in tar's octal fields, one per row of bytes: optional leading spaces, octal
+    digits, then a NUL or space after which nothing counts; -1 where a row holds another byte."""
+    value = np.zeros(len(fields), dtype=np.int64)
+    started = np.zeros(len(fields), dtype=bool)
+    ended = np.zeros(len(fields), dtype=bool)
+    bad = np.zeros(len(fields), dtype=bool)
+    for column in fields.T:  # a dozen passes over the whole archive's blocks at once
+        digit = (column >= ord("0")) & (column <= ord("7"))
+        take = digit & ~ended
+        value = np.where(take, value * 8 + column.astype(np.int64) - ord("0"), value)
+        started |= take
+        stop = ~digit & ~ended
+        bad |= stop & (column != 0) & (column != ord(" "))
+        ended |= stop & (started | (column == 0))
+    return np.where(bad, -1, value)
+
+
 def _number(field: bytes) -> int:
     field = field.split(b"\0", 1)[0].strip()
-    return int(field, 8) if field else 0
+    try:
+        return int(field, 8) if field else 0
+    except ValueError:
+        raise TarFormatError(f"a header holds {field!r} where an octal number belongs") from None
 
 
-def _checksum_ok(header: bytes) -> bool:
-    field = header[148:156]
-    return _number(field) == sum(header) - sum(field) + 8 * 32  # the field itself counts as 8 spaces
+def iter_files(path: Path, wanted: Callable[[str], bool] | None = None) -> Iterator[tuple[str, bytes]]:
+    """(member name, content) for every regular file (that `wanted` accepts), in archive order.
 
-
-def iter_files(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(member name, content) for every regular file, in archive order."""
+    All headers are walked and their checksums verified (at once, with numpy) before the first
+    file is given, so a damaged archive raises TarFormatError instead of giving text read at a
+    wrong place."""
     data = inflate(path)
     view = memoryview(data)
+    blocks = np.frombuffer(data, dtype=np.uint8, count=len(data) // BLOCK * BLOCK).reshape(-1, BLOCK)  # (blocks, 512)
+    headers, found = [], []  # every header's block; the files to give
     position = 0
     long_name: str | None = None
     while position + BLOCK <= len(data):
         header = data[position : position + BLOCK]
         if header == _EMPTY:
-            return  # end-of-archive marker
-        if not _checksum_ok(header):
-            raise TarFormatError(f"bad header checksum at byte {position}")
+            break  # end-of-archive marker
+        headers.append(position // BLOCK)
         size = _number(header[124:136])
         kind = header[156:157]
         start = position + BLOCK
         end = start + size
         if end > len(data):
+            _verify_checksums(blocks, headers)  # a damaged header says so first
             raise TarFormatError(f"member at byte {position} runs past the end of the archive")
         position = start + (size + BLOCK - 1) // BLOCK * BLOCK
         if kind == b"L":  # GNU long name for the next member
@@ -83,9 +107,21 @@ def iter_files(path: Path) -> Iterator[tuple[str, bytes]]:
         long_name = None
         if name is None:
             name = header[:100].split(b"\0", 1)[0].decode("utf-8", "replace")
-            if header[257:262] == b"ustar":
-                prefix = header[345:500].split(b"\0", 1)[0].decode("utf-8", "replace")
-                if prefix:
-                    name = f"{prefix}/{name}"
-        if kind in (b"0", b"\0", b"7"):
-            yield name, bytes(view[start:end])
+            if header[257:262] == b"ustar" and header[345]:  # a ustar name with a prefix
+                name = header[345:500].split(b"\0", 1)[0].decode("utf-8", "replace") + "/" + name
+        if kind in (b"0", b"\0", b"7") and (wanted is None or wanted(name)):
+            found.append((name, start, end))
+    _verify_checksums(blocks, headers)
+    for name, start, end in found:
+        yield name, bytes(view[start:end])
+
+
+def _verify_checksums(blocks: np.ndarray, headers: list[int]) -> None:
+    """Each header's checksum: the sum of its 512 bytes, its checksum field counted as 8 spaces."""
+    if not headers:
+        return
+    rows = blocks[np.asarray(headers, dtype=np.int64)]  # (headers, 512)
+    sums = rows.sum(axis=1, dtype=np.int64) - rows[:, 148:156].sum(axis=1, dtype=np.int64) + 8 * 32
+    bad = np.flatnonzero(sums != _octal_fields(rows[:, 148:156]))
+    if len(bad):
+        raise TarFormatError(f"bad header checksum at byte {headers[bad[0]] * BLOCK}")

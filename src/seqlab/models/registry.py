@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from seqlab.errors import ConfigError
 from seqlab.models.base import SequenceClassifier
+from seqlab.models.convolution import ConvolutionClassifier, ConvolutionConfig
 from seqlab.models.recurrent import RecurrentClassifier, RecurrentConfig
 from seqlab.models.transformer import TransformerClassifier, TransformerConfig
 
@@ -27,6 +28,8 @@ _REGISTRY: dict[str, tuple[type, dict[str, Any], Callable[[Any], SequenceClassif
     "bigru-attention": (RecurrentConfig, {"cell": "gru", "bidirectional": True, "pooling": "attention"},
                         RecurrentClassifier),
     "transformer": (TransformerConfig, {}, TransformerClassifier),
+    # Filters over windows of 3, 4 and 5 words, max-pooled (Kim, 2014): n-grams rather than order.
+    "cnn": (ConvolutionConfig, {}, ConvolutionClassifier),
 }
 
 

@@ -94,12 +94,12 @@ def cache_key(fingerprint: str, config: EncoderConfig) -> str:
 
 def encode_corpus(corpus: Corpus, config: EncoderConfig) -> EncodedCorpus:
     """Fit the vocabulary on the training texts only, then encode both splits."""
-    encoder, train = TextEncoder.fit_encode(corpus.train.texts, config)
+    encoder, (train, test) = TextEncoder.fit_encode(corpus.train.texts, config, others=[corpus.test.texts])
     return EncodedCorpus(
         name=corpus.name,
         encoder=encoder,
         train=EncodedSplit(train, corpus.train.labels),
-        test=EncodedSplit(encoder.encode(corpus.test.texts), corpus.test.labels),
+        test=EncodedSplit(test, corpus.test.labels),
         label_names=corpus.label_names,
     )
 

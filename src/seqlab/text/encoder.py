@@ -95,16 +95,23 @@ class TextEncoder:
         return cls._fit(SplitTexts(_sliceable(texts), config.lowercase), config)
 
     @classmethod
-    def fit_encode(cls, texts: Sequence[str], config: EncoderConfig | None = None) -> tuple[TextEncoder, Encoded]:
-        """fit(texts) and encode(texts), splitting the texts once."""
+    def fit_encode(cls, texts: Sequence[str], config: EncoderConfig | None = None,
+                   others: Sequence[Sequence[str]] = ()) -> tuple[TextEncoder, list[Encoded]]:
+        """fit(texts), then the encoding of `texts` and of each of `others` (e.g. the test texts):
+        all of them split once, together (in several processes when they are many)."""
         config = config or EncoderConfig()
-        split = SplitTexts(_sliceable(texts), config.lowercase)
-        encoder = cls._fit(split, config)
-        return encoder, encoder._cut(*split.ids(encoder._word_ids))
+        groups = [_sliceable(texts), *map(_sliceable, others)]
+        split = SplitTexts([text for group in groups for text in group] if len(groups) > 1 else groups[0],
+                           config.lowercase)
+        encoder = cls._fit(split, config, first=len(groups[0]))
+        words, offsets = split.ids(encoder._word_ids)
+        bounds = np.cumsum([0, *map(len, groups)])
+        return encoder, [encoder._cut(words, offsets[start : end + 1]) for start, end in zip(bounds[:-1], bounds[1:])]
 
     @classmethod
-    def _fit(cls, split: SplitTexts, config: EncoderConfig) -> TextEncoder:
-        counts = split.word_counts()
+    def _fit(cls, split: SplitTexts, config: EncoderConfig, first: int | None = None) -> TextEncoder:
+        """The encoder whose vocabulary is the most frequent words of the first `first` texts split."""
+        counts = split.word_counts(first)
         kept = [*RESERVED, *most_frequent(counts, config.max_features - len(RESERVED))]
         tokenizer = cls._blank_tokenizer(config)
         tokenizer.model = models.WordLevel({word: index for index, word in enumerate(kept)}, unk_token=RESERVED[UNKNOWN])
@@ -130,13 +137,13 @@ class TextEncoder:
         lengths = np.minimum(full_lengths, self.config.maxlen)
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        # Position of every kept token in its text's [start] + words (-1: the start token), then in `words`.
+        # Where each kept token is in `words`: text i's k-th kept token is its (first_i + k - start)-th word.
         first = full_lengths - lengths if self.config.truncating == "pre" else np.zeros_like(lengths)
-        position = np.arange(offsets[-1]) - np.repeat(offsets[:-1] - first, lengths) - start
-        ids = np.full(len(position), START, dtype=np.int32)
-        is_word = position >= 0
-        ids[is_word] = words[(np.repeat(word_offsets[:-1], lengths) + position)[is_word]]
-        return Encoded(ids, offsets, full_lengths.astype(np.int64))
+        source = np.arange(offsets[-1]) + np.repeat(word_offsets[:-1] + first - start - offsets[:-1], lengths)
+        ids = words.take(source, mode="clip") if len(words) else np.zeros(len(source), dtype=np.int32)
+        if start:  # texts read from their beginning begin with the start token (the place a word -1 would be)
+            ids[offsets[:-1][(first == 0) & (lengths > 0)]] = START
+        return Encoded(ids.astype(np.int32, copy=False), offsets, full_lengths.astype(np.int64))
 
     def decode(self, ids: Iterable[int], skip_padding: bool = True) -> str:
         """Words for ids; reserved and unknown ids read '?', as in the lecture."""

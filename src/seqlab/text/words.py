@@ -20,11 +20,15 @@ Python's Unicode tables assign, on arbitrary text and on real reviews.
 
 from __future__ import annotations
 
+import itertools
+import os
+import pickle
 import re
+import subprocess
+import sys
 import threading
 import unicodedata
-from collections import Counter
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 
@@ -152,16 +156,15 @@ class WordIds(dict):
 
 
 def _expand(ids: np.ndarray, expansions: list[list[int]]) -> np.ndarray:
-    """Replace each marker (< -1) by the ids it stands for (zero or several)."""
-    markers = np.flatnonzero(ids < -1)
-    sizes = np.ones(len(ids), dtype=np.int64)
-    sizes[markers] = [len(expansions[-2 - ids[m]]) for m in markers]
-    out = np.repeat(ids, sizes)
-    starts = np.cumsum(sizes) - sizes
-    for marker in markers:
-        expansion = expansions[-2 - ids[marker]]
-        out[starts[marker] : starts[marker] + len(expansion)] = expansion
-    return out
+    """Replace each marker (< -1) by the ids it stands for (zero or several). Markers are rare
+    (~2,000 in IMDb's 6 million words), so the runs between them are copied whole."""
+    parts, previous = [], 0
+    for marker in np.flatnonzero(ids < -1).tolist():
+        parts.append(ids[previous:marker])
+        parts.append(np.asarray(expansions[-2 - ids[marker]], dtype=ids.dtype))
+        previous = marker + 1
+    parts.append(ids[previous:])
+    return np.concatenate(parts)
 
 
 class _NewCodes(dict):
@@ -172,30 +175,65 @@ class _NewCodes(dict):
         return code
 
 
+def _piece_codes(texts: Sequence[str], lowercase: bool, codes: _NewCodes) -> np.ndarray:
+    """The code of every piece of `texts`, in order, a separator (code 0) after each text."""
+    chunks = []
+    for start in range(0, len(texts), CHUNK):
+        pieces = _joined_bytes(texts[start : start + CHUNK], lowercase).split()
+        chunks.append(np.fromiter(map(codes.__getitem__, pieces), dtype=np.int32, count=len(pieces)))
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
+
+
+def _new_codes() -> _NewCodes:
+    codes = _NewCodes()
+    codes[_SEPARATOR] = 0
+    return codes
+
+
 class SplitTexts:
     """Texts split once into pieces, kept as codes of the distinct pieces: counting the words
-    to fit a vocabulary, then encoding the same texts through it, costs one split."""
+    to fit a vocabulary, then encoding the same texts through it, costs one split.
 
-    def __init__(self, texts: Sequence[str], lowercase: bool = True):
+    Splitting is Python's work on every word and holds the GIL, so for many texts shares of
+    them go to helper processes (``processes``: None picks one per core for large inputs, 1
+    splits here alone). The codes are the same either way: pieces are numbered in order of
+    first appearance across all texts."""
+
+    def __init__(self, texts: Sequence[str], lowercase: bool = True, processes: int | None = None):
         self.lowercase, self.texts = lowercase, len(texts)
-        codes = _NewCodes()
-        codes[_SEPARATOR] = 0
-        chunks = []
-        for start in range(0, len(texts), CHUNK):
-            pieces = _joined_bytes(texts[start : start + CHUNK], lowercase).split()
-            chunks.append(np.fromiter(map(codes.__getitem__, pieces), dtype=np.int32, count=len(pieces)))
-        self.codes = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)  # (pieces,)
+        processes = _processes_for(texts) if processes is None else max(1, min(processes, len(texts)))
+        # This process's share is a tenth larger than a helper's: a helper spends ~0.2 s starting and sending.
+        weights = [0, 11 if processes > 1 else 10, *[10] * (processes - 1)]
+        bounds = [len(texts) * weight // sum(weights) for weight in itertools.accumulate(weights)]
+        helpers = [_Helper(texts[start:end], lowercase) for start, end in zip(bounds[1:-1], bounds[2:])]
+        codes = _new_codes()
+        chunks = [_piece_codes(texts[: bounds[1]], lowercase, codes)]
+        for helper in helpers:  # their pieces renumbered into this process's codes, in order
+            result = helper.result()
+            if result is None:  # the helper failed: split its share here
+                chunks.append(_piece_codes(helper.texts, lowercase, codes))
+                continue
+            pieces, their_codes = result
+            chunks.append(np.fromiter(map(codes.__getitem__, pieces), dtype=np.int32, count=len(pieces))[their_codes])
+        self.codes = np.concatenate(chunks)  # (pieces,)
         self.pieces = list(codes)  # code -> piece
 
-    def word_counts(self) -> dict[str, int]:
-        """How often each word occurs."""
-        words: Counter[str] = Counter()
-        for piece, count in zip(self.pieces[1:], np.bincount(self.codes, minlength=len(self.pieces))[1:].tolist()):
-            if piece.isascii():
-                words[piece.decode("ascii")] += count
-            else:
-                for word in split_piece(piece.decode("utf-8", "surrogatepass"), self.lowercase):
-                    words[word] += count
+    def word_counts(self, first: int | None = None) -> dict[str, int]:
+        """How often each word occurs in the first `first` texts (default: all)."""
+        codes = self.codes
+        if first is not None and first < self.texts:
+            codes = codes[: np.flatnonzero(codes == 0)[first - 1] + 1] if first > 0 else codes[:0]
+        counts = np.bincount(codes, minlength=len(self.pieces))  # (pieces,)
+        present = np.flatnonzero(counts[1:]) + 1  # codes of the pieces these texts hold, the separator left out
+        ascii_pieces, other_pieces = [], []
+        for code in present.tolist():
+            (ascii_pieces if self.pieces[code].isascii() else other_pieces).append(code)
+        # An ASCII piece is exactly one word, a different one for each piece.
+        words = dict(zip(b"\n".join(self.pieces[code] for code in ascii_pieces).decode("ascii").split("\n")
+                         if ascii_pieces else [], counts[ascii_pieces].tolist()))
+        for code in other_pieces:
+            for word in split_piece(self.pieces[code].decode("utf-8", "surrogatepass"), self.lowercase):
+                words[word] = words.get(word, 0) + int(counts[code])
         return words
 
     def ids(self, word_ids: WordIds) -> tuple[np.ndarray, np.ndarray]:
@@ -204,6 +242,80 @@ class SplitTexts:
         return word_ids._texts(table[self.codes], self.texts)
 
 
+PARALLEL_SHARE = 10_000_000  # characters a helper process must get to pay for itself (~0.2 s to start)
+MOST_PROCESSES = 8
+
+
+def _processes_for(texts: Sequence[str]) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2 or len(texts) < 2:
+        return 1
+    return max(1, min(cores, MOST_PROCESSES, sum(map(len, texts)) // PARALLEL_SHARE))
+
+
+# The helper runs this file alone (not the seqlab package, which would import PyTorch: ~2 s).
+_HELPER_MAIN = """import importlib.util, sys
+spec = importlib.util.spec_from_file_location("seqlab_words_helper", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+module.serve_split(sys.stdin.buffer, sys.stdout.buffer)
+"""
+
+
+class _Helper:
+    """A Python process splitting a share of the texts while this one splits its own."""
+
+    def __init__(self, texts: Sequence[str], lowercase: bool):
+        self.texts = texts
+        try:
+            self.process: subprocess.Popen | None = subprocess.Popen(
+                [sys.executable, "-c", _HELPER_MAIN, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL)
+        except OSError:
+            self.process = None
+            return
+        request = pickle.dumps((list(texts), lowercase), protocol=pickle.HIGHEST_PROTOCOL)
+        self.sender = threading.Thread(target=self._send, args=(request,), daemon=True)  # writing releases the GIL
+        self.sender.start()
+
+    def _send(self, request: bytes) -> None:
+        try:
+            with self.process.stdin:
+                self.process.stdin.write(request)
+        except OSError:
+            pass  # the helper died; result() sees it
+
+    def result(self) -> tuple[list[bytes], np.ndarray] | None:
+        """(its pieces in order of first appearance, the code of each piece), or None if it failed."""
+        if self.process is None:
+            return None
+        try:
+            pieces, codes = pickle.load(self.process.stdout)  # from our own child, not from a user's file
+        except Exception:  # noqa: BLE001 - any failure of the helper means: split its share here
+            self.process.kill()
+            return None
+        finally:
+            self.sender.join()
+            self.process.stdout.close()
+            self.process.wait()
+        return pieces, codes
+
+
+def serve_split(requests: BinaryIO, replies: BinaryIO) -> None:
+    """The helper's side: read (texts, lowercase), write (pieces, codes)."""
+    texts, lowercase = pickle.load(requests)
+    codes = _new_codes()
+    array = _piece_codes(texts, lowercase, codes)
+    pickle.dump((list(codes), array), replies, protocol=pickle.HIGHEST_PROTOCOL)
+    replies.flush()
+
+
 def most_frequent(counts: dict[str, int], size: int) -> list[str]:
     """The `size` most frequent words, ties broken by code point order (the WordLevel trainer's)."""
+    if size <= 0:
+        return []
+    if size < len(counts):  # only words as frequent as the size-th need sorting
+        frequencies = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+        least = np.partition(frequencies, len(counts) - size)[len(counts) - size]
+        counts = {word: count for word, count in counts.items() if count >= least}
     return sorted(counts, key=lambda word: (-counts[word], word))[:size]
