@@ -83,38 +83,43 @@ def measure_read(path: Path) -> dict:
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 
-def measure_prepare(source, label: str) -> list[dict]:
-    """Seconds to read + tokenize + encode (a cold cache), then to load the same from the cache."""
+def measure_prepare(source, label: str, repeats: int) -> list[dict]:
+    """Seconds to read + tokenize + encode (a cold cache), then to load the same from the cache:
+    the median of `repeats` runs each (this machine's timings swing by a fifth from run to run)."""
     from seqlab.data.sources import load_corpus
     from seqlab.pipeline import prepare
     from seqlab.text.cache import encode_corpus
     from seqlab.text.encoder import EncoderConfig
 
-    started = time.perf_counter()
-    corpus = load_corpus(source)
-    read = time.perf_counter() - started
-    started = time.perf_counter()
-    encode_corpus(corpus, EncoderConfig())
-    encode = time.perf_counter() - started
-    texts = len(corpus.train) + len(corpus.test)
-    del corpus
-    started = time.perf_counter()
-    cold = prepare(source)
-    cold_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    warm = prepare(source)
-    warm_seconds = time.perf_counter() - started
-    assert not cold.from_cache and warm.from_cache
-    return [{"data": label, "step": step, "texts": texts, "seconds": seconds, "texts_per_second": texts / seconds}
-            for step, seconds in [("read", read), ("tokenize + encode", encode),
-                                  ("prepare, cold cache (read, encode, summary, store)", cold_seconds),
-                                  ("prepare, from cache", warm_seconds)]]
+    caches = Path(os.environ["SEQLAB_CACHE"])
+    timings: dict[str, list[float]] = {}
+    texts = 0
+    for repeat in range(repeats):
+        started = time.perf_counter()
+        corpus = load_corpus(source)
+        timings.setdefault("read", []).append(time.perf_counter() - started)
+        started = time.perf_counter()
+        encode_corpus(corpus, EncoderConfig())
+        timings.setdefault("tokenize + encode", []).append(time.perf_counter() - started)
+        texts = len(corpus.train) + len(corpus.test)
+        del corpus
+        os.environ["SEQLAB_CACHE"] = str(caches / f"cold-{repeat}")  # an empty cache each time
+        started = time.perf_counter()
+        cold = prepare(source)
+        timings.setdefault("prepare, cold cache (read, encode, summary, store)", []).append(time.perf_counter() - started)
+        started = time.perf_counter()
+        warm = prepare(source)
+        timings.setdefault("prepare, from cache", []).append(time.perf_counter() - started)
+        assert not cold.from_cache and warm.from_cache
+    return [{"data": label, "step": step, "texts": texts, "seconds": float(np.median(runs)), "runs": runs,
+             "texts_per_second": texts / float(np.median(runs))} for step, runs in timings.items()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small generated inputs, to check the script runs")
     parser.add_argument("--rows", type=int, help="rows of the generated CSV (default 1,000,000; 20,000 with --quick)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each step; the median is reported")
     parser.add_argument("--read-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.read_only:
@@ -132,7 +137,7 @@ def main() -> None:
             source, label = DataSource(data=str(scratch / "corpus.csv")), "generated 5,000"
         else:
             source, label = DataSource(data="imdb", archive=str(archive_path()) if archive_path() else None), "IMDb"
-        steps = measure_prepare(source, label)
+        steps = measure_prepare(source, label, repeats=args.repeats)
         started = time.perf_counter()
         big = scratch / "big.csv"
         generate_csv(big, rows)
@@ -140,9 +145,10 @@ def main() -> None:
         read = measure_read(big)
     steps.append({"data": f"CSV {rows:,} rows, {read['file_mb']:,.0f} MB", "step": "read_table (streamed)",
                   "texts": read["rows"], "seconds": read["seconds"], "texts_per_second": read["rows_per_second"]})
-    table = [[s["data"], s["step"], f"{s['texts']:,}", f"{s['seconds']:.2f}", f"{s['texts_per_second']:,.0f}"]
+    table = [[s["data"], s["step"], f"{s['texts']:,}", f"{s['seconds']:.2f}",
+              f"{min(s['runs']):.2f}-{max(s['runs']):.2f}" if "runs" in s else "", f"{s['texts_per_second']:,.0f}"]
              for s in steps]
-    print(markdown_table(["data", "step", "texts", "seconds", "texts/s"], table))
+    print(markdown_table(["data", "step", "texts", "seconds (median)", "range", "texts/s"], table))
     print(f"\nCSV read: {read['megabytes_per_second']:.0f} MB/s; peak memory {read['peak_mb']:,.0f} MB "
           f"({read['before_mb']:,.0f} MB before reading, so {read['kept_mb']:,.0f} MB for a {read['file_mb']:,.0f} MB "
           f"file: {read['kept_mb'] / read['file_mb']:.2f}x its size). Generating it took {generated:.1f} s.")

@@ -108,8 +108,13 @@ def test_helper_processes_give_the_codes_of_one_process(imdb_corpus):
     assert SplitTexts(texts[:1], processes=4).pieces == SplitTexts(texts[:1], processes=1).pieces
 
 
-def test_a_failed_helper_leaves_its_share_to_this_process(monkeypatch):
-    monkeypatch.setattr(words, "_HELPER_MAIN", "import sys; sys.exit(3)")  # dies before answering
+@pytest.mark.parametrize("script", [
+    "import sys; sys.exit(3)",  # dies before answering
+    "import sys; sys.stdout.buffer.write(bytes([9]) + bytes(7) + b'ab')",  # a reply cut short
+    "import sys; [sys.stdout.buffer.write(len(f).to_bytes(8, 'little') + f) for f in (b'x y', bytes(4))]",  # wrong codes
+])
+def test_a_failed_helper_leaves_its_share_to_this_process(monkeypatch, script):
+    monkeypatch.setattr(words, "_HELPER_MAIN", script)
     texts = ["one two", "two three", "three four", "four"]
     assert np.array_equal(SplitTexts(texts, processes=2).codes, SplitTexts(texts, processes=1).codes)
 

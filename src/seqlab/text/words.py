@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import pickle
 import re
 import subprocess
 import sys
@@ -263,7 +262,8 @@ module.serve_split(sys.stdin.buffer, sys.stdout.buffer)
 
 
 class _Helper:
-    """A Python process splitting a share of the texts while this one splits its own."""
+    """A Python process splitting a share of the texts while this one splits its own. Texts go
+    to it and pieces come back as plain bytes (length-prefixed frames), not pickles."""
 
     def __init__(self, texts: Sequence[str], lowercase: bool):
         self.texts = texts
@@ -274,14 +274,17 @@ class _Helper:
         except OSError:
             self.process = None
             return
-        request = pickle.dumps((list(texts), lowercase), protocol=pickle.HIGHEST_PROTOCOL)
-        self.sender = threading.Thread(target=self._send, args=(request,), daemon=True)  # writing releases the GIL
+        encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        frames = [b"1" if lowercase else b"0", lengths.tobytes(), b"".join(encoded)]
+        self.sender = threading.Thread(target=self._send, args=(frames,), daemon=True)  # writing releases the GIL
         self.sender.start()
 
-    def _send(self, request: bytes) -> None:
+    def _send(self, frames: list[bytes]) -> None:
         try:
             with self.process.stdin:
-                self.process.stdin.write(request)
+                for frame in frames:
+                    _write_frame(self.process.stdin, frame)
         except OSError:
             pass  # the helper died; result() sees it
 
@@ -290,8 +293,11 @@ class _Helper:
         if self.process is None:
             return None
         try:
-            pieces, codes = pickle.load(self.process.stdout)  # from our own child, not from a user's file
-        except Exception:  # noqa: BLE001 - any failure of the helper means: split its share here
+            pieces = _read_frame(self.process.stdout).split(b" ")  # pieces hold no ASCII space
+            codes = np.frombuffer(_read_frame(self.process.stdout), dtype=np.int32)
+            if len(codes) and (codes.min() < 0 or codes.max() >= len(pieces)) or (codes == 0).sum() != len(self.texts):
+                raise ValueError("the helper's reply does not fit its texts")
+        except (OSError, ValueError):  # the helper failed: its share is split here
             self.process.kill()
             return None
         finally:
@@ -301,12 +307,29 @@ class _Helper:
         return pieces, codes
 
 
+def _write_frame(stream: BinaryIO, data: bytes) -> None:
+    stream.write(len(data).to_bytes(8, "little"))
+    stream.write(data)
+
+
+def _read_frame(stream: BinaryIO) -> bytes:
+    header = stream.read(8)
+    data = stream.read(int.from_bytes(header, "little")) if len(header) == 8 else b""
+    if len(header) != 8 or len(data) != int.from_bytes(header, "little"):
+        raise ValueError("the stream ends early")
+    return data
+
+
 def serve_split(requests: BinaryIO, replies: BinaryIO) -> None:
-    """The helper's side: read (texts, lowercase), write (pieces, codes)."""
-    texts, lowercase = pickle.load(requests)
+    """The helper's side: texts in, (pieces, codes) out."""
+    lowercase = _read_frame(requests) == b"1"
+    ends = np.cumsum(np.frombuffer(_read_frame(requests), dtype=np.int64)).tolist()
+    data = _read_frame(requests)
+    texts = [data[start:end].decode("utf-8", "surrogatepass") for start, end in zip([0, *ends], ends)]
     codes = _new_codes()
     array = _piece_codes(texts, lowercase, codes)
-    pickle.dump((list(codes), array), replies, protocol=pickle.HIGHEST_PROTOCOL)
+    _write_frame(replies, b" ".join(codes))
+    _write_frame(replies, array.astype(np.int32, copy=False).tobytes())
     replies.flush()
 
 
