@@ -18,6 +18,9 @@ def test_zoo_benchmark_quick_mode_runs(archive, tmp_path):
     assert "| model | maxlen | epochs |" in result.stdout and "tfidf-logreg (baseline)" in result.stdout
     data = json.loads((ROOT / "bench" / "results" / "zoo-quick.json").read_text())
     assert data["quick"] and not data["partial"]
-    assert set(data["models"]) == {"lstm", "bigru-attention", "transformer", "gru+word2vec"}
+    assert set(data["models"]) == {"lstm", "lstm, refit on all 1,000 x1", "bigru-attention", "transformer",
+                                   "gru+word2vec"}
     assert all("test" in model for model in data["models"].values())
+    refit = data["models"]["lstm, refit on all 1,000 x1"]
+    assert refit["refit"] and refit["training"]["validation_split"] == 0 and refit["epochs"] == 1
     assert (tmp_path / "report.html").is_file()

@@ -191,7 +191,7 @@ def test_kill_during_a_checkpoint_write_leaves_the_previous_one_loadable(tmp_pat
     checkpoint = load_checkpoint(directory)
     assert (checkpoint.generation, checkpoint.epoch, checkpoint.step) == (1, 0, 2)
     assert checkpoint.recipe == {"note": "test"}
-    assert set(checkpoint.trainer_state) == {"model", "optimizer", "state", "random"}
+    assert set(checkpoint.trainer_state) == {"model", "optimizer", "state", "random", "callbacks"}
 
 
 def _one_checkpoint(tmp_path) -> Path:

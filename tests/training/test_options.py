@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import safetensors.torch
@@ -7,7 +9,8 @@ from seqlab.errors import ConfigError
 from seqlab.models import build_model
 from seqlab.pipeline import train_model
 from seqlab.training.callbacks import BestCheckpoint, EarlyStopping, LearningRateSchedule, training_callbacks
-from seqlab.training.fit import TrainConfig, Trainer, split_validation
+from seqlab.training.checkpoint import load_checkpoint, save_checkpoint
+from seqlab.training.fit import Callback, TrainConfig, Trainer, split_validation
 
 
 def _trainer(reviews, **options):
@@ -111,3 +114,58 @@ def test_bfloat16_training_steps_close_to_float32_and_keeps_float32_weights(name
     assert loss16 == pytest.approx(loss32, abs=0.02)
     cosine = torch.nn.functional.cosine_similarity(grad32, grad16, dim=0)
     assert cosine > 0.95 and not torch.equal(grad32, grad16)  # the same direction, computed in another precision
+
+
+class _SaveAfterEpoch(Callback):
+    """Saves the trainer (in a real file format) after one epoch, as a run killed then would leave it."""
+
+    def __init__(self, save, epoch: int):
+        self.save, self.epoch = save, epoch
+
+    def on_epoch_end(self, trainer, logs) -> None:
+        if trainer.state.epoch == self.epoch:
+            self.save(trainer)
+
+
+def _checkpoint_files(directory):
+    """(save, restore) through the Checkpointer's files (`seqlab train`) or the snapshot (torchrun)."""
+    from seqlab.training.snapshot import restore_snapshot, save_snapshot
+
+    if directory.name.endswith(".checkpoint"):
+        return (lambda trainer: save_checkpoint(directory, trainer, recipe={}, generation=1),
+                lambda trainer: trainer.load_state_dict(load_checkpoint(directory).trainer_state))
+    return lambda trainer: save_snapshot(trainer, directory), lambda trainer: restore_snapshot(trainer, directory)
+
+
+@pytest.mark.parametrize("schedule,files", [("cosine", "run.checkpoint"), ("plateau", "run.checkpoint"),
+                                            ("cosine", "snapshot")])
+def test_a_resumed_run_keeps_its_schedule_and_best_weights(tiny_reviews, tmp_path, schedule, files):
+    """Oracle: the run never stopped. The schedule's position, the best epoch's weights and the
+    early-stopping counter live in callbacks; a resume that lost them would end elsewhere."""
+    options = {"epochs": 3, "schedule": schedule, "restore_best": True, "patience": 3, "monitor": "val_accuracy",
+               "learning_rate": 0.02}
+    save, restore = _checkpoint_files(tmp_path / files)
+    whole = _trainer(tiny_reviews, **options)
+    whole.callbacks.append(_SaveAfterEpoch(save, epoch=1))
+    whole_history = whole.fit()
+
+    resumed = _trainer(tiny_reviews, **options)
+    resumed.callbacks.append(_SaveAfterEpoch(lambda trainer: None, epoch=1))  # the same callbacks, in order
+    restore(resumed)
+    history = resumed.fit()
+    assert history.loss == whole_history.loss and history.val_accuracy == whole_history.val_accuracy
+    for mine, theirs in zip(resumed.model.parameters(), whole.model.parameters()):
+        assert torch.equal(mine, theirs)
+    best = [next(c for c in t.callbacks if isinstance(c, BestCheckpoint)) for t in (resumed, whole)]
+    assert best[0].best_epoch == best[1].best_epoch
+    assert all(torch.equal(best[0].state[key], best[1].state[key]) for key in best[1].state)
+
+
+def test_checkpoints_hold_infinite_figures(tmp_path):
+    from seqlab.training.checkpoint import flatten, unflatten
+
+    tensors: dict = {}
+    tree = flatten({"best": float("inf"), "worse": -float("inf"), "steps": [1, 2.5]}, "", tensors)
+    assert json.loads(json.dumps(tree, allow_nan=False))  # plain JSON
+    restored = unflatten(tree, tensors)
+    assert restored == {"best": float("inf"), "worse": -float("inf"), "steps": [1, 2.5]}

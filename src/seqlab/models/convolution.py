@@ -68,7 +68,7 @@ class ConvolutionClassifier(SequenceClassifier):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> Output:
         time = ids.shape[1]
         mask = length_mask(lengths, time)  # (batch, time), True on tokens
-        x = self.embedding(ids) * mask.unsqueeze(-1).to(self.embedding.weight.dtype)  # (batch, time, embedding), 0 on padding
+        x = self.embedding(ids) * mask.unsqueeze(-1).float()  # (batch, time, embedding), zero on padding
         x = self.embedding_dropout(self.word_dropout(x)).transpose(1, 2)  # (batch, embedding, time)
         x = functional.pad(x, (0, max(self.config.kernel_sizes) - 1))  # (batch, embedding, time + widest - 1)
         starts = mask.unsqueeze(1).to(x.dtype)  # (batch, 1, time): 1 where a window starts on a token

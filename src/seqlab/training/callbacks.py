@@ -45,6 +45,12 @@ class EarlyStopping(Callback):
         if last_epoch and self.restore_best and self.best_state is not None:
             trainer.model.load_state_dict(self.best_state)
 
+    def state_dict(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch, self.best_state = state["best"], state["best_epoch"], state["best_state"]
+
 
 class LearningRateSchedule(Callback):
     """`plateau`: halve the learning rate when validation loss stops falling (checked each epoch).
@@ -71,6 +77,12 @@ class LearningRateSchedule(Callback):
         if self.kind == "plateau":
             self.scheduler.step(logs["val_loss"])
 
+    def state_dict(self) -> dict:
+        return {"scheduler": self.scheduler.state_dict()}  # where the schedule stands
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scheduler.load_state_dict(state["scheduler"])
+
 
 class BestCheckpoint(Callback):
     """Keep a copy of the weights of the best epoch by `monitor` (saved as best.safetensors in the run)."""
@@ -88,6 +100,13 @@ class BestCheckpoint(Callback):
         self.tracker.on_epoch_end(trainer, logs)
         if self.tracker.best_epoch != before:
             self.state = {k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()}
+
+    def state_dict(self) -> dict:
+        return {"tracker": self.tracker.state_dict(), "state": self.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.tracker.load_state_dict(state["tracker"])
+        self.state = state["state"]
 
 
 def training_callbacks(trainer: Trainer) -> list[Callback]:

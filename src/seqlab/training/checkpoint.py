@@ -22,6 +22,7 @@ loads the same files; per-rank random states would go under extra keys.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,34 +51,38 @@ def checkpoint_directory(run_directory: str | Path) -> Path:
 
 # Nested state (dicts, lists, tuples, numbers, strings, tensors) <-> flat tensors + a JSON tree.
 
-def _flatten(value: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
+def flatten(value: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(value, torch.Tensor):
         tensors[path] = value.detach().cpu().contiguous().clone()
         return {"$tensor": path}
     if isinstance(value, dict):
         if all(isinstance(key, str) and not key.startswith("$") for key in value):
-            return {key: _flatten(item, f"{path}/{key}", tensors) for key, item in value.items()}
-        return {"$items": [[key, _flatten(item, f"{path}/{key}", tensors)] for key, item in value.items()]}
+            return {key: flatten(item, f"{path}/{key}", tensors) for key, item in value.items()}
+        return {"$items": [[key, flatten(item, f"{path}/{key}", tensors)] for key, item in value.items()]}
     if isinstance(value, tuple):
-        return {"$tuple": [_flatten(item, f"{path}/{i}", tensors) for i, item in enumerate(value)]}
+        return {"$tuple": [flatten(item, f"{path}/{i}", tensors) for i, item in enumerate(value)]}
     if isinstance(value, list):
-        return [_flatten(item, f"{path}/{i}", tensors) for i, item in enumerate(value)]
+        return [flatten(item, f"{path}/{i}", tensors) for i, item in enumerate(value)]
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"$float": repr(value)}  # inf, -inf, nan: not JSON numbers
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     raise TypeError(f"cannot checkpoint a {type(value).__name__} at {path}")
 
 
-def _unflatten(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
+def unflatten(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(tree, dict):
         if "$tensor" in tree:
             return tensors[tree["$tensor"]]
         if "$items" in tree:
-            return {key: _unflatten(item, tensors) for key, item in tree["$items"]}
+            return {key: unflatten(item, tensors) for key, item in tree["$items"]}
         if "$tuple" in tree:
-            return tuple(_unflatten(item, tensors) for item in tree["$tuple"])
-        return {key: _unflatten(item, tensors) for key, item in tree.items()}
+            return tuple(unflatten(item, tensors) for item in tree["$tuple"])
+        if "$float" in tree:
+            return float(tree["$float"])
+        return {key: unflatten(item, tensors) for key, item in tree.items()}
     if isinstance(tree, list):
-        return [_unflatten(item, tensors) for item in tree]
+        return [unflatten(item, tensors) for item in tree]
     return tree
 
 
@@ -104,7 +109,7 @@ def save_checkpoint(directory: Path, trainer: Trainer, recipe: dict[str, Any], g
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
-    tree = _flatten(trainer.state_dict(), "", tensors)
+    tree = flatten(trainer.state_dict(), "", tensors)
     tensors_name, state_name = f"tensors-{generation:08d}.safetensors", f"state-{generation:08d}.json"
     with atomic_path(directory / tensors_name) as temporary:
         safetensors.torch.save_file(tensors, temporary, metadata={"seqlab_version": __version__})
@@ -152,7 +157,7 @@ def load_checkpoint(run_or_checkpoint: str | Path) -> Checkpoint:
         raise _damaged(directory, f"{tensors_path.name} does not match the sha256 recorded in {state_path.name}")
     try:
         tensors = safetensors.torch.load_file(tensors_path)
-        trainer_state = _unflatten(document["trainer"], tensors)
+        trainer_state = unflatten(document["trainer"], tensors)
     except (SafetensorError, KeyError, OSError) as error:
         raise _damaged(directory, str(error)) from None
     return Checkpoint(directory, document["generation"], document["recipe"], trainer_state)

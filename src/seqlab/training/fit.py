@@ -154,12 +154,19 @@ def set_random_states(states: dict[str, torch.Tensor]) -> None:
 
 
 class Callback:
-    """Hooks into the loop (checkpoints, early stopping, schedules); all optional."""
+    """Hooks into the loop (checkpoints, early stopping, schedules); all optional. A callback that
+    remembers something across epochs returns it from state_dict, so a resumed run has it back."""
 
     def on_batch_end(self, trainer: Trainer) -> None:
         pass
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
         pass
 
 
@@ -206,13 +213,25 @@ class Trainer:
         continues as if never stopped. Batch order is a pure function of (seed, epoch), so the
         position (epoch, step) stands for it."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "state": self.state.to_dict(), "random": random_states()}
+                "state": self.state.to_dict(), "random": random_states(), "callbacks": self.callbacks_state()}
 
     def load_state_dict(self, saved: dict) -> None:
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.state = TrainState.from_dict(saved["state"])
         set_random_states(saved["random"])
+        self.load_callbacks_state(saved.get("callbacks", {}))
+
+    def callbacks_state(self) -> dict[str, dict]:
+        """What each callback remembers (best weights so far, the schedule's position), keyed by
+        its place and kind: a resumed run builds the same callbacks in the same order."""
+        return {f"{place}:{type(callback).__name__}": callback.state_dict()
+                for place, callback in enumerate(self.callbacks)}
+
+    def load_callbacks_state(self, saved: dict[str, dict]) -> None:
+        for key, callback_state in self.callbacks_state().items():
+            if key in saved:
+                self.callbacks[int(key.split(":")[0])].load_state_dict(saved[key])
 
     def fit(self) -> History:
         flushed = denormals_flushed() if self.device.type == "cpu" else nullcontext()

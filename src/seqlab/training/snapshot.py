@@ -2,7 +2,9 @@
 
     DIR/model.safetensors      weights of the bare model (no DistributedDataParallel prefix)
     DIR/optimizer.safetensors  optimizer tensors (Adam's moments), key "state.PARAM.NAME"
-    DIR/state.json             TrainState (epoch, step, sums, history), optimizer settings, world size
+    DIR/callbacks.safetensors  tensors the callbacks keep (the best epoch's weights)
+    DIR/state.json             TrainState (epoch, step, sums, history), optimizer settings, world size,
+                               the callbacks' other state (the schedule's position, the best figure)
 
 Nothing in it belongs to one process: the weights and optimizer state are the same on every
 process (DDP keeps them so), the step counts global batches (each process runs one share of
@@ -24,6 +26,7 @@ from seqlab import __version__
 from seqlab.errors import RunError
 from seqlab.files import atomic_directory, write_json
 from seqlab.training import distributed
+from seqlab.training.checkpoint import flatten, unflatten
 from seqlab.training.fit import Callback, History, Trainer, TrainState
 
 SNAPSHOT_FORMAT = 1
@@ -48,6 +51,9 @@ def save_snapshot(trainer: Trainer, directory: Path) -> None:
                 else:
                     scalars[f"state.{parameter}.{name}"] = value
         safetensors.torch.save_file(tensors, staging / "optimizer.safetensors")
+        callback_tensors: dict[str, torch.Tensor] = {}
+        callbacks = flatten(trainer.callbacks_state(), "", callback_tensors)  # best weights, the schedule's place
+        safetensors.torch.save_file(callback_tensors, staging / "callbacks.safetensors")
         group = distributed.current()
         write_json(staging / "state.json", {
             "format": SNAPSHOT_FORMAT,
@@ -55,6 +61,7 @@ def save_snapshot(trainer: Trainer, directory: Path) -> None:
             "world_size": group.world_size if group else 1,
             "train": {**asdict(state), "loss_sum": loss_sum, "correct": correct, "seen": seen},
             "optimizer": {"param_groups": optimizer["param_groups"], "scalars": scalars},
+            "callbacks": callbacks,
         })
     distributed.barrier()
 
@@ -70,7 +77,9 @@ def restore_snapshot(trainer: Trainer, directory: Path) -> None:
         document = json.loads((directory / "state.json").read_text())
         weights = safetensors.torch.load_file(directory / "model.safetensors")
         tensors = safetensors.torch.load_file(directory / "optimizer.safetensors")
-    except (OSError, ValueError) as error:
+        callbacks = (unflatten(document["callbacks"], safetensors.torch.load_file(directory / "callbacks.safetensors"))
+                     if "callbacks" in document else {})
+    except (OSError, ValueError, KeyError) as error:
         raise RunError(f"checkpoint {directory} is damaged ({error}); delete it to start over") from None
     if document.get("format") != SNAPSHOT_FORMAT:
         raise RunError(f"checkpoint {directory} has format {document.get('format')!r}; this seqlab reads "
@@ -87,6 +96,7 @@ def restore_snapshot(trainer: Trainer, directory: Path) -> None:
     saved = document["train"]
     history = History(**saved.pop("history"))
     trainer.state = TrainState(**saved, history=history)
+    trainer.load_callbacks_state(callbacks)
     if not distributed.is_main():  # the sums are totals: count them once
         trainer.state.loss_sum, trainer.state.correct, trainer.state.seen = 0.0, 0, 0
 
