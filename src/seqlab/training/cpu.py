@@ -83,8 +83,9 @@ KERNEL_CACHE = "8"  # oneDNN primitives kept (its default: 1,024)
 
 
 def prepare_process() -> None:
-    """Settings the seqlab command makes before any work: oneDNN's kernel cache (read by oneDNN
-    when it first makes a kernel; a value the user set is kept) and the heaps (limit_heaps)."""
+    """Settings the seqlab command makes before any work, and Trainer.fit before training on a CPU:
+    oneDNN's kernel cache (read by oneDNN when it first makes a kernel, so in a program that ran
+    oneDNN kernels before, it comes too late; a value the user set is kept) and the heaps (limit_heaps)."""
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", KERNEL_CACHE)
     limit_heaps()
 

@@ -16,7 +16,8 @@ from seqlab.models.base import SequenceClassifier
 from seqlab.models.dropout import thread_generator
 from seqlab.text.cache import EncodedSplit
 from seqlab.training.batches import Batch, batch_indices, collate, iterate
-from seqlab.training.cpu import default_shards, denormals_flushed, has_shared_dropout, map_split, worker_threads
+from seqlab.training.cpu import (default_shards, denormals_flushed, has_shared_dropout, map_split, prepare_process,
+                                 worker_threads)
 
 
 SCHEDULES = ("none", "plateau", "cosine")
@@ -234,6 +235,8 @@ class Trainer:
                 self.callbacks[int(key.split(":")[0])].load_state_dict(saved[key])
 
     def fit(self) -> History:
+        if self.device.type == "cpu":
+            prepare_process()  # as the seqlab command does: oneDNN's kernel cache and the heaps (training/cpu.py)
         flushed = denormals_flushed() if self.device.type == "cpu" else nullcontext()
         with flushed, worker_threads(self.shards) as self.pool:
             try:
