@@ -206,14 +206,18 @@ class SplitTexts:
         bounds = [len(texts) * weight // sum(weights) for weight in itertools.accumulate(weights)]
         helpers = [_Helper(texts[start:end], lowercase) for start, end in zip(bounds[1:-1], bounds[2:])]
         codes = _new_codes()
-        chunks = [_piece_codes(texts[: bounds[1]], lowercase, codes)]
-        for helper in helpers:  # their pieces renumbered into this process's codes, in order
-            result = helper.result()
-            if result is None:  # the helper failed: split its share here
-                chunks.append(_piece_codes(helper.texts, lowercase, codes))
-                continue
-            pieces, their_codes = result
-            chunks.append(np.fromiter(map(codes.__getitem__, pieces), dtype=np.int32, count=len(pieces))[their_codes])
+        try:
+            chunks = [_piece_codes(texts[: bounds[1]], lowercase, codes)]
+            for helper in helpers:  # their pieces renumbered into this process's codes, in order
+                result = helper.result()
+                if result is None:  # the helper failed: split its share here
+                    chunks.append(_piece_codes(helper.texts, lowercase, codes))
+                    continue
+                pieces, their_codes = result
+                chunks.append(np.fromiter(map(codes.__getitem__, pieces), dtype=np.int32, count=len(pieces))[their_codes])
+        finally:
+            for helper in helpers:
+                helper.stop()  # no helper outlives an interruption here
         self.codes = np.concatenate(chunks)  # (pieces,)
         self.pieces = list(codes)  # code -> piece
 
@@ -287,6 +291,11 @@ class _Helper:
                     _write_frame(self.process.stdin, frame)
         except OSError:
             pass  # the helper died; result() sees it
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
     def result(self) -> tuple[list[bytes], np.ndarray] | None:
         """(its pieces in order of first appearance, the code of each piece), or None if it failed."""
