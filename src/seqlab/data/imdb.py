@@ -103,10 +103,9 @@ def iter_reviews(path: Path, unlabelled: bool = False) -> Iterator[tuple[str, st
         if not unlabelled and "/unsup/" in name:
             return False
         match = _MEMBER.search(name)
-        if match is not None and (unlabelled or match[2] != "unsup"):
+        if match is not None:
             parts[name] = match.groups()
-            return True
-        return False
+        return match is not None
 
     try:
         for name, content in tarstream.iter_files(path, wanted):

@@ -43,24 +43,6 @@ def inflate(path: Path) -> bytes:
     return out[0] if len(out) == 1 else b"".join(out)  # one member: no 200 MB copy
 
 
-def _octal_fields(fields: np.ndarray) -> np.ndarray:
-    """The numbers in tar's octal fields, one per row of bytes: optional leading spaces, octal
-    digits, then a NUL or space after which nothing counts; -1 where a row holds another byte."""
-    value = np.zeros(len(fields), dtype=np.int64)
-    started = np.zeros(len(fields), dtype=bool)
-    ended = np.zeros(len(fields), dtype=bool)
-    bad = np.zeros(len(fields), dtype=bool)
-    for column in fields.T:  # a dozen passes over the whole archive's blocks at once
-        digit = (column >= ord("0")) & (column <= ord("7"))
-        take = digit & ~ended
-        value = np.where(take, value * 8 + column.astype(np.int64) - ord("0"), value)
-        started |= take
-        stop = ~digit & ~ended
-        bad |= stop & (column != 0) & (column != ord(" "))
-        ended |= stop & (started | (column == 0))
-    return np.where(bad, -1, value)
-
-
 def _number(field: bytes) -> int:
     field = field.split(b"\0", 1)[0].strip()
     try:
@@ -78,7 +60,7 @@ def iter_files(path: Path, wanted: Callable[[str], bool] | None = None) -> Itera
     data = inflate(path)
     view = memoryview(data)
     blocks = np.frombuffer(data, dtype=np.uint8, count=len(data) // BLOCK * BLOCK).reshape(-1, BLOCK)  # (blocks, 512)
-    headers, found = [], []  # every header's block; the files to give
+    headers, recorded, found = [], [], []  # every header's block and checksum field; the files to give
     position = 0
     long_name: str | None = None
     while position + BLOCK <= len(data):
@@ -86,12 +68,13 @@ def iter_files(path: Path, wanted: Callable[[str], bool] | None = None) -> Itera
         if header == _EMPTY:
             break  # end-of-archive marker
         headers.append(position // BLOCK)
+        recorded.append(_number(header[148:156]))
         size = _number(header[124:136])
         kind = header[156:157]
         start = position + BLOCK
         end = start + size
         if end > len(data):
-            _verify_checksums(blocks, headers)  # a damaged header says so first
+            _verify_checksums(blocks, headers, recorded)  # a damaged header says so first
             raise TarFormatError(f"member at byte {position} runs past the end of the archive")
         position = start + (size + BLOCK - 1) // BLOCK * BLOCK
         if kind == b"L":  # GNU long name for the next member
@@ -111,17 +94,17 @@ def iter_files(path: Path, wanted: Callable[[str], bool] | None = None) -> Itera
                 name = header[345:500].split(b"\0", 1)[0].decode("utf-8", "replace") + "/" + name
         if kind in (b"0", b"\0", b"7") and (wanted is None or wanted(name)):
             found.append((name, start, end))
-    _verify_checksums(blocks, headers)
+    _verify_checksums(blocks, headers, recorded)
     for name, start, end in found:
         yield name, bytes(view[start:end])
 
 
-def _verify_checksums(blocks: np.ndarray, headers: list[int]) -> None:
+def _verify_checksums(blocks: np.ndarray, headers: list[int], recorded: list[int]) -> None:
     """Each header's checksum: the sum of its 512 bytes, its checksum field counted as 8 spaces."""
     if not headers:
         return
     rows = blocks[np.asarray(headers, dtype=np.int64)]  # (headers, 512)
     sums = rows.sum(axis=1, dtype=np.int64) - rows[:, 148:156].sum(axis=1, dtype=np.int64) + 8 * 32
-    bad = np.flatnonzero(sums != _octal_fields(rows[:, 148:156]))
+    bad = np.flatnonzero(sums != np.asarray(recorded, dtype=np.int64))
     if len(bad):
         raise TarFormatError(f"bad header checksum at byte {headers[bad[0]] * BLOCK}")

@@ -67,11 +67,11 @@ class ConvolutionClassifier(SequenceClassifier):
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> Output:
         time = ids.shape[1]
-        mask = length_mask(lengths, time)  # (batch, time), True on tokens
-        x = self.embedding(ids) * mask.unsqueeze(-1).float()  # (batch, time, embedding), zero on padding
+        on_token = length_mask(lengths, time).to(self.embedding.weight.dtype)  # (batch, time): 1 on tokens
+        x = self.embedding(ids) * on_token.unsqueeze(-1)  # (batch, time, embedding), zero on padding
         x = self.embedding_dropout(self.word_dropout(x)).transpose(1, 2)  # (batch, embedding, time)
         x = functional.pad(x, (0, max(self.config.kernel_sizes) - 1))  # (batch, embedding, time + widest - 1)
-        starts = mask.unsqueeze(1).to(x.dtype)  # (batch, 1, time): 1 where a window starts on a token
+        starts = on_token.unsqueeze(1)  # (batch, 1, time): 1 where a window starts on a token
         pooled = []
         for convolution in self.convolutions:
             # ReLU's outputs are >= 0, so zeroing the windows that start on padding never changes a max.

@@ -324,8 +324,9 @@ def _write_frame(stream: BinaryIO, data: bytes) -> None:
 
 def _read_frame(stream: BinaryIO) -> bytes:
     header = stream.read(8)
-    data = stream.read(int.from_bytes(header, "little")) if len(header) == 8 else b""
-    if len(header) != 8 or len(data) != int.from_bytes(header, "little"):
+    size = int.from_bytes(header, "little") if len(header) == 8 else -1
+    data = stream.read(size) if size >= 0 else b""
+    if len(data) != size:
         raise ValueError("the stream ends early")
     return data
 

@@ -154,6 +154,10 @@ def set_random_states(states: dict[str, torch.Tensor]) -> None:
             torch.cuda.set_rng_state(state, int(key[4:]))
 
 
+def _callback_key(place: int, callback: Callback) -> str:
+    return f"{place}:{type(callback).__name__}"
+
+
 class Callback:
     """Hooks into the loop (checkpoints, early stopping, schedules); all optional. A callback that
     remembers something across epochs returns it from state_dict, so a resumed run has it back."""
@@ -226,13 +230,12 @@ class Trainer:
     def callbacks_state(self) -> dict[str, dict]:
         """What each callback remembers (best weights so far, the schedule's position), keyed by
         its place and kind: a resumed run builds the same callbacks in the same order."""
-        return {f"{place}:{type(callback).__name__}": callback.state_dict()
-                for place, callback in enumerate(self.callbacks)}
+        return {_callback_key(place, callback): callback.state_dict() for place, callback in enumerate(self.callbacks)}
 
     def load_callbacks_state(self, saved: dict[str, dict]) -> None:
-        for key, callback_state in self.callbacks_state().items():
-            if key in saved:
-                self.callbacks[int(key.split(":")[0])].load_state_dict(saved[key])
+        for place, callback in enumerate(self.callbacks):
+            if _callback_key(place, callback) in saved:
+                callback.load_state_dict(saved[_callback_key(place, callback)])
 
     def fit(self) -> History:
         if self.device.type == "cpu":
