@@ -124,6 +124,16 @@ PLANS = [
          training={**TRAINING, "monitor": "val_accuracy"}, tag="800x4, best by val accuracy"),
     Plan("bigru-attention", 800, 4, word2vec=True, options={"embedding_dropout": 0.4, "output_dropout": 0.4},
          training={**TRAINING, "monitor": "val_accuracy"}, tag="800x4, dropout 0.4, best by val accuracy"),
+    # The mean of word and hashed word-pair vectors (fastText; Joulin et al., 2017): order only within pairs,
+    # the 1-2-grams that TF-IDF + logistic regression does best with, learned end to end.
+    Plan("fasttext", 800, 5, training=TRAINING, tag="800x5"),
+    Plan("fasttext", 800, 5, word2vec=True, training=TRAINING, tag="800x5"),
+    Plan("fasttext", 800, 5, options={"ngrams": 3}, training=TRAINING, tag="800x5, 1-3-grams"),
+    # Validation loss still fell at the fifth epoch: more epochs, with and without dropout on the vectors.
+    Plan("fasttext", 800, 8, training=TRAINING, tag="800x8"),
+    Plan("fasttext", 800, 8, options={"embedding_dropout": 0.3}, training=TRAINING, tag="800x8, dropout 0.3"),
+    Plan("fasttext", 800, 8, word2vec=True, options={"embedding_dropout": 0.3}, training=TRAINING,
+         tag="800x8, dropout 0.3"),
 ]
 QUICK_PLANS = [Plan("lstm", 100, 1, refit=True), Plan("bigru-attention", 100, 1), Plan("transformer", 100, 1),
                Plan("gru", 100, 1, word2vec=True)]

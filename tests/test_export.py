@@ -82,14 +82,14 @@ def test_missing_or_stale_onnx_is_refused_clearly(trained_run, exported, tmp_pat
         load(exported[0], backend="tensorrt")
 
 
-@pytest.mark.parametrize("name", ["cnn", "bigru-attention"])
+@pytest.mark.parametrize("name", ["cnn", "bigru-attention", "fasttext"])
 def test_models_with_dropout_export_and_match(name, tiny_reviews, tmp_path):
     """Dropout must be off both in the exported graph and in the PyTorch side of the check."""
     import seqlab
 
     seqlab.train_model(name, tiny_reviews, seqlab.TrainConfig(epochs=1, batch_size=64, validation_split=0.0),
-                       out=tmp_path / name, embedding_dim=16, hidden_size=8, embedding_dropout=0.3,
-                       output_dropout=0.5)
+                       out=tmp_path / name, embedding_dim=16, hidden_size=None if name == "fasttext" else 8,
+                       embedding_dropout=0.3, output_dropout=0.5)
     result = export_onnx(tmp_path / name)
     assert result.max_difference < 1e-4
     texts = ["A wonderful, moving film.", "Dull. " * 40, "ok"]

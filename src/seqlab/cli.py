@@ -47,6 +47,7 @@ HiddenSize = Annotated[Optional[int], typer.Option(help="Units per recurrent lay
 Layers = Annotated[Optional[int], typer.Option(help="Layers stacked (recurrent or transformer); default 1 recurrent, 2 transformer.")]
 Pooling = Annotated[Optional[str], typer.Option(help="How time steps become one vector: last, mean, max, attention (transformer: mean, max, first, attention).")]
 Heads = Annotated[Optional[int], typer.Option(help="Attention heads per transformer layer.")]
+Ngrams = Annotated[Optional[int], typer.Option(help="fasttext: longest word n-gram with a vector of its own (1: words only; default 2).")]
 EmbeddingDropout = Annotated[Optional[float], typer.Option(help="Dropout on word vectors (default 0 for recurrent models).")]
 WordDropout = Annotated[Optional[float], typer.Option(help="Share of words whose whole vector is dropped while training (recurrent models).")]
 RecurrentDropout = Annotated[Optional[float], typer.Option(help="Dropout between stacked recurrent layers.")]
@@ -104,11 +105,11 @@ def _train_config(epochs, batch_size, learning_rate, validation_split, seed, **o
                        validation_split=validation_split, seed=seed, **options)
 
 
-def _model_options(embedding_dim, hidden_size, layers, pooling, heads, embedding_dropout, word_dropout,
+def _model_options(embedding_dim, hidden_size, layers, pooling, heads, ngrams, embedding_dropout, word_dropout,
                    recurrent_dropout, output_dropout, freeze_embeddings) -> dict:
     """Model options the user set; unset ones (None) leave each model's own default."""
     return {"embedding_dim": embedding_dim, "hidden_size": hidden_size, "layers": layers, "pooling": pooling,
-            "heads": heads, "embedding_dropout": embedding_dropout, "word_dropout": word_dropout,
+            "heads": heads, "ngrams": ngrams, "embedding_dropout": embedding_dropout, "word_dropout": word_dropout,
             "recurrent_dropout": recurrent_dropout,
             "output_dropout": output_dropout, "freeze_embeddings": freeze_embeddings or None}
 
@@ -171,6 +172,7 @@ def compare(
     layers: Layers = None,
     pooling: Pooling = None,
     heads: Heads = None,
+    ngrams: Ngrams = None,
     embedding_dropout: EmbeddingDropout = None,
     word_dropout: WordDropout = None,
     recurrent_dropout: RecurrentDropout = None,
@@ -202,7 +204,7 @@ def compare(
 
     from seqlab.evaluation.report import rich_table
 
-    options = _model_options(embedding_dim, hidden_size, layers, pooling, heads, embedding_dropout,
+    options = _model_options(embedding_dim, hidden_size, layers, pooling, heads, ngrams, embedding_dropout,
                              word_dropout, recurrent_dropout, output_dropout, freeze_embeddings)
     training = _train_config(epochs, batch_size, learning_rate, validation_split, seed, weight_decay=weight_decay,
                              clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
@@ -265,6 +267,7 @@ def train(
     layers: Layers = None,
     pooling: Pooling = None,
     heads: Heads = None,
+    ngrams: Ngrams = None,
     embedding_dropout: EmbeddingDropout = None,
     word_dropout: WordDropout = None,
     recurrent_dropout: RecurrentDropout = None,
@@ -308,7 +311,7 @@ def train(
         _print_corpus(prepared.corpus)
         _print_summary(prepared.summary)
 
-    options = _model_options(embedding_dim, hidden_size, layers, pooling, heads, embedding_dropout,
+    options = _model_options(embedding_dim, hidden_size, layers, pooling, heads, ngrams, embedding_dropout,
                              word_dropout, recurrent_dropout, output_dropout, freeze_embeddings)
     training = _train_config(epochs, batch_size, learning_rate, validation_split, seed, weight_decay=weight_decay,
                              clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
@@ -460,13 +463,15 @@ def summary(
     layers: Layers = None,
     pooling: Pooling = None,
     heads: Heads = None,
+    ngrams: Ngrams = None,
 ) -> None:
     """A Keras-style summary of a model: layers, output shapes, parameters."""
     from seqlab.models import build_model
     from seqlab.models.summary import summary_table
 
     console.print(summary_table(build_model(model, vocab_size=max_features, embedding_dim=embedding_dim,
-                                            hidden_size=hidden_size, layers=layers, pooling=pooling, heads=heads),
+                                            hidden_size=hidden_size, layers=layers, pooling=pooling, heads=heads,
+                                            ngrams=ngrams),
                                 maxlen))
 
 

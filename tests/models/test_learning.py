@@ -9,7 +9,7 @@ from seqlab.training.callbacks import EarlyStopping
 from seqlab.training.fit import TrainConfig, evaluate, fit, split_validation
 
 NEW_MODELS = ["gru", "birnn", "bilstm", "bigru", "rnn-attention", "lstm-attention", "gru-attention",
-              "bilstm-attention", "bigru-attention", "transformer", "cnn"]
+              "bilstm-attention", "bigru-attention", "transformer", "cnn", "fasttext"]
 
 
 @pytest.mark.slow
@@ -27,7 +27,8 @@ def test_new_models_learn_sentiment_from_real_reviews(reviews, name):
     train, validation = split_validation(reviews.train.take(np.arange(reviews_used)), training.validation_split,
                                          training.seed)
     torch.manual_seed(training.seed)
-    model = build_model(name, vocab_size=reviews.encoder.vocab_size, embedding_dim=64, hidden_size=32)
+    widths = {"embedding_dim": 64} if name == "fasttext" else {"embedding_dim": 64, "hidden_size": 32}  # no hidden layer
+    model = build_model(name, vocab_size=reviews.encoder.vocab_size, **widths)
     history = fit(model, train, validation, training, callbacks=[EarlyStopping("val_accuracy")])
     assert history.loss[-1] < history.loss[0]
     assert evaluate(model, reviews.test)["accuracy"] >= 0.70

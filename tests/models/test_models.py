@@ -5,12 +5,12 @@ import torch
 
 from seqlab.errors import ConfigError
 from seqlab.models import build_model, count_parameters, model_config, model_names
-from seqlab.models import convolution, recurrent, transformer
+from seqlab.models import convolution, ngrams, recurrent, transformer
 from seqlab.models.recurrent import _reversal_index
 
 # Every model with every pooling it offers.
 POOLINGS = {recurrent.RecurrentConfig: recurrent.POOLINGS, transformer.TransformerConfig: transformer.POOLINGS,
-            convolution.ConvolutionConfig: convolution.POOLINGS}
+            convolution.ConvolutionConfig: convolution.POOLINGS, ngrams.NgramBagConfig: ngrams.POOLINGS}
 MODEL_POOLINGS = [(name, pooling) for name in model_names() for pooling in POOLINGS[type(model_config(name))]]
 
 # Parameter counts of the lecture's Keras models (model.summary()).
@@ -46,8 +46,8 @@ def test_unknown_option_names_the_model_and_its_options():
 def _small_model(name: str, **options):
     """A small `name` model; options its config lacks (e.g. layers for the cnn) are left out."""
     known = {field.name for field in fields(type(model_config(name)))}
-    return build_model(name, vocab_size=50, embedding_dim=8, hidden_size=6,
-                       **{key: value for key, value in options.items() if key in known})
+    options = {"vocab_size": 50, "embedding_dim": 8, "hidden_size": 6, "buckets": 97, **options}
+    return build_model(name, **{key: value for key, value in options.items() if key in known})
 
 
 def _padded_batch(vocab: int = 50, lengths=(9, 4, 1, 6), extra_padding: int = 0):
@@ -78,7 +78,7 @@ def test_padding_test_covers_every_model_and_the_new_poolings():
     assert ("transformer", "attention") in MODEL_POOLINGS and ("gru", "attention") in MODEL_POOLINGS
 
 
-@pytest.mark.parametrize("name", ["lstm", "bigru", "bigru-attention", "transformer", "cnn"])
+@pytest.mark.parametrize("name", ["lstm", "bigru", "bigru-attention", "transformer", "cnn", "fasttext"])
 def test_padding_does_not_change_gradients(name):
     torch.manual_seed(0)
     model = _small_model(name).eval()  # eval: no dropout noise
@@ -118,3 +118,30 @@ def test_cnn_config_checks_its_widths():
     with pytest.raises(ConfigError, match="kernel_sizes"):
         build_model("cnn", kernel_sizes=[])
     assert build_model("cnn", kernel_sizes=[2, 3]).config.kernel_sizes == (2, 3)  # config.json holds a list
+
+
+def test_fasttext_hashes_each_word_pair_from_its_two_ids():
+    ids = torch.tensor([[5, 7, 5, 7, 9], [7, 5, 0, 0, 0]])
+    rows = ngrams.ngram_rows(ids, 2, buckets=1000)
+    expected = [[(a * ngrams.HASH_MULTIPLIER + b) % 1000 for a, b in zip(text[:-1], text[1:])] for text in ids.tolist()]
+    assert rows.tolist() == expected
+    assert rows[0, 0] == rows[0, 2] != rows[1, 0]  # the same pair, the same row; the reversed pair another
+    assert ngrams.ngram_rows(torch.full((1, 4), 10**6), 5, buckets=7).shape == (1, 0)  # too short for a 5-gram
+
+
+def test_fasttext_reads_word_order_only_through_its_ngrams():
+    torch.manual_seed(0)
+    ids, lengths = torch.tensor([[3, 4, 5, 6]]), torch.tensor([4])
+    shuffled = torch.tensor([[6, 4, 3, 5]])
+    words_only, pairs = _small_model("fasttext", ngrams=1).eval(), _small_model("fasttext", ngrams=2).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(words_only(ids, lengths).logits, words_only(shuffled, lengths).logits)
+        assert (pairs(ids, lengths).logits - pairs(shuffled, lengths).logits).abs().item() > 1e-4
+
+
+def test_fasttext_config_checks_its_ngrams():
+    with pytest.raises(ConfigError, match="ngrams must be at least 1"):
+        build_model("fasttext", ngrams=0)
+    with pytest.raises(ConfigError, match="pooling 'mean'"):
+        build_model("fasttext", pooling="max")
+    assert build_model("fasttext", ngrams=1).ngram_embedding is None

@@ -6,7 +6,7 @@ import torch
 from seqlab.errors import ConfigError
 from seqlab.models import build_model
 from seqlab.training.batches import collate
-from seqlab.training.cpu import denormals_flushed, has_shared_dropout, worker_threads
+from seqlab.training.cpu import default_shards, denormals_flushed, has_shared_dropout, worker_threads
 from seqlab.training.fit import Trainer, TrainConfig, predict_logits
 
 
@@ -14,7 +14,7 @@ def weights(model) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
 
-@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "cnn"])
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "cnn", "fasttext"])
 def test_split_batch_gradients_equal_the_whole_batchs(name, tiny_reviews):
     split = tiny_reviews.train
     batch = collate(split, torch.arange(48).numpy())
@@ -109,3 +109,10 @@ def test_the_process_settings_keep_a_kernel_cache_the_user_chose(monkeypatch):
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
     prepare_process()
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "64"
+
+
+def test_models_that_prefer_whole_batches_get_one_shard_unless_asked():
+    cpu = torch.device("cpu")
+    assert default_shards(build_model("lstm"), cpu) == max(1, torch.get_num_threads())
+    assert default_shards(build_model("fasttext", buckets=10), cpu) == 1  # each thread's gradient is the whole table
+    assert default_shards(build_model("lstm"), torch.device("meta")) == 1

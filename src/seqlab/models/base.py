@@ -32,6 +32,9 @@ class SequenceClassifier(nn.Module):
     """
 
     name: str = "model"
+    # Whether training on CPU splits each batch over threads by default (training/cpu.py): a win when
+    # the work per text outweighs adding up each thread's gradients, a loss for large cheap tables.
+    splits_batches: bool = True
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> Output:
         raise NotImplementedError

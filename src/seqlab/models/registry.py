@@ -8,6 +8,7 @@ from typing import Any, Callable
 from seqlab.errors import ConfigError
 from seqlab.models.base import SequenceClassifier
 from seqlab.models.convolution import ConvolutionClassifier, ConvolutionConfig
+from seqlab.models.ngrams import NgramBagClassifier, NgramBagConfig
 from seqlab.models.recurrent import RecurrentClassifier, RecurrentConfig
 from seqlab.models.transformer import TransformerClassifier, TransformerConfig
 
@@ -30,6 +31,8 @@ _REGISTRY: dict[str, tuple[type, dict[str, Any], Callable[[Any], SequenceClassif
     "transformer": (TransformerConfig, {}, TransformerClassifier),
     # Filters over windows of 3, 4 and 5 words, max-pooled (Kim, 2014): n-grams rather than order.
     "cnn": (ConvolutionConfig, {}, ConvolutionClassifier),
+    # The mean of word and hashed word-pair vectors (fastText): no recurrence, order only in the pairs.
+    "fasttext": (NgramBagConfig, {}, NgramBagClassifier),
 }
 
 

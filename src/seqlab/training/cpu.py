@@ -72,8 +72,9 @@ def has_shared_dropout(model: nn.Module) -> bool:
 
 
 def default_shards(model: nn.Module, device: torch.device) -> int:
-    """One shard per core PyTorch would use, on CPU, unless the model draws shared dropout masks; else 1."""
-    if device.type != "cpu" or has_shared_dropout(model):
+    """One shard per core PyTorch would use, on CPU, unless the model draws shared dropout masks or
+    prefers whole batches (SequenceClassifier.splits_batches); else 1."""
+    if device.type != "cpu" or has_shared_dropout(model) or not getattr(model, "splits_batches", True):
         return 1
     return max(1, torch.get_num_threads())
 

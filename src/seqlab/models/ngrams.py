@@ -1,0 +1,108 @@
+"""A bag of word and n-gram vectors (fastText: Joulin et al., 2017, "Bag of Tricks for Efficient
+Text Classification"): the mean of the vectors of a text's words and of its n-grams -> Dense.
+
+Word order reaches the model only through the n-grams: "not good" gets a vector of its own,
+apart from "not" and "good". N-grams are not in the vocabulary; each is hashed from its word
+ids into one of ``buckets`` rows of a second table (fastText's hashing trick), so the table's
+size is fixed whatever the corpus. Padding never reaches a prediction: the mean covers only the
+text's own words and the n-grams that lie wholly inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from seqlab.errors import ConfigError
+from seqlab.models.attention import length_mask
+from seqlab.models.base import LayerRow, Output, SequenceClassifier, count_parameters, output_size
+from seqlab.models.dropout import ThreadDropout
+
+POOLINGS = ("mean",)
+HASH_MULTIPLIER = 1_000_003  # a prime: consecutive word ids spread over the buckets
+
+
+@dataclass
+class NgramBagConfig:
+    vocab_size: int = 10_000  # rows of the word table
+    embedding_dim: int = 64  # size of each word and n-gram vector
+    ngrams: int = 2  # longest n-gram with a vector of its own (1: words only)
+    buckets: int = 262_144  # rows of the n-gram table; n-grams beyond it share rows (fastText: 2 million)
+    pooling: str = "mean"  # the mean over the text's words and n-grams (fastText's; the only choice)
+    num_classes: int = 2  # 2: one sigmoid output; more: softmax over classes
+    embedding_dropout: float = 0.0  # dropout on the word and n-gram vectors
+    word_dropout: float = 0.0  # share of words (and n-grams) whose whole vector is dropped
+    output_dropout: float = 0.0  # dropout on the mean vector, before the output layer
+    freeze_embeddings: bool = False  # keep the word vectors fixed (e.g. pretrained ones); n-grams still learn
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"the fasttext model averages its vectors (pooling 'mean'); got {self.pooling!r}")
+        if self.ngrams < 1:
+            raise ConfigError(f"ngrams must be at least 1 (1: words only, 2: words and word pairs); got {self.ngrams}")
+        if self.ngrams > 1 and self.buckets < 1:
+            raise ConfigError(f"buckets (rows for the n-gram vectors) must be at least 1; got {self.buckets}")
+
+
+def ngram_rows(ids: torch.Tensor, n: int, buckets: int) -> torch.Tensor:
+    """(batch, time) word ids -> (batch, time - n + 1) rows of the n-grams starting at each position."""
+    starts = ids.shape[1] - n + 1
+    rows = ids[:, :starts].long() % buckets  # (batch, starts)
+    for step in range(1, n):  # the hash kept below buckets at each step: no int64 overflow for any n
+        rows = (rows * HASH_MULTIPLIER + ids[:, step : step + starts].long()) % buckets  # (batch, starts)
+    return rows
+
+
+class NgramBagClassifier(SequenceClassifier):
+    # A text costs a few lookups here, while each thread's gradient of the n-gram table is the whole
+    # table: split over 2 threads, a training step on IMDb batches (128 x 800 tokens, 128-wide vectors)
+    # took 0.50-0.57 s against 0.31-0.34 s whole.
+    splits_batches = False
+
+    def __init__(self, config: NgramBagConfig):
+        super().__init__()
+        self.config = config
+        self.name = "fasttext"
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
+        self.ngram_embedding = nn.Embedding(config.buckets, config.embedding_dim) if config.ngrams > 1 else None
+        self.embedding_dropout = ThreadDropout(config.embedding_dropout)
+        self.word_dropout = ThreadDropout(config.word_dropout, whole_vectors=True)
+        self.output_dropout = ThreadDropout(config.output_dropout)
+        self.head = nn.Linear(config.embedding_dim, output_size(config.num_classes))
+        for table in (self.embedding, self.ngram_embedding):  # Keras's U(-0.05, 0.05), as the other models
+            if table is not None:
+                nn.init.uniform_(table.weight, -0.05, 0.05)
+        self.embedding.weight.requires_grad_(not config.freeze_embeddings)
+
+    def _bag_sum(self, vectors: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+        """(batch, places, embedding) vectors, (batch, places) 1 inside the text -> (batch, embedding) sum."""
+        vectors = self.embedding_dropout(self.word_dropout(vectors))
+        return (vectors * inside.unsqueeze(-1)).sum(1)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> Output:
+        time, dtype = ids.shape[1], self.embedding.weight.dtype
+        total = self._bag_sum(self.embedding(ids), length_mask(lengths, time).to(dtype))  # (batch, embedding)
+        count = lengths.to(dtype)  # (batch,): words, then n-grams, in the mean
+        for n in range(2, self.config.ngrams + 1):
+            if time < n:
+                break  # no text in the batch is long enough for an n-gram
+            rows = ngram_rows(ids, n, self.config.buckets)  # (batch, time - n + 1)
+            inside = length_mask((lengths - n + 1).clamp(min=0), rows.shape[1]).to(dtype)  # n-grams within the text
+            total = total + self._bag_sum(self.ngram_embedding(rows), inside)
+            count = count + (lengths - n + 1).clamp(min=0).to(dtype)
+        mean = total / count.clamp(min=1).unsqueeze(1)  # (batch, embedding)
+        return Output(self.head(self.output_dropout(mean)))  # (batch, outputs)
+
+    def summary_rows(self, maxlen: int) -> list[LayerRow]:
+        c = self.config
+        rows = [LayerRow("embedding", "Embedding (words)", (None, maxlen, c.embedding_dim),
+                         count_parameters(self.embedding))]
+        if self.ngram_embedding is not None:
+            kind = "word pairs" if c.ngrams == 2 else f"2- to {c.ngrams}-grams"
+            rows.append(LayerRow("ngram_embedding", f"Embedding (hashed {kind})",
+                                 (None, sum(max(maxlen - n + 1, 0) for n in range(2, c.ngrams + 1)), c.embedding_dim), count_parameters(self.ngram_embedding)))
+        rows.append(LayerRow("pooling", "GlobalAveragePooling1D", (None, c.embedding_dim), 0))
+        rows.append(LayerRow("dense", "Dense", (None, self.head.out_features), count_parameters(self.head)))
+        return rows
