@@ -134,6 +134,7 @@ PLANS = [
     Plan("fasttext", 800, 8, options={"embedding_dropout": 0.3}, training=TRAINING, tag="800x8, dropout 0.3"),
     Plan("fasttext", 800, 8, word2vec=True, options={"embedding_dropout": 0.3}, training=TRAINING,
          tag="800x8, dropout 0.3"),
+    Plan("fasttext", 800, 8, word2vec=True, training=TRAINING, tag="800x8"),
 ]
 QUICK_PLANS = [Plan("lstm", 100, 1, refit=True), Plan("bigru-attention", 100, 1), Plan("transformer", 100, 1),
                Plan("gru", 100, 1, word2vec=True)]
