@@ -89,9 +89,9 @@ class NgramBagClassifier(SequenceClassifier):
             if time < n:
                 break  # no text in the batch is long enough for an n-gram
             rows = ngram_rows(ids, n, self.config.buckets)  # (batch, time - n + 1)
-            inside = length_mask((lengths - n + 1).clamp(min=0), rows.shape[1]).to(dtype)  # n-grams within the text
-            total = total + self._bag_sum(self.ngram_embedding(rows), inside)
-            count = count + (lengths - n + 1).clamp(min=0).to(dtype)
+            within = (lengths - n + 1).clamp(min=0)  # (batch,): the n-grams lying wholly inside each text
+            total = total + self._bag_sum(self.ngram_embedding(rows), length_mask(within, rows.shape[1]).to(dtype))
+            count = count + within.to(dtype)
         mean = total / count.clamp(min=1).unsqueeze(1)  # (batch, embedding)
         return Output(self.head(self.output_dropout(mean)))  # (batch, outputs)
 
@@ -101,8 +101,9 @@ class NgramBagClassifier(SequenceClassifier):
                          count_parameters(self.embedding))]
         if self.ngram_embedding is not None:
             kind = "word pairs" if c.ngrams == 2 else f"2- to {c.ngrams}-grams"
-            rows.append(LayerRow("ngram_embedding", f"Embedding (hashed {kind})",
-                                 (None, sum(max(maxlen - n + 1, 0) for n in range(2, c.ngrams + 1)), c.embedding_dim), count_parameters(self.ngram_embedding)))
+            places = sum(max(maxlen - n + 1, 0) for n in range(2, c.ngrams + 1))
+            rows.append(LayerRow("ngram_embedding", f"Embedding (hashed {kind})", (None, places, c.embedding_dim),
+                                 count_parameters(self.ngram_embedding)))
         rows.append(LayerRow("pooling", "GlobalAveragePooling1D", (None, c.embedding_dim), 0))
         rows.append(LayerRow("dense", "Dense", (None, self.head.out_features), count_parameters(self.head)))
         return rows
