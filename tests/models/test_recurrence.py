@@ -7,12 +7,14 @@ from torch import nn
 from seqlab.models import recurrence
 
 
-@pytest.mark.parametrize("layers", [1, 2])
-def test_outputs_and_every_gradient_equal_nn_rnn(layers):
+@pytest.mark.parametrize("layers,batch,time", [(1, 5, 30), (2, 5, 30), (1, 1, 30), (1, 4, 1)])
+def test_outputs_and_every_gradient_equal_nn_rnn(layers, batch, time):
     torch.manual_seed(0)
     module = nn.RNN(12, 8, num_layers=layers, batch_first=True)
-    x = torch.randn(5, 30, 12, requires_grad=True)  # (batch, time, features)
-    upstream = torch.randn(5, 30, 8)  # a loss that reads every step
+    for bias in (module.bias_hh_l0, module.bias_ih_l0):  # nonzero biases, each in its own place
+        nn.init.normal_(bias)
+    x = torch.randn(batch, time, 12, requires_grad=True)  # (batch, time, features)
+    upstream = torch.randn(batch, time, 8)  # a loss that reads every step
 
     expected, _ = module(x)
     (expected * upstream).sum().backward()

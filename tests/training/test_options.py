@@ -59,6 +59,44 @@ def test_weight_decay_uses_decoupled_adamw(tiny_reviews):
     assert trainer.optimizer.param_groups[0]["weight_decay"] == 0.01
 
 
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_fused_adam_updates_as_the_per_tensor_loop_does(weight_decay):
+    from seqlab.training.fit import adam
+
+    torch.manual_seed(0)
+    model = build_model("lstm", vocab_size=50, embedding_dim=8, hidden_size=4)
+    config = TrainConfig(weight_decay=weight_decay, learning_rate=0.01)
+    fused_parameters = [torch.nn.Parameter(p.detach().clone()) for p in model.parameters()]
+    loop_parameters = [torch.nn.Parameter(p.detach().clone()) for p in model.parameters()]
+    fused = adam(fused_parameters, config)
+    loop = type(fused)(loop_parameters, lr=0.01, eps=config.adam_epsilon, weight_decay=weight_decay, foreach=False)
+    assert fused.defaults["fused"] and not loop.defaults["fused"]
+    for _ in range(5):
+        for a, b in zip(fused_parameters, loop_parameters):
+            a.grad = torch.randn_like(a)
+            b.grad = a.grad.clone()
+        fused.step()
+        loop.step()
+    moved = [not torch.equal(a, p) for a, p in zip(fused_parameters, model.parameters())]
+    assert all(moved)
+    for a, b in zip(fused_parameters, loop_parameters):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_adam_falls_back_to_the_loop_without_a_fused_kernel(monkeypatch):
+    from seqlab.training import fit
+
+    class NoFusedKernel(torch.optim.Adam):
+        def __init__(self, parameters, fused=None, **options):
+            if fused:
+                raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+            super().__init__(parameters, **options)
+
+    monkeypatch.setattr(fit.torch.optim, "Adam", NoFusedKernel)
+    optimizer = fit.adam([torch.nn.Parameter(torch.ones(3))], TrainConfig())
+    assert type(optimizer) is NoFusedKernel and not optimizer.defaults["fused"]
+
+
 def test_patience_and_restore_best_add_early_stopping(tiny_reviews):
     trainer = _trainer(tiny_reviews, patience=2, restore_best=True, monitor="val_accuracy")
     stopper = next(c for c in trainer.callbacks if isinstance(c, EarlyStopping))

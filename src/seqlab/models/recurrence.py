@@ -21,31 +21,34 @@ from torch.nn import functional as F
 
 
 class _TanhRecurrence(torch.autograd.Function):
-    """h_t = tanh(z_t + h_{t-1} W_hh^T), z_t = x_t W_ih^T + b_ih + b_hh given."""
+    """h_t = tanh(z_t + h_{t-1} W_hh^T), h_{-1} = 0, z_t = x_t W_ih^T + b_ih + b_hh given.
+
+    Each step updates its own slice of one (time, batch, hidden) buffer in place: a step's slice
+    is one contiguous block, and an out= product would first copy its bias operand into the output."""
 
     @staticmethod
     def forward(ctx, projected: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
-        time, batch, hidden = projected.shape
-        states = projected.new_empty(time + 1, batch, hidden)  # h_0 .. h_T
-        states[0].zero_()
+        states = projected.clone(memory_format=torch.contiguous_format)  # (time, batch, hidden): z, then h
+        steps = states.unbind(0)  # (batch, hidden) each
         w_t = w_hh.t()
-        for step in range(time):
-            torch.addmm(projected[step], states[step], w_t, out=states[step + 1]).tanh_()
+        steps[0].tanh_()
+        for step in range(1, len(steps)):
+            steps[step].addmm_(steps[step - 1], w_t).tanh_()
         ctx.save_for_backward(states, w_hh)
-        return states[1:]  # (time, batch, hidden)
+        return states
 
     @staticmethod
     def backward(ctx, grad_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         states, w_hh = ctx.saved_tensors
         hidden = states.shape[-1]
-        through_tanh = 1 - states[1:] * states[1:]  # (time, batch, hidden): tanh' at every step, at once
-        grad_projected = torch.empty_like(through_tanh)  # dLoss/dz_t
-        torch.mul(grad_states[-1], through_tanh[-1], out=grad_projected[-1])
-        for step in range(grad_states.shape[0] - 2, -1, -1):
+        through_tanh = torch.addcmul(states.new_ones(()), states, states, value=-1)  # (time, batch, hidden): 1 - h^2
+        grad_projected = grad_states.clone(memory_format=torch.contiguous_format)  # dLoss/dh, then dLoss/dz
+        steps, slopes = grad_projected.unbind(0), through_tanh.unbind(0)
+        steps[-1].mul_(slopes[-1])
+        for step in range(len(steps) - 2, -1, -1):
             # dLoss/dh_t = its own gradient + dLoss/dz_{t+1} W_hh, then through tanh: one addmm, one mul
-            torch.addmm(grad_states[step], grad_projected[step + 1], w_hh, out=grad_projected[step])
-            grad_projected[step].mul_(through_tanh[step])
-        grad_w_hh = grad_projected.reshape(-1, hidden).t() @ states[:-1].reshape(-1, hidden)  # (hidden, hidden)
+            steps[step].addmm_(steps[step + 1], w_hh).mul_(slopes[step])
+        grad_w_hh = grad_projected[1:].reshape(-1, hidden).t() @ states[:-1].reshape(-1, hidden)  # (hidden, hidden)
         return grad_projected, grad_w_hh
 
 
@@ -59,15 +62,15 @@ def supports(module: nn.RNNBase, x: torch.Tensor) -> bool:
 def run_layers(module: nn.RNNBase, x: torch.Tensor) -> torch.Tensor:
     """`module`'s output for batch-first `x` (batch, time, features): every layer, one direction,
     zero initial state; dropout between layers as the module applies it."""
-    inputs = x.transpose(0, 1)  # (time, batch, features)
+    inputs = x.transpose(0, 1).contiguous()  # (time, batch, features): no copy when x is stored time-major
     for layer in range(module.num_layers):
         if layer and module.dropout and module.training:
             inputs = F.dropout(inputs, module.dropout, training=True)
         weight_ih = getattr(module, f"weight_ih_l{layer}")
         bias = getattr(module, f"bias_ih_l{layer}") + getattr(module, f"bias_hh_l{layer}")
         projected = F.linear(inputs, weight_ih, bias)  # (time, batch, hidden), every step at once
-        inputs = _TanhRecurrence.apply(projected.contiguous(), getattr(module, f"weight_hh_l{layer}"))
-    return inputs.transpose(0, 1)  # (batch, time, hidden)
+        inputs = _TanhRecurrence.apply(projected, getattr(module, f"weight_hh_l{layer}"))
+    return inputs.transpose(0, 1)  # (batch, time, hidden), stored time-major
 
 
 # Predicting: the embedding folded into the first layer's input projection.
@@ -100,9 +103,9 @@ def folded_states(table: torch.Tensor, recurrent: torch.Tensor, ids: torch.Tenso
     """Outputs of every step for token ids (batch, time), predicting."""
     steps = ids.t()  # (time, batch)
     time, batch = steps.shape
-    projected = table.index_select(0, steps.reshape(-1)).view(time, batch, -1)  # (time, batch, hidden)
-    states = torch.empty_like(projected)
-    previous = table.new_zeros(batch, table.shape[1])
-    for step in range(time):
-        previous = torch.addmm(projected[step], previous, recurrent, out=states[step]).tanh_()
+    states = table.index_select(0, steps.reshape(-1)).view(time, batch, -1)  # (time, batch, hidden): z, then h
+    views = states.unbind(0)  # (batch, hidden) each
+    views[0].tanh_()
+    for step in range(1, time):
+        views[step].addmm_(views[step - 1], recurrent).tanh_()
     return states.transpose(0, 1)  # (batch, time, hidden)

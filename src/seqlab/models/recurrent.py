@@ -135,7 +135,9 @@ class RecurrentClassifier(SequenceClassifier):
         return x
 
     def _vectors(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.embedding_dropout(self.word_dropout(self.embedding(ids)))  # (batch, time, embedding)
+        """Word vectors (batch, time, embedding), stored time-major: recurrent kernels read them step by step."""
+        vectors = self.embedding(ids.t()).transpose(0, 1)  # (batch, time, embedding)
+        return self.embedding_dropout(self.word_dropout(vectors))  # (batch, time, embedding)
 
     def _folded(self, module: nn.RNNBase, ids: torch.Tensor) -> torch.Tensor:
         """`module` (a first layer) predicting from its table of every word's input projection

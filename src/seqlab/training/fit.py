@@ -175,6 +175,22 @@ class Callback:
         pass
 
 
+def adam(parameters: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam, or AdamW with weight decay, as one fused kernel over all parameters where PyTorch has
+    one (CPU since PyTorch 2.4, CUDA), else its per-tensor loop. The update is the same; the loop
+    reads and writes each parameter and its two moments ~10 times per step, the kernel once: on
+    this project's 2-core machine a step over the lecture's 1.3 million parameters took 9.5 ms
+    looped and 1.2 ms fused, over fasttext's 36 million 316-397 ms against 47 ms (bench/optimizer.py)."""
+    kind = torch.optim.AdamW if config.weight_decay else torch.optim.Adam
+    options = {"lr": config.learning_rate, "eps": config.adam_epsilon}
+    if config.weight_decay:
+        options["weight_decay"] = config.weight_decay
+    try:
+        return kind(parameters, fused=True, **options)
+    except RuntimeError:  # no fused kernel for these parameters' device or dtype (or an older PyTorch)
+        return kind(parameters, **options)
+
+
 class Trainer:
     """One loop for every model: Adam + cross-entropy, Keras's fit semantics."""
 
@@ -196,11 +212,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.device = next(model.parameters()).device
         self.trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-        if config.weight_decay:
-            self.optimizer = torch.optim.AdamW(self.trainable, lr=config.learning_rate, eps=config.adam_epsilon,
-                                               weight_decay=config.weight_decay)
-        else:
-            self.optimizer = torch.optim.Adam(self.trainable, lr=config.learning_rate, eps=config.adam_epsilon)
+        self.optimizer = adam(self.trainable, config)
         self.shards = config.shards or default_shards(model, self.device)
         if self.shards > 1 and self.device.type != "cpu":
             raise ConfigError("shards split batches over CPU threads; on a GPU leave shards unset")
