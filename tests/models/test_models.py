@@ -145,3 +145,12 @@ def test_fasttext_config_checks_its_ngrams():
     with pytest.raises(ConfigError, match="pooling 'mean'"):
         build_model("fasttext", pooling="max")
     assert build_model("fasttext", ngrams=1).ngram_embedding is None
+    with pytest.raises(ConfigError, match="ngram_init"):
+        build_model("fasttext", ngram_init=-0.1)
+
+
+def test_fasttext_ngram_vectors_start_in_their_own_range():
+    model = build_model("fasttext", vocab_size=100, buckets=5000, ngram_init=1 / 128)
+    assert float(model.ngram_embedding.weight.abs().max()) <= 1 / 128
+    assert float(model.ngram_embedding.weight.abs().max()) > 0.9 / 128  # the whole range, not zeros
+    assert float(model.embedding.weight.abs().max()) > 1 / 128  # the word table keeps Keras's 0.05

@@ -30,6 +30,7 @@ class NgramBagConfig:
     embedding_dim: int = 64  # size of each word and n-gram vector
     ngrams: int = 2  # longest n-gram with a vector of its own (1: words only)
     buckets: int = 262_144  # rows of the n-gram table; n-grams beyond it share rows (fastText: 2 million)
+    ngram_init: float = 0.05  # n-gram vectors start uniform in (-ngram_init, ngram_init); fastText: 1 / embedding_dim
     pooling: str = "mean"  # the mean over the text's words and n-grams (fastText's; the only choice)
     num_classes: int = 2  # 2: one sigmoid output; more: softmax over classes
     embedding_dropout: float = 0.0  # dropout on the word and n-gram vectors
@@ -44,6 +45,8 @@ class NgramBagConfig:
             raise ConfigError(f"ngrams must be at least 1 (1: words only, 2: words and word pairs); got {self.ngrams}")
         if self.ngrams > 1 and self.buckets < 1:
             raise ConfigError(f"buckets (rows for the n-gram vectors) must be at least 1; got {self.buckets}")
+        if self.ngram_init < 0:
+            raise ConfigError(f"ngram_init (the range the n-gram vectors start in) must be 0 or more; got {self.ngram_init}")
 
 
 def ngram_rows(ids: torch.Tensor, n: int, buckets: int) -> torch.Tensor:
@@ -71,9 +74,9 @@ class NgramBagClassifier(SequenceClassifier):
         self.word_dropout = ThreadDropout(config.word_dropout, whole_vectors=True)
         self.output_dropout = ThreadDropout(config.output_dropout)
         self.head = nn.Linear(config.embedding_dim, output_size(config.num_classes))
-        for table in (self.embedding, self.ngram_embedding):  # Keras's U(-0.05, 0.05), as the other models
-            if table is not None:
-                nn.init.uniform_(table.weight, -0.05, 0.05)
+        nn.init.uniform_(self.embedding.weight, -0.05, 0.05)  # Keras's, as the other models
+        if self.ngram_embedding is not None:
+            nn.init.uniform_(self.ngram_embedding.weight, -config.ngram_init, config.ngram_init)
         self.embedding.weight.requires_grad_(not config.freeze_embeddings)
 
     def _bag_sum(self, vectors: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
