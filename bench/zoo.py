@@ -152,6 +152,15 @@ PLANS = [
     Plan("bigru-attention", 800, 4, word2vec=True,
          options={"embedding_dropout": 0.4, "output_dropout": 0.4, "freeze_embeddings": True},
          training=TRAINING, tag="800x4, dropout 0.4, frozen vectors"),
+    # Frozen, it underfits: validation loss still fell at the fourth epoch (0.2740 -> 0.2708), training accuracy
+    # 0.891 (fine-tuned: 0.939 after two). The same for 8 epochs.
+    Plan("bigru-attention", 800, 8, word2vec=True,
+         options={"embedding_dropout": 0.4, "output_dropout": 0.4, "freeze_embeddings": True},
+         training=TRAINING, tag="800x8, dropout 0.4, frozen vectors"),
+    # The same from another seed (validation split, initial weights, batch order, dropout masks): how much is luck.
+    Plan("bigru-attention", 800, 8, word2vec=True,
+         options={"embedding_dropout": 0.4, "output_dropout": 0.4, "freeze_embeddings": True},
+         training={**TRAINING, "seed": 1}, tag="800x8, dropout 0.4, frozen vectors, seed 1"),
 ]
 QUICK_PLANS = [Plan("lstm", 100, 1, refit=True), Plan("bigru-attention", 100, 1), Plan("transformer", 100, 1),
                Plan("gru", 100, 1, word2vec=True)]
