@@ -89,6 +89,17 @@ def test_integrated_gradients_add_up_to_the_change_in_log_odds(predictor):
     assert total == pytest.approx(float(real - baseline), rel=0.05, abs=0.02)
 
 
+@pytest.mark.parametrize("read", [5, 32])  # 32: as many positions as path steps
+def test_integrated_gradients_answer_the_embedding_in_the_layout_it_was_asked(read):
+    from seqlab.explain import IG_STEPS, _arranged_as
+
+    ids = torch.arange(read)[None].expand(IG_STEPS, -1)  # (steps, read): one text, repeated
+    path = torch.randn(IG_STEPS, read, 3)
+    assert _arranged_as(ids, path) is path
+    time_major = _arranged_as(ids.t(), path)  # a recurrent model looks its words up as ids.t()
+    assert time_major.shape == (read, IG_STEPS, 3) and torch.equal(time_major.transpose(0, 1), path)
+
+
 @pytest.mark.slow
 def test_sentiment_words_push_the_trained_model_the_right_way(predictor, imdb_corpus):
     """On held-out reviews, occluding 'great'/'excellent' lowers P(positive) and 'worst'/'awful' raises it."""

@@ -144,7 +144,7 @@ def _integrated_gradients(predictor: Predictor, alignment: _Alignment, target: i
         vectors = embedding(ids)  # (1, read, embedding)
     alphas = (torch.arange(IG_STEPS, dtype=vectors.dtype) + 0.5) / IG_STEPS  # (steps,)
     path = (alphas[:, None, None] * vectors).requires_grad_(True)  # (steps, read, embedding)
-    handle = embedding.register_forward_hook(lambda module, inputs, output: path)
+    handle = embedding.register_forward_hook(lambda module, inputs, output: _arranged_as(inputs[0], path))
     try:
         with torch.enable_grad():
             logits = model(ids.expand(IG_STEPS, -1), torch.from_numpy(alignment.lengths).expand(IG_STEPS)).logits
@@ -152,6 +152,15 @@ def _integrated_gradients(predictor: Predictor, alignment: _Alignment, target: i
     finally:
         handle.remove()
     return (vectors[0] * gradient.mean(0)).sum(-1).numpy()  # (read,)
+
+
+def _arranged_as(ids: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
+    """`path` (steps, read, embedding) laid out as the `ids` the embedding was given: (steps, read), or
+    (read, steps) for a model that looks its words up time-major (the recurrent ones: ``embedding(ids.t())``).
+    The steps are copies of one text, so their axis is the one with stride 0 when both have one length."""
+    steps, read = path.shape[:2]
+    time_major = tuple(ids.shape) == (read, steps) and (steps != read or ids.stride(1) == 0)
+    return path.transpose(0, 1) if time_major else path
 
 
 def _log_odds(logits: torch.Tensor, target: int) -> torch.Tensor:
