@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import markdown_table, write_results  # noqa: E402
 
 from seqlab.models import build_model  # noqa: E402
+from seqlab.training.fit import TrainConfig, adam  # noqa: E402
 
 # (label, registry name, model options): the lecture's three models and two from bench/zoo.py.
 MODELS = [
@@ -63,12 +64,16 @@ def main() -> None:
             parameters = [torch.nn.Parameter(p.detach().clone()) for p in model.parameters()]
             for parameter in parameters:
                 parameter.grad = torch.randn_like(parameter) * 1e-3
-            optimizers[kind] = torch.optim.Adam(parameters, lr=1e-3, eps=1e-7,
-                                                **({"fused": True} if kind == "fused" else {"foreach": False}))
+            config = TrainConfig()  # the lecture's Adam: lr 1e-3, eps 1e-7
+            optimizers[kind] = (adam(parameters, config) if kind == "fused" else  # what training builds
+                                torch.optim.Adam(parameters, lr=config.learning_rate, eps=config.adam_epsilon,
+                                                 foreach=False))
             time_steps(optimizers[kind], 2)  # moments allocated, kernels warm
         for _ in range(rounds):
             for kind, optimizer in optimizers.items():
                 timings[kind].append(time_steps(optimizer, steps) * 1000)
+        if not optimizers["fused"].defaults["fused"]:
+            raise SystemExit("this PyTorch has no fused Adam for CPU parameters (PyTorch 2.4 or later has)")
         count = sum(p.numel() for p in model.parameters())
         loop, fused = (statistics.median(timings[kind]) for kind in ("loop", "fused"))
         results[label] = {"model": name, "options": options, "parameters": count, "loop_ms": timings["loop"],
