@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from seqlab.models import build_model
+from seqlab.models import build_model, folded
 from seqlab.training.batches import collate
+from seqlab.training.fit import TrainConfig, adam
 
 CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
 
@@ -53,7 +54,7 @@ def test_predicting_from_folded_tables_equals_the_reference(name, options, tiny_
     torch.manual_seed(0)
     model = build_model(name, vocab_size=tiny_reviews.encoder.vocab_size, **options).eval()
     split = tiny_reviews.test
-    batch = collate(split, np.argsort(split.lengths)[::37][:8])
+    batch = collate(split, np.argsort(split.lengths)[::13][:folded.LSTM_MIN_BATCH])  # enough texts to fold an LSTM
     reference = model(batch.ids, batch.lengths)  # gradients on: the modules' own kernels
     with torch.inference_mode():
         predicted = model(batch.ids, batch.lengths)
@@ -66,3 +67,32 @@ def test_predicting_from_folded_tables_equals_the_reference(name, options, tiny_
         changed = model(batch.ids, batch.lengths).logits
     with torch.enable_grad():
         torch.testing.assert_close(changed, model(batch.ids, batch.lengths).logits.detach(), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm", "bigru"])
+def test_predictions_after_training_steps_use_the_new_weights(name, tiny_reviews):
+    """Tables made while predicting (validation) must not outlive the optimizer's steps that follow
+    (the fused Adam kernel bumps no version counter; training mode drops the tables too)."""
+    torch.manual_seed(0)
+    model = build_model(name, vocab_size=tiny_reviews.encoder.vocab_size)
+    split = tiny_reviews.test
+    batch = collate(split, np.argsort(split.lengths)[::13][:folded.LSTM_MIN_BATCH])
+    optimizer = adam(list(model.parameters()), TrainConfig(learning_rate=0.01))
+    for _ in range(2):
+        model.eval()
+        with torch.inference_mode():
+            model(batch.ids, batch.lengths)  # tables made from the weights of now
+        model.train()
+        model(batch.ids, batch.lengths).logits.sum().backward()
+        optimizer.step()
+    model.eval()
+    with torch.inference_mode():
+        predicted = model(batch.ids, batch.lengths).logits
+    torch.testing.assert_close(predicted, model(batch.ids, batch.lengths).logits.detach(), rtol=0, atol=1e-5)
+    with torch.inference_mode():  # and in eval mode throughout: the version counters tell
+        model(batch.ids, batch.lengths)
+    model(batch.ids, batch.lengths).logits.sum().backward()
+    optimizer.step()
+    with torch.inference_mode():
+        predicted = model(batch.ids, batch.lengths).logits
+    torch.testing.assert_close(predicted, model(batch.ids, batch.lengths).logits.detach(), rtol=0, atol=1e-5)

@@ -38,30 +38,3 @@ def test_other_modules_and_devices_keep_pytorchs_kernel():
     assert not recurrence.supports(nn.RNN(4, 4, nonlinearity="relu"), x)
     assert not recurrence.supports(nn.RNN(4, 4, bidirectional=True), x)
     assert not recurrence.supports(nn.RNN(4, 4).double(), x.double())
-
-
-# Predicting from a folded input table: the same outputs as nn.RNN itself.
-
-def test_folded_states_equal_nn_rnn_on_embedded_ids():
-    torch.manual_seed(0)
-    embedding, module = nn.Embedding(50, 12), nn.RNN(12, 8, batch_first=True).eval()
-    nn.init.normal_(module.bias_hh_l0)
-    ids = torch.randint(0, 50, (6, 40))  # (batch, time)
-    with torch.no_grad():
-        expected, _ = module(embedding(ids))
-        assert recurrence.can_fold(module, ids)
-        states = recurrence.folded_states(*recurrence.folded_weights(module, embedding.weight), ids)
-    torch.testing.assert_close(states, expected, atol=1e-5, rtol=1e-5)
-
-
-def test_folding_only_when_predicting_with_one_float32_tanh_layer_on_cpu():
-    ids = torch.zeros(2, 3, dtype=torch.long)
-    rnn = nn.RNN(4, 4).eval()
-    assert not recurrence.can_fold(rnn, ids)  # gradients on
-    with torch.no_grad():
-        assert recurrence.can_fold(rnn, ids)
-        assert not recurrence.can_fold(nn.RNN(4, 4), ids)  # training mode
-        assert not recurrence.can_fold(nn.LSTM(4, 4).eval(), ids)  # oneDNN's kernel is faster
-        assert not recurrence.can_fold(nn.RNN(4, 4, num_layers=2).eval(), ids)
-        assert not recurrence.can_fold(nn.RNN(4, 4, nonlinearity="relu").eval(), ids)
-        assert not recurrence.can_fold(nn.RNN(4, 4).to(torch.bfloat16).eval(), ids)

@@ -8,8 +8,9 @@ tokens at once); only the recurrent product stays in the loop, two in-place oper
 step forward and two backward, written by hand, and dW_hh computed as one product after the
 loop. Inputs arrive time-major in memory (the model gathers its word vectors that way), so no
 large tensor is transposed: that, and working in place, took a 64-review share of 200 steps
-from 16 to 11 ms forward and backward. (The same written out for the LSTM and the GRU was
-slower than PyTorch's kernels, which stay in use for them: docs/performance.md.)
+from 16 to 11 ms forward and backward. (The same written out for training the LSTM and the GRU
+was slower than PyTorch's kernels, which stay in use for them: docs/performance.md. Predicting
+is another matter: models/folded.py.)
 
 The arithmetic is PyTorch's own (both biases), on the nn.RNN module's weights, so saved
 models are unchanged; tests/models/test_recurrence.py checks outputs and every gradient
@@ -74,41 +75,3 @@ def run_layers(module: nn.RNNBase, x: torch.Tensor) -> torch.Tensor:
         projected = F.linear(inputs, weight_ih, bias)  # (time, batch, hidden), every step at once
         inputs = _TanhRecurrence.apply(projected, getattr(module, f"weight_hh_l{layer}"))
     return inputs.transpose(0, 1)  # (batch, time, hidden), stored time-major
-
-
-# Predicting: the embedding folded into the first layer's input projection.
-#
-# Embedding then input projection is one linear map per word: (E W_ih^T + b)[id] = E[id] W_ih^T + b.
-# So for predictions the projection of every word in the vocabulary is computed once (a
-# (vocabulary, hidden) table) and each text gathers its rows: no (batch x time x embedding)
-# product, which is two thirds of a SimpleRNN's arithmetic. Predicting IMDb's 25,000 test
-# reviews with the lecture's SimpleRNN: 15,438 -> 30,626 reviews/s. (The LSTM and GRU written the
-# same way, with their gates in a Python loop, were slower than oneDNN's kernel once the batch
-# is split over two threads, 0.88x and 1.14x, and far slower for one review: they keep oneDNN.)
-# Tables are recomputed whenever a weight changes (parameters' versions and storage are the key).
-
-
-def can_fold(module: nn.RNNBase, ids: torch.Tensor) -> bool:
-    """Whether `module` may predict from a folded table: a one-layer, one-direction tanh nn.RNN,
-    float32 on CPU outside autocast, predicting (no gradients, eval mode)."""
-    weights = module.weight_ih_l0
-    return (type(module) is nn.RNN and module.num_layers == 1 and supports(module, weights)
-            and ids.device == weights.device and not torch.is_grad_enabled() and not module.training)
-
-
-def folded_weights(module: nn.RNN, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(table, recurrent weight transposed) of `module` fed by `embedding` (vocabulary, features)."""
-    bias = module.bias_ih_l0 + module.bias_hh_l0
-    return torch.addmm(bias, embedding, module.weight_ih_l0.t()), module.weight_hh_l0.t()  # (vocabulary, hidden)
-
-
-def folded_states(table: torch.Tensor, recurrent: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """Outputs of every step for token ids (batch, time), predicting."""
-    steps = ids.t()  # (time, batch)
-    time, batch = steps.shape
-    states = table.index_select(0, steps.reshape(-1)).view(time, batch, -1)  # (time, batch, hidden): z, then h
-    views = states.unbind(0)  # (batch, hidden) each
-    views[0].tanh_()
-    for step in range(1, time):
-        views[step].addmm_(views[step - 1], recurrent).tanh_()
-    return states.transpose(0, 1)  # (batch, time, hidden)

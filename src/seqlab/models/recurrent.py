@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from seqlab.errors import ConfigError
-from seqlab.models import recurrence
+from seqlab.models import folded, recurrence
 from seqlab.models.attention import AdditiveAttention, pool
 from seqlab.models.dropout import ThreadDropout
 from seqlab.models.base import LayerRow, Output, SequenceClassifier, count_parameters, output_size
@@ -55,6 +55,7 @@ class RecurrentConfig:
 class RecurrentClassifier(SequenceClassifier):
     def __init__(self, config: RecurrentConfig):
         super().__init__()
+        self._tables: dict[int, tuple] = {}  # first layers' folded input tables, for predicting (not saved)
         self.config = config
         self.name = f"{'bi' if config.bidirectional else ''}{config.cell}"
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
@@ -82,7 +83,10 @@ class RecurrentClassifier(SequenceClassifier):
         self.head = nn.Linear(directions * config.hidden_size, output_size(config.num_classes))
         self.reset_parameters()
         self.embedding.weight.requires_grad_(not config.freeze_embeddings)
-        self._tables: dict[int, tuple] = {}  # first layers' folded input tables, for predicting (not saved)
+
+    def train(self, mode: bool = True) -> "RecurrentClassifier":
+        self._tables.clear()  # weights may change in between, also by writes no version counter sees
+        return super().train(mode)
 
     def reset_parameters(self) -> None:
         """Keras's initialisers, so training behaves like the lecture's models."""
@@ -117,14 +121,14 @@ class RecurrentClassifier(SequenceClassifier):
     def _states(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The last layer's outputs at every step."""
         first = self.forward_layers[0] if self.config.bidirectional else self.recurrent
-        folded = recurrence.can_fold(first, ids)
+        from_table = folded.can_fold(first, ids)
         if not self.config.bidirectional:
-            if folded:
+            if from_table:
                 return self._folded(self.recurrent, ids)  # (batch, time, hidden)
             return _run(self.recurrent, self._vectors(ids))  # (batch, time, hidden)
         reverse = _reversal_index(lengths, ids.shape[1])  # (batch, time)
         for layer, (forward_rnn, backward_rnn) in enumerate(zip(self.forward_layers, self.backward_layers)):
-            if layer == 0 and folded:
+            if layer == 0 and from_table:
                 ahead = self._folded(forward_rnn, ids)  # (batch, time, hidden)
                 behind = self._folded(backward_rnn, ids.gather(1, reverse))  # (batch, time, hidden), reversed order
             else:
@@ -140,14 +144,13 @@ class RecurrentClassifier(SequenceClassifier):
         return self.embedding_dropout(self.word_dropout(vectors))  # (batch, time, embedding)
 
     def _folded(self, module: nn.RNNBase, ids: torch.Tensor) -> torch.Tensor:
-        """`module` (a first layer) predicting from its table of every word's input projection
-        (the SimpleRNN only: see models/recurrence.py)."""
+        """`module` (a first layer) predicting from its table of every word's input projection (models/folded.py)."""
         parameters = [self.embedding.weight, *module.parameters()]
         key = tuple((p.data_ptr(), p._version) for p in parameters)  # changes with every weight update
         cached = self._tables.get(id(module))
         if cached is None or cached[0] != key:
-            cached = self._tables[id(module)] = (key, *recurrence.folded_weights(module, self.embedding.weight))
-        return recurrence.folded_states(cached[1], cached[2], ids)
+            cached = self._tables[id(module)] = (key, folded.folded_weights(module, self.embedding.weight))
+        return folded.folded_states(module, cached[1], ids)
 
     def _pool(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         batch = torch.arange(states.shape[0], device=states.device)

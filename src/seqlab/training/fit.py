@@ -187,9 +187,18 @@ def adam(parameters: list[torch.nn.Parameter], config: TrainConfig) -> torch.opt
     if config.weight_decay:
         options["weight_decay"] = config.weight_decay
     try:
-        return kind(parameters, fused=True, **options)
+        optimizer = kind(parameters, fused=True, **options)
     except RuntimeError:  # no fused kernel for these parameters' device or dtype (or an older PyTorch)
         return kind(parameters, **options)
+    optimizer.register_step_post_hook(_count_update)
+    return optimizer
+
+
+def _count_update(optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
+    """Bump the parameters' version counters, as any in-place PyTorch operation does and the fused
+    kernel does not (PyTorch 2.13): what is cached by version, like a recurrent model's folded
+    prediction tables (models/folded.py), would otherwise outlive the update."""
+    torch.autograd.graph.increment_version([p for group in optimizer.param_groups for p in group["params"]])
 
 
 class Trainer:

@@ -1,0 +1,154 @@
+"""Predicting from folded tables: the embedding and a first recurrent layer's input projection as one lookup.
+
+Embedding then input projection is one linear map per word: (E W_ih^T + b)[id] = E[id] W_ih^T + b.
+So to predict, the projection of every word in the vocabulary is computed once, a (vocabulary,
+gates * hidden) table kept until a weight changes, and each text gathers its rows: no (batch x
+time x embedding) product, which is most of a one-layer model's arithmetic.
+
+The SimpleRNN gathers every step's rows at once and works on them in place (two operations a
+step). The LSTM and GRU gather one step at a time into one small buffer: gathering all of a
+256-review share's LSTM gates at once made a 52 MB tensor whose pages the system handed out
+afresh on every batch (22 of its 54 ms). Their gate arithmetic is a loop of in-place
+operations compiled with TorchScript, which runs it without Python's interpreter lock, so the
+shares of a batch run at once on their cores. One thread, 256 reviews of 200 tokens: the LSTM
+49 ms in oneDNN's kernel, 26 here; two shares on two threads, 48-50 ms against 27-29 (the
+same loop left in Python: 34-41). The GRU (PyTorch's own CPU kernel): 71 against 23 ms.
+
+TorchScript is deprecated in favour of torch.compile, which would unroll a loop of 200 steps
+and compile it again for every text length; where scripting fails the same loop runs in
+Python (slower, same results). For a few reviews oneDNN's LSTM kernel is faster (1 review:
+0.37 against 0.93 ms; even at 16), so small LSTM batches keep it.
+
+Outputs equal the modules' own within 1e-5 (tests/models/test_folded.py, test_equivalence.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from typing import Callable
+
+import torch
+from torch import nn
+
+LSTM_MIN_BATCH = 16  # below this many texts oneDNN's LSTM kernel is faster than the loop here
+
+
+def can_fold(module: nn.RNNBase, ids: torch.Tensor) -> bool:
+    """Whether `module` may predict from a folded table: one layer, one direction, with biases
+    (a tanh nn.RNN, an nn.LSTM without projection for 16 texts or more, an nn.GRU), float32 on CPU
+    outside autocast, predicting (no gradients, eval mode)."""
+    kind = type(module)
+    if kind not in (nn.RNN, nn.LSTM, nn.GRU) or module.num_layers != 1 or module.bidirectional or not module.bias:
+        return False
+    if kind is nn.RNN and module.nonlinearity != "tanh":
+        return False
+    if kind is nn.LSTM and (module.proj_size or ids.shape[0] < LSTM_MIN_BATCH):
+        return False
+    weights = module.weight_ih_l0
+    return (weights.device.type == "cpu" and weights.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+            and ids.device == weights.device and not torch.is_grad_enabled() and not module.training)
+
+
+def folded_weights(module: nn.RNNBase, embedding: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """What `module` fed by `embedding` (vocabulary, features) predicts from: its table first."""
+    hidden = module.hidden_size
+    weight_ih, weight_hh = module.weight_ih_l0, module.weight_hh_l0
+    bias_ih, bias_hh = module.bias_ih_l0, module.bias_hh_l0
+    if isinstance(module, nn.LSTM):
+        # PyTorch's gate rows are input, forget, cell, output; here the three sigmoid gates come first.
+        order = torch.cat([torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden),
+                           torch.arange(2 * hidden, 3 * hidden)]).to(weight_ih.device)
+        table = torch.addmm((bias_ih + bias_hh)[order], embedding, weight_ih[order].t())  # (vocabulary, 4 * hidden)
+        return table, weight_hh[order].t().contiguous()  # (hidden, 4 * hidden)
+    if isinstance(module, nn.GRU):
+        # The reset and update gates add both biases; the candidate's recurrent bias sits inside r * (...).
+        inner = torch.cat([torch.zeros_like(bias_hh[: 2 * hidden]), bias_hh[2 * hidden :]])  # (3 * hidden,)
+        table = torch.addmm(bias_ih + bias_hh - inner, embedding, weight_ih.t())  # (vocabulary, 3 * hidden)
+        return table, weight_hh.t().contiguous(), inner  # (hidden, 3 * hidden), (3 * hidden,)
+    return torch.addmm(bias_ih + bias_hh, embedding, weight_ih.t()), weight_hh.t()  # (vocabulary, hidden), (hidden, hidden)
+
+
+def folded_states(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], ids: torch.Tensor) -> torch.Tensor:
+    """Outputs of every step (batch, time, hidden) for token ids (batch, time), from folded_weights(module, ...)."""
+    if isinstance(module, nn.RNN):
+        return _tanh_states(*weights, ids)
+    loop = _compiled(_lstm_loop if isinstance(module, nn.LSTM) else _gru_loop)
+    return loop(*weights, ids.t().contiguous()).transpose(0, 1)  # (batch, time, hidden)
+
+
+def _tanh_states(table: torch.Tensor, recurrent: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    steps = ids.t()  # (time, batch)
+    time, batch = steps.shape
+    states = table.index_select(0, steps.reshape(-1)).view(time, batch, -1)  # (time, batch, hidden): z, then h
+    views = states.unbind(0)  # (batch, hidden) each
+    views[0].tanh_()
+    for step in range(1, time):
+        views[step].addmm_(views[step - 1], recurrent).tanh_()
+    return states.transpose(0, 1)  # (batch, time, hidden)
+
+
+# The loops take token ids time-major (time, batch) and answer states time-major (time, batch, hidden).
+# Written in the Python TorchScript compiles: annotated, no closures.
+
+def _lstm_loop(table: torch.Tensor, recurrent: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    time, batch, hidden = steps.shape[0], steps.shape[1], recurrent.shape[0]
+    gates = table.new_empty(batch, 4 * hidden)  # this step's input, forget, output and cell gates
+    states = table.new_empty(time, batch, hidden)
+    cell = table.new_zeros(batch, hidden)
+    squashed = table.new_empty(batch, hidden)  # tanh(cell)
+    previous = table.new_zeros(batch, hidden)
+    sigmoids, candidate = gates[:, : 3 * hidden], gates[:, 3 * hidden :]
+    input_gate, forget_gate, output_gate = gates[:, :hidden], gates[:, hidden : 2 * hidden], gates[:, 2 * hidden : 3 * hidden]
+    for step in range(time):
+        torch.index_select(table, 0, steps[step], out=gates)
+        gates.addmm_(previous, recurrent)
+        sigmoids.sigmoid_()
+        candidate.tanh_()
+        cell.mul_(forget_gate).addcmul_(input_gate, candidate)  # c = f c + i g
+        torch.tanh(cell, out=squashed)
+        previous = states[step]
+        torch.mul(output_gate, squashed, out=previous)  # h = o tanh(c)
+    return states
+
+
+def _gru_loop(table: torch.Tensor, recurrent: torch.Tensor, inner_bias: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    time, batch, hidden = steps.shape[0], steps.shape[1], recurrent.shape[0]
+    gates = table.new_empty(batch, 3 * hidden)  # this step's reset, update and candidate inputs
+    from_state = table.new_empty(batch, 3 * hidden)  # h W_hh^T + (0, 0, b_hn)
+    states = table.new_empty(time, batch, hidden)
+    difference = table.new_empty(batch, hidden)
+    previous = table.new_zeros(batch, hidden)
+    reset_update, reset, update = gates[:, : 2 * hidden], gates[:, :hidden], gates[:, hidden : 2 * hidden]
+    candidate = gates[:, 2 * hidden :]
+    state_reset_update, state_candidate = from_state[:, : 2 * hidden], from_state[:, 2 * hidden :]
+    for step in range(time):
+        torch.index_select(table, 0, steps[step], out=gates)
+        torch.addmm(inner_bias, previous, recurrent, out=from_state)
+        reset_update.add_(state_reset_update).sigmoid_()
+        candidate.addcmul_(reset, state_candidate).tanh_()  # n = tanh(x_n + r (h W_hn^T + b_hn))
+        torch.sub(previous, candidate, out=difference)
+        previous = states[step]
+        torch.addcmul(candidate, update, difference, out=previous)  # h = n + z (h_previous - n)
+    return states
+
+
+_compiled_loops: dict[Callable, Callable] = {}
+_compiling = threading.Lock()  # the shares of a batch ask at once
+
+
+def _compiled(loop: Callable) -> Callable:
+    """`loop` compiled by TorchScript, once per process; `loop` itself where that fails."""
+    with _compiling:
+        if loop not in _compiled_loops:
+            _compiled_loops[loop] = script(loop)
+        return _compiled_loops[loop]
+
+
+def script(loop: Callable) -> Callable:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # deprecated, kept for this: see the module's docstring
+            return torch.jit.script(loop)
+    except Exception:  # noqa: BLE001 - a PyTorch without TorchScript, or one that cannot compile the loop
+        return loop

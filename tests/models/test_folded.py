@@ -1,0 +1,52 @@
+"""Predicting from folded tables (models/folded.py) against the modules' own kernels."""
+
+import pytest
+import torch
+from torch import nn
+
+from seqlab.models import folded
+
+MODULES = {"rnn": lambda: nn.RNN(12, 8, batch_first=True), "lstm": lambda: nn.LSTM(12, 8, batch_first=True),
+           "gru": lambda: nn.GRU(12, 8, batch_first=True)}
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["torchscript", "python"])
+@pytest.mark.parametrize("cell", list(MODULES))
+def test_folded_states_equal_the_modules_own_outputs(cell, compiled, monkeypatch):
+    if not compiled:  # the loops as written, as they run where TorchScript is missing
+        monkeypatch.setattr(folded, "_compiled_loops", {folded._lstm_loop: folded._lstm_loop, folded._gru_loop: folded._gru_loop})
+    torch.manual_seed(0)
+    embedding, module = nn.Embedding(50, 12), MODULES[cell]().eval()
+    for name, parameter in module.named_parameters():
+        if name.startswith("bias"):  # nonzero biases, each in its own place
+            nn.init.normal_(parameter)
+    ids = torch.randint(0, 50, (folded.LSTM_MIN_BATCH + 3, 40))  # (batch, time)
+    with torch.no_grad():
+        expected, _ = module(embedding(ids))
+        assert folded.can_fold(module, ids)
+        states = folded.folded_states(module, folded.folded_weights(module, embedding.weight), ids)
+    torch.testing.assert_close(states, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_the_loops_compile_with_torchscript():
+    # Not a silent fallback: on the PyTorch seqlab pins for its tests the fast path is the one taken.
+    for loop in (folded._lstm_loop, folded._gru_loop):
+        assert isinstance(folded._compiled(loop), torch.jit.ScriptFunction)
+
+
+def test_folding_only_when_predicting_with_one_float32_layer_on_cpu():
+    few, many = torch.zeros(2, 3, dtype=torch.long), torch.zeros(folded.LSTM_MIN_BATCH, 3, dtype=torch.long)
+    rnn = nn.RNN(4, 4).eval()
+    assert not folded.can_fold(rnn, few)  # gradients on
+    with torch.no_grad():
+        assert folded.can_fold(rnn, few)
+        assert folded.can_fold(nn.GRU(4, 4).eval(), few)
+        assert folded.can_fold(nn.LSTM(4, 4).eval(), many)
+        assert not folded.can_fold(nn.LSTM(4, 4).eval(), few)  # oneDNN's kernel is faster for a few texts
+        assert not folded.can_fold(nn.LSTM(4, 4, proj_size=2).eval(), many)
+        assert not folded.can_fold(nn.RNN(4, 4), few)  # training mode
+        assert not folded.can_fold(nn.GRU(4, 4, num_layers=2).eval(), few)
+        assert not folded.can_fold(nn.GRU(4, 4, bidirectional=True).eval(), few)
+        assert not folded.can_fold(nn.GRU(4, 4, bias=False).eval(), few)
+        assert not folded.can_fold(nn.RNN(4, 4, nonlinearity="relu").eval(), few)
+        assert not folded.can_fold(nn.RNN(4, 4).to(torch.bfloat16).eval(), few)
