@@ -50,3 +50,18 @@ def test_folding_only_when_predicting_with_one_float32_layer_on_cpu():
         assert not folded.can_fold(nn.GRU(4, 4, bias=False).eval(), few)
         assert not folded.can_fold(nn.RNN(4, 4, nonlinearity="relu").eval(), few)
         assert not folded.can_fold(nn.RNN(4, 4).to(torch.bfloat16).eval(), few)
+
+
+@pytest.mark.parametrize("cell", list(MODULES))
+def test_last_states_are_each_texts_output_at_its_own_last_token(cell):
+    torch.manual_seed(0)
+    embedding, module = nn.Embedding(50, 12), MODULES[cell]().eval()
+    batch, time = folded.LSTM_MIN_BATCH + 3, 40
+    ids = torch.randint(0, 50, (batch, time))  # (batch, time)
+    lengths = torch.randint(1, time - 8, (batch,))  # steps after the longest text are not run
+    lengths[3] = lengths[5]  # texts ending at the same step
+    with torch.no_grad():
+        weights = folded.folded_weights(module, embedding.weight)
+        everything = folded.folded_states(module, weights, ids)  # (batch, time, hidden)
+        last = folded.folded_last_states(module, weights, ids, lengths)  # (batch, hidden)
+    torch.testing.assert_close(last, everything[torch.arange(batch), lengths - 1], atol=1e-6, rtol=0)

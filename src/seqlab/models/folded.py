@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from typing import Callable
+from typing import Callable, List  # TorchScript reads typing.List
 
 import torch
 from torch import nn
@@ -73,8 +73,33 @@ def folded_states(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], ids: to
     """Outputs of every step (batch, time, hidden) for token ids (batch, time), from folded_weights(module, ...)."""
     if isinstance(module, nn.RNN):
         return _tanh_states(*weights, ids)
+    steps = ids.t().contiguous()  # (time, batch)
+    outputs = weights[0].new_empty(*steps.shape, module.hidden_size)  # (time, batch, hidden)
+    _run_loop(module, weights, steps, outputs, [], [], outputs.new_empty(0))
+    return outputs.transpose(0, 1)  # (batch, time, hidden)
+
+
+def folded_last_states(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], ids: torch.Tensor,
+                       lengths: torch.Tensor) -> torch.Tensor:
+    """The output at each text's last token (batch, hidden): the LSTM and GRU keep no other step's,
+    which saves writing a (time, batch, hidden) tensor (~10% of the loop's time)."""
+    if isinstance(module, nn.RNN):
+        return _tanh_states(*weights, ids)[torch.arange(len(ids)), lengths - 1]
+    steps = ids[:, : int(lengths.max())].t().contiguous()  # (time, batch): no step after the longest text
+    # Which texts end at which step: steps in increasing order, and the texts ending at each.
+    ends, order = torch.sort(lengths - 1)
+    stops, counts = torch.unique_consecutive(ends, return_counts=True)
+    finishing = list(torch.split(order, counts.tolist()))
+    last = weights[0].new_empty(len(ids), module.hidden_size)  # (batch, hidden)
+    _run_loop(module, weights, steps, last.new_empty(2, *last.shape), stops.tolist(), finishing, last)
+    return last
+
+
+def _run_loop(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], steps: torch.Tensor, outputs: torch.Tensor,
+              stops: list[int], finishing: list[torch.Tensor], last: torch.Tensor) -> None:
     loop = _compiled(_lstm_loop if isinstance(module, nn.LSTM) else _gru_loop)
-    return loop(*weights, ids.t().contiguous()).transpose(0, 1)  # (batch, time, hidden)
+    with torch.jit.optimized_execution(False):  # (this thread only) nothing to optimize; saves ~50 ms of profiling runs
+        loop(*weights, steps, outputs, stops, finishing, last)
 
 
 def _tanh_states(table: torch.Tensor, recurrent: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -88,18 +113,20 @@ def _tanh_states(table: torch.Tensor, recurrent: torch.Tensor, ids: torch.Tensor
     return states.transpose(0, 1)  # (batch, time, hidden)
 
 
-# The loops take token ids time-major (time, batch) and answer states time-major (time, batch, hidden).
-# Written in the Python TorchScript compiles: annotated, no closures.
+# The loops take token ids time-major (time, batch). Step t's output goes to outputs[t % slots]:
+# every step's with a slot per step, else two slots in turn; and the texts in finishing[k], which
+# end at step stops[k], copy theirs to `last`. Written in the Python TorchScript compiles.
 
-def _lstm_loop(table: torch.Tensor, recurrent: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-    time, batch, hidden = steps.shape[0], steps.shape[1], recurrent.shape[0]
+def _lstm_loop(table: torch.Tensor, recurrent: torch.Tensor, steps: torch.Tensor, outputs: torch.Tensor,
+               stops: List[int], finishing: List[torch.Tensor], last: torch.Tensor) -> None:
+    time, batch, hidden, slots = steps.shape[0], steps.shape[1], recurrent.shape[0], outputs.shape[0]
     gates = table.new_empty(batch, 4 * hidden)  # this step's input, forget, output and cell gates
-    states = table.new_empty(time, batch, hidden)
     cell = table.new_zeros(batch, hidden)
     squashed = table.new_empty(batch, hidden)  # tanh(cell)
     previous = table.new_zeros(batch, hidden)
     sigmoids, candidate = gates[:, : 3 * hidden], gates[:, 3 * hidden :]
     input_gate, forget_gate, output_gate = gates[:, :hidden], gates[:, hidden : 2 * hidden], gates[:, 2 * hidden : 3 * hidden]
+    stop = 0
     for step in range(time):
         torch.index_select(table, 0, steps[step], out=gates)
         gates.addmm_(previous, recurrent)
@@ -107,30 +134,35 @@ def _lstm_loop(table: torch.Tensor, recurrent: torch.Tensor, steps: torch.Tensor
         candidate.tanh_()
         cell.mul_(forget_gate).addcmul_(input_gate, candidate)  # c = f c + i g
         torch.tanh(cell, out=squashed)
-        previous = states[step]
+        previous = outputs[step % slots]
         torch.mul(output_gate, squashed, out=previous)  # h = o tanh(c)
-    return states
+        if stop < len(stops) and stops[stop] == step:
+            last.index_copy_(0, finishing[stop], previous.index_select(0, finishing[stop]))
+            stop += 1
 
 
-def _gru_loop(table: torch.Tensor, recurrent: torch.Tensor, inner_bias: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-    time, batch, hidden = steps.shape[0], steps.shape[1], recurrent.shape[0]
+def _gru_loop(table: torch.Tensor, recurrent: torch.Tensor, inner_bias: torch.Tensor, steps: torch.Tensor,
+              outputs: torch.Tensor, stops: List[int], finishing: List[torch.Tensor], last: torch.Tensor) -> None:
+    time, batch, hidden, slots = steps.shape[0], steps.shape[1], recurrent.shape[0], outputs.shape[0]
     gates = table.new_empty(batch, 3 * hidden)  # this step's reset, update and candidate inputs
     from_state = table.new_empty(batch, 3 * hidden)  # h W_hh^T + (0, 0, b_hn)
-    states = table.new_empty(time, batch, hidden)
     difference = table.new_empty(batch, hidden)
     previous = table.new_zeros(batch, hidden)
     reset_update, reset, update = gates[:, : 2 * hidden], gates[:, :hidden], gates[:, hidden : 2 * hidden]
     candidate = gates[:, 2 * hidden :]
     state_reset_update, state_candidate = from_state[:, : 2 * hidden], from_state[:, 2 * hidden :]
+    stop = 0
     for step in range(time):
         torch.index_select(table, 0, steps[step], out=gates)
         torch.addmm(inner_bias, previous, recurrent, out=from_state)
         reset_update.add_(state_reset_update).sigmoid_()
         candidate.addcmul_(reset, state_candidate).tanh_()  # n = tanh(x_n + r (h W_hn^T + b_hn))
         torch.sub(previous, candidate, out=difference)
-        previous = states[step]
+        previous = outputs[step % slots]
         torch.addcmul(candidate, update, difference, out=previous)  # h = n + z (h_previous - n)
-    return states
+        if stop < len(stops) and stops[stop] == step:
+            last.index_copy_(0, finishing[stop], previous.index_select(0, finishing[stop]))
+            stop += 1
 
 
 _compiled_loops: dict[Callable, Callable] = {}

@@ -111,6 +111,9 @@ class RecurrentClassifier(SequenceClassifier):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> Output:
+        if self.config.pooling == "last" and not self.config.bidirectional and folded.can_fold(self.recurrent, ids):
+            last = folded.folded_last_states(self.recurrent, self._table(self.recurrent), ids, lengths)  # (batch, hidden)
+            return Output(self.head(self.output_dropout(last)))  # (batch, outputs)
         states = self._states(ids, lengths)  # (batch, time, directions * hidden)
         if self.attention is not None:
             pooled, weights = self.attention(states, lengths)  # (batch, directions * hidden), (batch, time)
@@ -145,12 +148,15 @@ class RecurrentClassifier(SequenceClassifier):
 
     def _folded(self, module: nn.RNNBase, ids: torch.Tensor) -> torch.Tensor:
         """`module` (a first layer) predicting from its table of every word's input projection (models/folded.py)."""
+        return folded.folded_states(module, self._table(module), ids)  # (batch, time, hidden)
+
+    def _table(self, module: nn.RNNBase) -> tuple[torch.Tensor, ...]:
         parameters = [self.embedding.weight, *module.parameters()]
         key = tuple((p.data_ptr(), p._version) for p in parameters)  # changes with every weight update
         cached = self._tables.get(id(module))
         if cached is None or cached[0] != key:
             cached = self._tables[id(module)] = (key, folded.folded_weights(module, self.embedding.weight))
-        return folded.folded_states(module, cached[1], ids)
+        return cached[1]
 
     def _pool(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         batch = torch.arange(states.shape[0], device=states.device)
