@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,71 +12,20 @@ from rich.console import Console
 from rich.table import Table
 
 from seqlab.cli_analysis import register as _register_analysis
+from seqlab.cli_options import (Archive, CheckpointEvery, EmbeddingDim, Heads, HiddenSize, LabelColumn, Layers,
+                                 MaxFeatures, Maxlen, Ngrams, Onnx, Padding, Pooling, Precision, ReplaceInvalid, Resume,
+                                 RunOptions, TestSize, TextColumn, Truncating, data_source, default, encoder_config,
+                                 takes_run_options)
 from seqlab.data.sources import DataSource
 from seqlab.errors import ConfigError, SeqlabError
 from seqlab.models import model_names
 from seqlab.serve.config import ServeConfig
 from seqlab.text.encoder import EncoderConfig
-from seqlab.training.fit import TrainConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Sequence models for text classification: train, compare, evaluate, predict.")
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
-
-
-def _default(config_class, name: str):
-    """Defaults live in the config dataclasses; the CLI only surfaces them."""
-    return next(f.default for f in fields(config_class) if f.name == name)
-
-
-# Options shared by `train` and `compare`, declared once.
-Archive = Annotated[Optional[Path], typer.Option(help="Local copy of aclImdb_v1.tar.gz (else $SEQLAB_IMDB_ARCHIVE, else download).")]
-Epochs = Annotated[int, typer.Option(help="Passes over the training reviews.")]
-BatchSize = Annotated[int, typer.Option(help="Reviews per gradient step.")]
-LearningRate = Annotated[float, typer.Option(help="Adam learning rate.")]
-ValidationSplit = Annotated[float, typer.Option(help="Share of training reviews held out (the last, after shuffling).")]
-Seed = Annotated[int, typer.Option(help="Seeds the split, weights, batch order: same seed, same numbers.")]
-MaxFeatures = Annotated[int, typer.Option(help="Vocabulary size, reserved ids included (Keras num_words).")]
-Maxlen = Annotated[int, typer.Option(help="Tokens kept per review.")]
-Truncating = Annotated[str, typer.Option(help="Which end of a long review is cut: pre (keep the end) or post.")]
-Padding = Annotated[str, typer.Option(help="Side of padding in fixed-length arrays (models ignore padding either way).")]
-EmbeddingDim = Annotated[Optional[int], typer.Option(help="Size of each word vector (default: the model's, 128; with --embeddings: the file's).")]
-HiddenSize = Annotated[Optional[int], typer.Option(help="Units per recurrent layer and direction (transformer: feed-forward width).")]
-Layers = Annotated[Optional[int], typer.Option(help="Layers stacked (recurrent or transformer); default 1 recurrent, 2 transformer.")]
-Pooling = Annotated[Optional[str], typer.Option(help="How time steps become one vector: last, mean, max, attention (transformer: mean, max, first, attention).")]
-Heads = Annotated[Optional[int], typer.Option(help="Attention heads per transformer layer.")]
-Ngrams = Annotated[Optional[int], typer.Option(help="fasttext: longest word n-gram with a vector of its own (1: words only; default 2).")]
-EmbeddingDropout = Annotated[Optional[float], typer.Option(help="Dropout on word vectors (default 0 for recurrent models).")]
-WordDropout = Annotated[Optional[float], typer.Option(help="Share of words whose whole vector is dropped while training (recurrent models).")]
-RecurrentDropout = Annotated[Optional[float], typer.Option(help="Dropout between stacked recurrent layers.")]
-OutputDropout = Annotated[Optional[float], typer.Option(help="Dropout before the output layer.")]
-Embeddings = Annotated[Optional[str], typer.Option(help="Pretrained vectors: 'word2vec' (trained on unlabelled + training reviews, cached), or a GloVe .txt / word2vec-fastText .vec / word2vec .bin file.")]
-FreezeEmbeddings = Annotated[bool, typer.Option(help="Keep pretrained vectors fixed (default: fine-tune them).")]
-WeightDecay = Annotated[float, typer.Option(help="Decoupled weight decay (AdamW); 0 keeps plain Adam.")]
-ClipNorm = Annotated[Optional[float], typer.Option(help="Clip the gradients' global norm to this value.")]
-Schedule = Annotated[str, typer.Option(help="Learning-rate schedule: none, plateau or cosine.")]
-Patience = Annotated[Optional[int], typer.Option(help="Early stopping: stop after this many epochs without improvement.")]
-RestoreBest = Annotated[bool, typer.Option(help="End with the weights of the best validation epoch.")]
-Monitor = Annotated[str, typer.Option(help="What early stopping and the best checkpoint watch: val_loss or val_accuracy.")]
-TrainSize = Annotated[Optional[int], typer.Option(help="Use a random class-balanced subset of this many training reviews.")]
-TestSize = Annotated[Optional[int], typer.Option(help="Use a random class-balanced subset of this many test reviews.")]
-Precision = Annotated[str, typer.Option(help="float32 (exact) or bfloat16 (faster on recent CPUs, probabilities within ~1e-3).")]
-TrainPrecision = Annotated[str, typer.Option("--precision", help="float32, or bfloat16: forward passes under autocast, weights float32 (faster on AMX CPUs and GPUs; results differ slightly).")]
-Onnx = Annotated[bool, typer.Option("--onnx", help="Run RUN/model.onnx on ONNX Runtime (write it with `seqlab export`).")]
-Data = Annotated[str, typer.Option(help="'imdb', a CSV/TSV/JSONL/Parquet file, or a folder with a subfolder of .txt files per class.")]
-TestData = Annotated[Optional[str], typer.Option(help="A separate test set like --data; without it a stratified share of --data is held out.")]
-TextColumn = Annotated[str, typer.Option(help="Column (JSON key) holding the texts.")]
-LabelColumn = Annotated[str, typer.Option(help="Column (JSON key) holding the labels: class names or whole numbers.")]
-ReplaceInvalid = Annotated[bool, typer.Option(help="Read bytes that are not UTF-8 as U+FFFD instead of stopping with an error.")]
-TestSplit = Annotated[float, typer.Option(help="Share of each class of --data held out for testing when there is no --test-data.")]
-Resume = Annotated[Optional[Path], typer.Option(help="Continue the interrupted run at this directory from its latest checkpoint, exactly.")]
-CheckpointEvery = Annotated[int, typer.Option(help="Also checkpoint every this many batches (0: at the end of each epoch only).")]
-
-
-def _data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive) -> DataSource:
-    return DataSource(data=data, test_data=test_data, text_column=text_column, label_column=label_column,
-                      replace_invalid=replace_invalid, test_split=test_split, archive=str(archive) if archive else None)
 
 
 def _print_summary(summary) -> None:
@@ -94,24 +42,6 @@ def _print_summary(summary) -> None:
                   f"{summary.text.test_duplicates:,} in test; in both train and test: {summary.text.overlap:,}")
     for warning in summary.warnings:
         errors.print(f"[bold yellow]warning:[/] {warning}")
-
-
-def _encoder_config(max_features, maxlen, truncating, padding) -> EncoderConfig:
-    return EncoderConfig(max_features=max_features, maxlen=maxlen, truncating=truncating, padding=padding)
-
-
-def _train_config(epochs, batch_size, learning_rate, validation_split, seed, **options) -> TrainConfig:
-    return TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                       validation_split=validation_split, seed=seed, **options)
-
-
-def _model_options(embedding_dim, hidden_size, layers, pooling, heads, ngrams, embedding_dropout, word_dropout,
-                   recurrent_dropout, output_dropout, freeze_embeddings) -> dict:
-    """Model options the user set; unset ones (None) leave each model's own default."""
-    return {"embedding_dim": embedding_dim, "hidden_size": hidden_size, "layers": layers, "pooling": pooling,
-            "heads": heads, "ngrams": ngrams, "embedding_dropout": embedding_dropout, "word_dropout": word_dropout,
-            "recurrent_dropout": recurrent_dropout,
-            "output_dropout": output_dropout, "freeze_embeddings": freeze_embeddings or None}
 
 
 def _print_corpus(corpus) -> None:
@@ -152,48 +82,14 @@ def _print_samples(samples) -> None:
 
 
 @app.command()
+@takes_run_options
 def compare(
     models: Annotated[list[str], typer.Argument(help=f"Models to train and compare: {', '.join(model_names())}.")],
     out: Annotated[Path, typer.Option(help="Folder for run directories, figures, results and report.html.")] = Path("runs"),
     baseline: Annotated[bool, typer.Option(help="Add TF-IDF (1-2-grams) + logistic regression to the table.")] = True,
     gradient_steps: Annotated[int, typer.Option(help="Time steps of the gradient-per-step figure (0: none).")] = 100,
-    archive: Archive = None,
-    epochs: Epochs = _default(TrainConfig, "epochs"),
-    batch_size: BatchSize = _default(TrainConfig, "batch_size"),
-    learning_rate: LearningRate = _default(TrainConfig, "learning_rate"),
-    validation_split: ValidationSplit = _default(TrainConfig, "validation_split"),
-    seed: Seed = _default(TrainConfig, "seed"),
-    max_features: MaxFeatures = _default(EncoderConfig, "max_features"),
-    maxlen: Maxlen = _default(EncoderConfig, "maxlen"),
-    truncating: Truncating = _default(EncoderConfig, "truncating"),
-    padding: Padding = _default(EncoderConfig, "padding"),
-    embedding_dim: EmbeddingDim = None,
-    hidden_size: HiddenSize = None,
-    layers: Layers = None,
-    pooling: Pooling = None,
-    heads: Heads = None,
-    ngrams: Ngrams = None,
-    embedding_dropout: EmbeddingDropout = None,
-    word_dropout: WordDropout = None,
-    recurrent_dropout: RecurrentDropout = None,
-    output_dropout: OutputDropout = None,
-    embeddings: Embeddings = None,
-    freeze_embeddings: FreezeEmbeddings = False,
-    weight_decay: WeightDecay = _default(TrainConfig, "weight_decay"),
-    clip_norm: ClipNorm = None,
-    schedule: Schedule = _default(TrainConfig, "schedule"),
-    patience: Patience = None,
-    restore_best: RestoreBest = _default(TrainConfig, "restore_best"),
-    monitor: Monitor = _default(TrainConfig, "monitor"),
-    precision: TrainPrecision = _default(TrainConfig, "precision"),
-    train_size: TrainSize = None,
-    test_size: TestSize = None,
-    data: Data = _default(DataSource, "data"),
-    test_data: TestData = None,
-    text_column: TextColumn = _default(DataSource, "text_column"),
-    label_column: LabelColumn = _default(DataSource, "label_column"),
-    replace_invalid: ReplaceInvalid = False,
-    test_split: TestSplit = _default(DataSource, "test_split"),
+    *,
+    run: RunOptions,  # the options train and compare share (cli_options.py)
 ) -> None:
     """The lecture end to end: train each model, test table, history figure, sample predictions."""
     from seqlab.models import build_model
@@ -204,32 +100,29 @@ def compare(
 
     from seqlab.evaluation.report import rich_table
 
-    options = _model_options(embedding_dim, hidden_size, layers, pooling, heads, ngrams, embedding_dropout,
-                             word_dropout, recurrent_dropout, output_dropout, freeze_embeddings)
-    training = _train_config(epochs, batch_size, learning_rate, validation_split, seed, weight_decay=weight_decay,
-                             clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
-                             monitor=monitor, precision=precision)
+    options = dict(run.model_options)
     for name in models:  # unknown names and options fail before the data is read
         build_model(name, **options)
-    source = _data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive)
-    prepared = prepare(source, _encoder_config(max_features, maxlen, truncating, padding), train_size, test_size)
+    prepared = prepare(run.data, run.encoder, run.train_size, run.test_size)
     corpus = prepared.corpus
     _print_corpus(corpus)
     _print_summary(prepared.summary)
-    matrix = pretrained_embeddings(embeddings, source, corpus, embedding_dim, train_size, console.print)
+    matrix = pretrained_embeddings(run.embeddings, run.data, corpus, options["embedding_dim"], run.train_size,
+                                   console.print)
     if matrix is not None:
         options["embedding_dim"] = matrix.dimension
     for name in models:
-        console.print(summary_table(build_model(name, vocab_size=corpus.encoder.vocab_size, **options), maxlen))
+        console.print(summary_table(build_model(name, vocab_size=corpus.encoder.vocab_size, **options),
+                                    run.encoder.maxlen))
     raw = None
     if baseline:
         from seqlab.data.sources import load_corpus
 
-        raw = load_corpus(source)
-        if train_size is not None or test_size is not None:
-            raw = raw.subset(train_size, test_size, seed=0)  # the same texts prepare drew
+        raw = load_corpus(run.data)
+        if run.train_size is not None or run.test_size is not None:
+            raw = raw.subset(run.train_size, run.test_size, seed=0)  # the same texts prepare drew
     comparison = run_compare(
-        models, corpus, training, out, reporter_for=lambda name: ConsoleReporter(console, name.upper()),
+        models, corpus, run.training, out, reporter_for=lambda name: ConsoleReporter(console, name.upper()),
         on_result=lambda r: console.print(f"{r.name.upper()}: test accuracy {r.test['accuracy']:.4f}, test loss "
                                           f"{r.test['loss']:.4f}\n" if not r.error else f"[red]{r.name} failed:[/] {r.error}"),
         embeddings=matrix, baseline_corpus=raw, gradient_steps=gradient_steps or None, **options,
@@ -248,53 +141,19 @@ def compare(
 
 
 @app.command()
+@takes_run_options
 def train(
     ctx: typer.Context,
     model: Annotated[Optional[str], typer.Argument(help=f"Model name: {', '.join(model_names())}.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory to write (default runs/MODEL).")] = None,
-    archive: Archive = None,
-    epochs: Epochs = _default(TrainConfig, "epochs"),
-    batch_size: BatchSize = _default(TrainConfig, "batch_size"),
-    learning_rate: LearningRate = _default(TrainConfig, "learning_rate"),
-    validation_split: ValidationSplit = _default(TrainConfig, "validation_split"),
-    seed: Seed = _default(TrainConfig, "seed"),
-    max_features: MaxFeatures = _default(EncoderConfig, "max_features"),
-    maxlen: Maxlen = _default(EncoderConfig, "maxlen"),
-    truncating: Truncating = _default(EncoderConfig, "truncating"),
-    padding: Padding = _default(EncoderConfig, "padding"),
-    embedding_dim: EmbeddingDim = None,
-    hidden_size: HiddenSize = None,
-    layers: Layers = None,
-    pooling: Pooling = None,
-    heads: Heads = None,
-    ngrams: Ngrams = None,
-    embedding_dropout: EmbeddingDropout = None,
-    word_dropout: WordDropout = None,
-    recurrent_dropout: RecurrentDropout = None,
-    output_dropout: OutputDropout = None,
-    embeddings: Embeddings = None,
-    freeze_embeddings: FreezeEmbeddings = False,
-    weight_decay: WeightDecay = _default(TrainConfig, "weight_decay"),
-    clip_norm: ClipNorm = None,
-    schedule: Schedule = _default(TrainConfig, "schedule"),
-    patience: Patience = None,
-    restore_best: RestoreBest = _default(TrainConfig, "restore_best"),
-    monitor: Monitor = _default(TrainConfig, "monitor"),
-    precision: TrainPrecision = _default(TrainConfig, "precision"),
-    train_size: TrainSize = None,
-    test_size: TestSize = None,
-    data: Data = _default(DataSource, "data"),
-    test_data: TestData = None,
-    text_column: TextColumn = _default(DataSource, "text_column"),
-    label_column: LabelColumn = _default(DataSource, "label_column"),
-    replace_invalid: ReplaceInvalid = False,
-    test_split: TestSplit = _default(DataSource, "test_split"),
     checkpoint_every: CheckpointEvery = 0,
     resume: Resume = None,
     prepared: Annotated[Optional[Path], typer.Option(help="Train from a corpus made by `seqlab data prepare` (memory-mapped; encoder options come from it).")] = None,
     nproc: Annotated[int, typer.Option(help="Processes to train on, launched through torchrun (gloo on CPU, nccl on GPUs).")] = 1,
     checkpoint: Annotated[Optional[Path], typer.Option(help="Multi-process runs: snapshot folder saved every epoch (and --checkpoint-steps); a run finding one resumes from it.")] = None,
     checkpoint_steps: Annotated[Optional[int], typer.Option(help="Multi-process runs: also snapshot every this many batches.")] = None,
+    *,
+    run: RunOptions,  # the options train and compare share (cli_options.py)
 ) -> None:
     """Train one model (on IMDb, your own data or a prepared corpus) and save its run directory; checkpoints as it goes."""
     from seqlab.models import build_model
@@ -311,11 +170,7 @@ def train(
         _print_corpus(prepared.corpus)
         _print_summary(prepared.summary)
 
-    options = _model_options(embedding_dim, hidden_size, layers, pooling, heads, ngrams, embedding_dropout,
-                             word_dropout, recurrent_dropout, output_dropout, freeze_embeddings)
-    training = _train_config(epochs, batch_size, learning_rate, validation_split, seed, weight_decay=weight_decay,
-                             clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
-                             monitor=monitor, precision=precision)
+    options, training = run.model_options, run.training
     if resume is not None:
         given = [f"--{name.replace('_', '-')}" if name != "model" else "MODEL" for name in ctx.params
                  if name != "resume" and ctx.get_parameter_source(name).name == "COMMANDLINE"]
@@ -325,17 +180,13 @@ def train(
     elif model is None:
         raise ConfigError(f"name a model to train ({', '.join(model_names())}), or give --resume RUN")
     elif prepared is not None or distributed.launched_by_torchrun():
-        result = _train_distributed(model, options, training, prepared, archive, checkpoint, checkpoint_steps,
-                                    _encoder_config(max_features, maxlen, truncating, padding), train_size, test_size,
-                                    out or Path("runs") / model)
+        result = _train_distributed(model, options, training, prepared, run.archive, checkpoint, checkpoint_steps,
+                                    run.encoder, run.train_size, run.test_size, out or Path("runs") / model)
     else:
         build_model(model, **options)
-        recipe = Recipe(
-            model=model, model_options=options, encoder=_encoder_config(max_features, maxlen, truncating, padding),
-            training=training,
-            data=_data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive),
-            train_size=train_size, test_size=test_size, checkpoint_every=checkpoint_every, embeddings=embeddings,
-        )
+        recipe = Recipe(model=model, model_options=options, encoder=run.encoder, training=training, data=run.data,
+                        train_size=run.train_size, test_size=run.test_size, checkpoint_every=checkpoint_every,
+                        embeddings=run.embeddings)
         _, result = train_recipe(recipe, out or Path("runs") / model, ConsoleReporter(console, model.upper()),
                                  on_prepared, log=console.print)
     if result is not None:
@@ -379,9 +230,9 @@ def evaluate(
     test_size: TestSize = None,
     precision: Precision = "float32",
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    data: Annotated[str, typer.Option(help="'imdb' (its test reviews), or a file/folder whose every text is tested.")] = _default(DataSource, "data"),
-    text_column: TextColumn = _default(DataSource, "text_column"),
-    label_column: LabelColumn = _default(DataSource, "label_column"),
+    data: Annotated[str, typer.Option(help="'imdb' (its test reviews), or a file/folder whose every text is tested.")] = default(DataSource, "data"),
+    text_column: TextColumn = default(DataSource, "text_column"),
+    label_column: LabelColumn = default(DataSource, "label_column"),
     replace_invalid: ReplaceInvalid = False,
 ) -> None:
     """Test a saved run on labelled texts (IMDb's test reviews by default), with the run's own encoder."""
@@ -392,7 +243,7 @@ def evaluate(
     from seqlab.predict import load
 
     predictor = load(run, precision=precision)
-    source = _data_source(data, None, text_column, label_column, replace_invalid, 0.2, archive)
+    source = data_source(data, None, text_column, label_column, replace_invalid, 0.2, archive)
     split = load_evaluation_split(source, predictor.label_names)
     if test_size is not None:
         split = Corpus("evaluation", split, split, predictor.label_names, "").subset(None, test_size, seed=0).test
@@ -456,8 +307,8 @@ def predict(
 @app.command()
 def summary(
     model: Annotated[str, typer.Argument(help=f"Model name: {', '.join(model_names())}.")],
-    max_features: MaxFeatures = _default(EncoderConfig, "max_features"),
-    maxlen: Maxlen = _default(EncoderConfig, "maxlen"),
+    max_features: MaxFeatures = default(EncoderConfig, "max_features"),
+    maxlen: Maxlen = default(EncoderConfig, "maxlen"),
     embedding_dim: EmbeddingDim = None,
     hidden_size: HiddenSize = None,
     layers: Layers = None,
@@ -478,13 +329,13 @@ def summary(
 @app.command()
 def serve(
     runs: Annotated[list[str], typer.Argument(help="Run directories to serve, as PATH (named after its folder) or NAME=PATH.")],
-    host: Annotated[str, typer.Option(help="Address to bind; the default accepts only this machine.")] = _default(ServeConfig, "host"),
-    port: Annotated[int, typer.Option(help="TCP port.")] = _default(ServeConfig, "port"),
+    host: Annotated[str, typer.Option(help="Address to bind; the default accepts only this machine.")] = default(ServeConfig, "host"),
+    port: Annotated[int, typer.Option(help="TCP port.")] = default(ServeConfig, "port"),
     onnx: Onnx = False,
-    batching: Annotated[bool, typer.Option(help="Merge concurrent requests into one model call.")] = _default(ServeConfig, "batching"),
-    batch_window_ms: Annotated[float, typer.Option(help="How long a batch waits for more requests after its first.")] = _default(ServeConfig, "batch_window_ms"),
-    max_batch_size: Annotated[int, typer.Option(help="Texts after which a batch stops collecting.")] = _default(ServeConfig, "max_batch_size"),
-    threads: Annotated[int, typer.Option(help="Threads for PyTorch / ONNX Runtime.")] = _default(ServeConfig, "threads"),
+    batching: Annotated[bool, typer.Option(help="Merge concurrent requests into one model call.")] = default(ServeConfig, "batching"),
+    batch_window_ms: Annotated[float, typer.Option(help="How long a batch waits for more requests after its first.")] = default(ServeConfig, "batch_window_ms"),
+    max_batch_size: Annotated[int, typer.Option(help="Texts after which a batch stops collecting.")] = default(ServeConfig, "max_batch_size"),
+    threads: Annotated[int, typer.Option(help="Threads for PyTorch / ONNX Runtime.")] = default(ServeConfig, "threads"),
 ) -> None:
     """Serve run directories over HTTP: /v1/predict, /v1/explain, the Open Inference Protocol (/v2), a page at /."""
     from seqlab.serve.app import load_predictors, run_server
@@ -584,10 +435,10 @@ app.add_typer(data_app, name="data")
 def data_prepare(
     data: Annotated[Path, typer.Argument(help="The corpus: an IMDb archive (aclImdb_v1.tar.gz).")],
     out: Annotated[Path, typer.Option(help="Folder for the arrays, encoder.json and manifest.json.")],
-    max_features: MaxFeatures = _default(EncoderConfig, "max_features"),
-    maxlen: Maxlen = _default(EncoderConfig, "maxlen"),
-    truncating: Truncating = _default(EncoderConfig, "truncating"),
-    padding: Padding = _default(EncoderConfig, "padding"),
+    max_features: MaxFeatures = default(EncoderConfig, "max_features"),
+    maxlen: Maxlen = default(EncoderConfig, "maxlen"),
+    truncating: Truncating = default(EncoderConfig, "truncating"),
+    padding: Padding = default(EncoderConfig, "padding"),
     workers: Annotated[Optional[int], typer.Option(help="Encoding processes (default: one per CPU core).")] = None,
     chunk_size: Annotated[int, typer.Option(help="Texts per chunk (the unit of parallel work and of resuming).")] = 20_000,
 ) -> None:
@@ -603,7 +454,7 @@ def data_prepare(
     corpus = imdb.read_archive(data)
     sources = {"train": InMemorySource(corpus.train.texts, corpus.train.labels),
                "test": InMemorySource(corpus.test.texts, corpus.test.labels)}
-    prepare(sources, out, _encoder_config(max_features, maxlen, truncating, padding), corpus.label_names,
+    prepare(sources, out, encoder_config(max_features, maxlen, truncating, padding), corpus.label_names,
             name=corpus.name, chunk_size=chunk_size, workers=workers,
             progress=lambda stage, done, total: console.print(f"{stage}: {done:,}/{total:,} texts", end="\r"))
     prepared = open_prepared(out)

@@ -1,7 +1,7 @@
 """`seqlab embeddings word2vec` and `seqlab gradients`, registered on the main app by cli.py.
 
-No postponed annotations here: the commands are defined inside `register` with the
-option aliases cli.py declares, and typer reads their annotations at definition time.
+No postponed annotations here: typer reads the commands' annotations (cli_options.py's
+aliases among them) when `register` defines them.
 """
 
 from pathlib import Path
@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from seqlab.cli_options import Archive, Epochs, MaxFeatures, Maxlen, Seed, TrainSize, default
 from seqlab.models import model_names
 from seqlab.text.encoder import EncoderConfig
 from seqlab.text.word2vec import Word2VecConfig
@@ -16,10 +17,8 @@ from seqlab.training.fit import TrainConfig
 
 
 def register(app: typer.Typer, cli) -> None:
-    """Add the commands to `app`; `cli` is the seqlab.cli module (its option aliases and console)."""
-    Archive, Epochs, MaxFeatures, Maxlen, Seed, TrainSize = (cli.Archive, cli.Epochs, cli.MaxFeatures, cli.Maxlen,
-                                                             cli.Seed, cli.TrainSize)
-    console, _default = cli.console, cli._default
+    """Add the commands to `app`; `cli` is the seqlab.cli module (its console)."""
+    console = cli.console
     embeddings_app = typer.Typer(no_args_is_help=True, help="Pretrained word vectors.")
     app.add_typer(embeddings_app, name="embeddings")
 
@@ -28,11 +27,11 @@ def register(app: typer.Typer, cli) -> None:
     def word2vec(
         out: Annotated[Path, typer.Option(help="Where to write the vectors (word2vec binary format, .bin).")] = Path("runs/word2vec.bin"),
         archive: Archive = None,
-        dimension: Annotated[int, typer.Option(help="Size of each vector (use the same --embedding-dim when training).")] = _default(Word2VecConfig, "dimension"),
-        epochs: Annotated[int, typer.Option(help="Passes over the reviews.")] = _default(Word2VecConfig, "epochs"),
-        window: Annotated[int, typer.Option(help="Context words either side.")] = _default(Word2VecConfig, "window"),
-        min_count: Annotated[int, typer.Option(help="Ignore words seen fewer times.")] = _default(Word2VecConfig, "min_count"),
-        skip_gram: Annotated[bool, typer.Option(help="Skip-gram instead of CBOW (slower, better for rare words).")] = _default(Word2VecConfig, "skip_gram"),
+        dimension: Annotated[int, typer.Option(help="Size of each vector (use the same --embedding-dim when training).")] = default(Word2VecConfig, "dimension"),
+        epochs: Annotated[int, typer.Option(help="Passes over the reviews.")] = default(Word2VecConfig, "epochs"),
+        window: Annotated[int, typer.Option(help="Context words either side.")] = default(Word2VecConfig, "window"),
+        min_count: Annotated[int, typer.Option(help="Ignore words seen fewer times.")] = default(Word2VecConfig, "min_count"),
+        skip_gram: Annotated[bool, typer.Option(help="Skip-gram instead of CBOW (slower, better for rare words).")] = default(Word2VecConfig, "skip_gram"),
         train_size: TrainSize = None,
         unlabelled_size: Annotated[Optional[int], typer.Option(help="Use only this many unlabelled reviews.")] = None,
     ) -> None:
@@ -64,9 +63,9 @@ def register(app: typer.Typer, cli) -> None:
         out: Annotated[Path, typer.Option(help="Folder for gradients.png and gradients.json.")] = Path("runs/gradients"),
         archive: Archive = None,
         epochs: Epochs = 1,
-        seed: Seed = _default(TrainConfig, "seed"),
-        max_features: MaxFeatures = _default(EncoderConfig, "max_features"),
-        maxlen: Maxlen = _default(EncoderConfig, "maxlen"),
+        seed: Seed = default(TrainConfig, "seed"),
+        max_features: MaxFeatures = default(EncoderConfig, "max_features"),
+        maxlen: Maxlen = default(EncoderConfig, "maxlen"),
         steps: Annotated[int, typer.Option(help="Time steps measured: reviews at least this long, cut to their last STEPS tokens.")] = 200,
         reviews: Annotated[int, typer.Option(help="Test reviews the gradient is averaged over.")] = 64,
         train_size: TrainSize = 5000,

@@ -55,9 +55,12 @@ def test_predicting_from_folded_tables_equals_the_reference(name, options, tiny_
     model = build_model(name, vocab_size=tiny_reviews.encoder.vocab_size, **options).eval()
     split = tiny_reviews.test
     batch = collate(split, np.argsort(split.lengths)[::13][:folded.LSTM_MIN_BATCH])  # enough texts to fold an LSTM
+    assert len(batch.ids) >= folded.LSTM_MIN_BATCH
     reference = model(batch.ids, batch.lengths)  # gradients on: the modules' own kernels
     with torch.inference_mode():
         predicted = model(batch.ids, batch.lengths)
+        # the folded path taken where it applies: first layers of one layer each (a stacked nn.LSTM is one module)
+        assert bool(model._tables) == (name.startswith("bi") or options.get("layers", 1) == 1)
         torch.testing.assert_close(predicted.logits, reference.logits, rtol=0, atol=1e-5)
         if reference.attention is not None:
             torch.testing.assert_close(predicted.attention, reference.attention, rtol=0, atol=1e-5)
@@ -96,3 +99,13 @@ def test_predictions_after_training_steps_use_the_new_weights(name, tiny_reviews
     with torch.inference_mode():
         predicted = model(batch.ids, batch.lengths).logits
     torch.testing.assert_close(predicted, model(batch.ids, batch.lengths).logits.detach(), rtol=0, atol=1e-5)
+
+
+def test_dropout_left_on_while_predicting_keeps_the_modules_own_kernels(tiny_reviews):
+    # Sampling predictions with dropout on (the rest of the model in eval mode) must keep drawing masks.
+    model = build_model("lstm", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dropout=0.5).eval()
+    model.embedding_dropout.train()
+    batch = collate(tiny_reviews.test, np.arange(folded.LSTM_MIN_BATCH))
+    with torch.inference_mode():
+        first, second = (model(batch.ids, batch.lengths).logits for _ in range(2))
+    assert not model._tables and not torch.equal(first, second)

@@ -10,11 +10,15 @@ MODULES = {"rnn": lambda: nn.RNN(12, 8, batch_first=True), "lstm": lambda: nn.LS
            "gru": lambda: nn.GRU(12, 8, batch_first=True)}
 
 
-@pytest.mark.parametrize("compiled", [True, False], ids=["torchscript", "python"])
-@pytest.mark.parametrize("cell", list(MODULES))
-def test_folded_states_equal_the_modules_own_outputs(cell, compiled, monkeypatch):
-    if not compiled:  # the loops as written, as they run where TorchScript is missing
+@pytest.fixture(params=[True, False], ids=["torchscript", "python"])
+def compiled(request, monkeypatch):
+    if not request.param:  # the loops as written, as they run where TorchScript is missing
         monkeypatch.setattr(folded, "_compiled_loops", {folded._lstm_loop: folded._lstm_loop, folded._gru_loop: folded._gru_loop})
+    return request.param
+
+
+@pytest.mark.parametrize("cell", list(MODULES))
+def test_folded_states_equal_the_modules_own_outputs(cell, compiled):
     torch.manual_seed(0)
     embedding, module = nn.Embedding(50, 12), MODULES[cell]().eval()
     for name, parameter in module.named_parameters():
@@ -50,10 +54,11 @@ def test_folding_only_when_predicting_with_one_float32_layer_on_cpu():
         assert not folded.can_fold(nn.GRU(4, 4, bias=False).eval(), few)
         assert not folded.can_fold(nn.RNN(4, 4, nonlinearity="relu").eval(), few)
         assert not folded.can_fold(nn.RNN(4, 4).to(torch.bfloat16).eval(), few)
+        assert not folded.can_fold(nn.GRU(4, 4).eval(), torch.zeros(0, 3, dtype=torch.long))  # no texts
 
 
 @pytest.mark.parametrize("cell", list(MODULES))
-def test_last_states_are_each_texts_output_at_its_own_last_token(cell):
+def test_last_states_are_each_texts_output_at_its_own_last_token(cell, compiled):
     torch.manual_seed(0)
     embedding, module = nn.Embedding(50, 12), MODULES[cell]().eval()
     batch, time = folded.LSTM_MIN_BATCH + 3, 40
@@ -65,3 +70,19 @@ def test_last_states_are_each_texts_output_at_its_own_last_token(cell):
         everything = folded.folded_states(module, weights, ids)  # (batch, time, hidden)
         last = folded.folded_last_states(module, weights, ids, lengths)  # (batch, hidden)
     torch.testing.assert_close(last, everything[torch.arange(batch), lengths - 1], atol=1e-6, rtol=0)
+
+
+def test_lengths_outside_the_ids_are_refused():
+    embedding, module = nn.Embedding(50, 12), nn.GRU(12, 8, batch_first=True).eval()
+    ids = torch.randint(0, 50, (4, 10))
+    with torch.no_grad():
+        weights = folded.folded_weights(module, embedding.weight)
+        for lengths in ([3, 0, 5, 10], [3, 11, 5, 10]):  # an empty text; one longer than the ids
+            with pytest.raises(ValueError, match="lengths must be between 1 and the ids' 10 steps"):
+                folded.folded_last_states(module, weights, ids, torch.tensor(lengths))
+
+
+def test_weights_made_in_inference_mode_keep_the_modules_own_kernel():
+    with torch.inference_mode():  # no version counters to key a table on
+        module = nn.GRU(4, 4).eval()
+        assert not folded.can_fold(module, torch.zeros(2, 3, dtype=torch.long))

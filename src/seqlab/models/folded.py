@@ -39,7 +39,7 @@ def can_fold(module: nn.RNNBase, ids: torch.Tensor) -> bool:
     (a tanh nn.RNN, an nn.LSTM without projection for 16 texts or more, an nn.GRU), float32 on CPU
     outside autocast, predicting (no gradients, eval mode)."""
     kind = type(module)
-    if kind not in (nn.RNN, nn.LSTM, nn.GRU) or module.num_layers != 1 or module.bidirectional or not module.bias:
+    if ids.numel() == 0 or kind not in (nn.RNN, nn.LSTM, nn.GRU) or module.num_layers != 1 or module.bidirectional or not module.bias:
         return False
     if kind is nn.RNN and module.nonlinearity != "tanh":
         return False
@@ -47,7 +47,8 @@ def can_fold(module: nn.RNNBase, ids: torch.Tensor) -> bool:
         return False
     weights = module.weight_ih_l0
     return (weights.device.type == "cpu" and weights.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
-            and ids.device == weights.device and not torch.is_grad_enabled() and not module.training)
+            and ids.device == weights.device and not torch.is_grad_enabled() and not module.training
+            and not weights.is_inference())  # (tables are cached by version counters, which inference tensors lack)
 
 
 def folded_weights(module: nn.RNNBase, embedding: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -83,9 +84,12 @@ def folded_last_states(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], id
                        lengths: torch.Tensor) -> torch.Tensor:
     """The output at each text's last token (batch, hidden): the LSTM and GRU keep no other step's,
     which saves writing a (time, batch, hidden) tensor (~10% of the loop's time)."""
+    shortest, longest = int(lengths.min()), int(lengths.max())
+    if shortest < 1 or longest > ids.shape[1]:
+        raise ValueError(f"lengths must be between 1 and the ids' {ids.shape[1]} steps; got {shortest} to {longest}")
     if isinstance(module, nn.RNN):
         return _tanh_states(*weights, ids)[torch.arange(len(ids)), lengths - 1]
-    steps = ids[:, : int(lengths.max())].t().contiguous()  # (time, batch): no step after the longest text
+    steps = ids[:, :longest].t().contiguous()  # (time, batch): no step after the longest text
     # Which texts end at which step: steps in increasing order, and the texts ending at each.
     ends, order = torch.sort(lengths - 1)
     stops, counts = torch.unique_consecutive(ends, return_counts=True)

@@ -9,6 +9,7 @@ its own length. This keeps cuDNN/oneDNN's fused kernels (no packing, no step loo
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,7 @@ from seqlab.models.dropout import ThreadDropout
 from seqlab.models.base import LayerRow, Output, SequenceClassifier, count_parameters, output_size
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+_building = threading.Lock()  # one table built at a time (RecurrentClassifier._table)
 KERAS_NAMES = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 POOLINGS = ("last", "mean", "max", "attention")
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -85,7 +87,7 @@ class RecurrentClassifier(SequenceClassifier):
         self.embedding.weight.requires_grad_(not config.freeze_embeddings)
 
     def train(self, mode: bool = True) -> "RecurrentClassifier":
-        self._tables.clear()  # weights may change in between, also by writes no version counter sees
+        self._tables.clear()  # weights may change in between, also by writes no version counter sees (.data)
         return super().train(mode)
 
     def reset_parameters(self) -> None:
@@ -111,7 +113,7 @@ class RecurrentClassifier(SequenceClassifier):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> Output:
-        if self.config.pooling == "last" and not self.config.bidirectional and folded.can_fold(self.recurrent, ids):
+        if self.config.pooling == "last" and not self.config.bidirectional and self._from_table(self.recurrent, ids):
             last = folded.folded_last_states(self.recurrent, self._table(self.recurrent), ids, lengths)  # (batch, hidden)
             return Output(self.head(self.output_dropout(last)))  # (batch, outputs)
         states = self._states(ids, lengths)  # (batch, time, directions * hidden)
@@ -124,7 +126,7 @@ class RecurrentClassifier(SequenceClassifier):
     def _states(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The last layer's outputs at every step."""
         first = self.forward_layers[0] if self.config.bidirectional else self.recurrent
-        from_table = folded.can_fold(first, ids)
+        from_table = self._from_table(first, ids)
         if not self.config.bidirectional:
             if from_table:
                 return self._folded(self.recurrent, ids)  # (batch, time, hidden)
@@ -150,12 +152,24 @@ class RecurrentClassifier(SequenceClassifier):
         """`module` (a first layer) predicting from its table of every word's input projection (models/folded.py)."""
         return folded.folded_states(module, self._table(module), ids)  # (batch, time, hidden)
 
+    def _from_table(self, module: nn.RNNBase, ids: torch.Tensor) -> bool:
+        """Whether `module`, a first layer, predicts from a table: the model predicting, no dropout
+        drawing (e.g. dropout left on to sample predictions) and folded.can_fold."""
+        drawing = any(dropout.training and dropout.p for dropout in (self.embedding_dropout, self.word_dropout))
+        return not self.training and not drawing and folded.can_fold(module, ids)
+
     def _table(self, module: nn.RNNBase) -> tuple[torch.Tensor, ...]:
+        """`module`'s folded weights, made again after any weight change that bumps a version counter
+        (every PyTorch operation, and fit.adam's fused steps) and after training mode; a write
+        through `.data` bumps none, so call .train() or .eval() after one."""
         parameters = [self.embedding.weight, *module.parameters()]
         key = tuple((p.data_ptr(), p._version) for p in parameters)  # changes with every weight update
         cached = self._tables.get(id(module))
         if cached is None or cached[0] != key:
-            cached = self._tables[id(module)] = (key, folded.folded_weights(module, self.embedding.weight))
+            with _building:  # the shares of a batch ask at once: one builds, the others find it made
+                cached = self._tables.get(id(module))
+                if cached is None or cached[0] != key:
+                    cached = self._tables[id(module)] = (key, folded.folded_weights(module, self.embedding.weight))
         return cached[1]
 
     def _pool(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

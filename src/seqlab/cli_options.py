@@ -1,0 +1,160 @@
+"""Command-line options: each declared once (typer aliases), and the set `seqlab train` and
+`seqlab compare` share, handed to them as one RunOptions.
+
+No postponed annotations here: typer reads the aliases when commands are defined, and
+`takes_run_options` builds command signatures from real annotation objects.
+"""
+
+import functools
+import inspect
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+
+from seqlab.data.sources import DataSource
+from seqlab.text.encoder import EncoderConfig
+from seqlab.training.fit import TrainConfig
+
+
+def default(config_class, name: str):
+    """Defaults live in the config dataclasses; the CLI only surfaces them."""
+    return next(f.default for f in fields(config_class) if f.name == name)
+
+
+Archive = Annotated[Optional[Path], typer.Option(help="Local copy of aclImdb_v1.tar.gz (else $SEQLAB_IMDB_ARCHIVE, else download).")]
+Epochs = Annotated[int, typer.Option(help="Passes over the training reviews.")]
+BatchSize = Annotated[int, typer.Option(help="Reviews per gradient step.")]
+LearningRate = Annotated[float, typer.Option(help="Adam learning rate.")]
+ValidationSplit = Annotated[float, typer.Option(help="Share of training reviews held out (the last, after shuffling).")]
+Seed = Annotated[int, typer.Option(help="Seeds the split, weights, batch order: same seed, same numbers.")]
+MaxFeatures = Annotated[int, typer.Option(help="Vocabulary size, reserved ids included (Keras num_words).")]
+Maxlen = Annotated[int, typer.Option(help="Tokens kept per review.")]
+Truncating = Annotated[str, typer.Option(help="Which end of a long review is cut: pre (keep the end) or post.")]
+Padding = Annotated[str, typer.Option(help="Side of padding in fixed-length arrays (models ignore padding either way).")]
+EmbeddingDim = Annotated[Optional[int], typer.Option(help="Size of each word vector (default: the model's, 128; with --embeddings: the file's).")]
+HiddenSize = Annotated[Optional[int], typer.Option(help="Units per recurrent layer and direction (transformer: feed-forward width).")]
+Layers = Annotated[Optional[int], typer.Option(help="Layers stacked (recurrent or transformer); default 1 recurrent, 2 transformer.")]
+Pooling = Annotated[Optional[str], typer.Option(help="How time steps become one vector: last, mean, max, attention (transformer: mean, max, first, attention).")]
+Heads = Annotated[Optional[int], typer.Option(help="Attention heads per transformer layer.")]
+Ngrams = Annotated[Optional[int], typer.Option(help="fasttext: longest word n-gram with a vector of its own (1: words only; default 2).")]
+EmbeddingDropout = Annotated[Optional[float], typer.Option(help="Dropout on word vectors (default 0 for recurrent models).")]
+WordDropout = Annotated[Optional[float], typer.Option(help="Share of words whose whole vector is dropped while training (recurrent models).")]
+RecurrentDropout = Annotated[Optional[float], typer.Option(help="Dropout between stacked recurrent layers.")]
+OutputDropout = Annotated[Optional[float], typer.Option(help="Dropout before the output layer.")]
+Embeddings = Annotated[Optional[str], typer.Option(help="Pretrained vectors: 'word2vec' (trained on unlabelled + training reviews, cached), or a GloVe .txt / word2vec-fastText .vec / word2vec .bin file.")]
+FreezeEmbeddings = Annotated[bool, typer.Option(help="Keep pretrained vectors fixed (default: fine-tune them).")]
+WeightDecay = Annotated[float, typer.Option(help="Decoupled weight decay (AdamW); 0 keeps plain Adam.")]
+ClipNorm = Annotated[Optional[float], typer.Option(help="Clip the gradients' global norm to this value.")]
+Schedule = Annotated[str, typer.Option(help="Learning-rate schedule: none, plateau or cosine.")]
+Patience = Annotated[Optional[int], typer.Option(help="Early stopping: stop after this many epochs without improvement.")]
+RestoreBest = Annotated[bool, typer.Option(help="End with the weights of the best validation epoch.")]
+Monitor = Annotated[str, typer.Option(help="What early stopping and the best checkpoint watch: val_loss or val_accuracy.")]
+TrainSize = Annotated[Optional[int], typer.Option(help="Use a random class-balanced subset of this many training reviews.")]
+TestSize = Annotated[Optional[int], typer.Option(help="Use a random class-balanced subset of this many test reviews.")]
+Precision = Annotated[str, typer.Option(help="float32 (exact) or bfloat16 (faster on recent CPUs, probabilities within ~1e-3).")]
+TrainPrecision = Annotated[str, typer.Option("--precision", help="float32, or bfloat16: forward passes under autocast, weights float32 (faster on AMX CPUs and GPUs; results differ slightly).")]
+Onnx = Annotated[bool, typer.Option("--onnx", help="Run RUN/model.onnx on ONNX Runtime (write it with `seqlab export`).")]
+Data = Annotated[str, typer.Option(help="'imdb', a CSV/TSV/JSONL/Parquet file, or a folder with a subfolder of .txt files per class.")]
+TestData = Annotated[Optional[str], typer.Option(help="A separate test set like --data; without it a stratified share of --data is held out.")]
+TextColumn = Annotated[str, typer.Option(help="Column (JSON key) holding the texts.")]
+LabelColumn = Annotated[str, typer.Option(help="Column (JSON key) holding the labels: class names or whole numbers.")]
+ReplaceInvalid = Annotated[bool, typer.Option(help="Read bytes that are not UTF-8 as U+FFFD instead of stopping with an error.")]
+TestSplit = Annotated[float, typer.Option(help="Share of each class of --data held out for testing when there is no --test-data.")]
+Resume = Annotated[Optional[Path], typer.Option(help="Continue the interrupted run at this directory from its latest checkpoint, exactly.")]
+CheckpointEvery = Annotated[int, typer.Option(help="Also checkpoint every this many batches (0: at the end of each epoch only).")]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `seqlab train` and `seqlab compare` both take, as the configs it makes."""
+
+    model_options: dict  # the model options the user set; unset ones (None) leave each model's own default
+    training: TrainConfig
+    encoder: EncoderConfig
+    data: DataSource
+    archive: Optional[Path]  # a local copy of the IMDb archive, if given
+    embeddings: Optional[str]  # pretrained vectors: "word2vec" or a file
+    train_size: Optional[int]  # class-balanced subsets, if asked for
+    test_size: Optional[int]
+
+
+def _run_options(
+    archive: Archive = None,
+    epochs: Epochs = default(TrainConfig, "epochs"),
+    batch_size: BatchSize = default(TrainConfig, "batch_size"),
+    learning_rate: LearningRate = default(TrainConfig, "learning_rate"),
+    validation_split: ValidationSplit = default(TrainConfig, "validation_split"),
+    seed: Seed = default(TrainConfig, "seed"),
+    max_features: MaxFeatures = default(EncoderConfig, "max_features"),
+    maxlen: Maxlen = default(EncoderConfig, "maxlen"),
+    truncating: Truncating = default(EncoderConfig, "truncating"),
+    padding: Padding = default(EncoderConfig, "padding"),
+    embedding_dim: EmbeddingDim = None,
+    hidden_size: HiddenSize = None,
+    layers: Layers = None,
+    pooling: Pooling = None,
+    heads: Heads = None,
+    ngrams: Ngrams = None,
+    embedding_dropout: EmbeddingDropout = None,
+    word_dropout: WordDropout = None,
+    recurrent_dropout: RecurrentDropout = None,
+    output_dropout: OutputDropout = None,
+    embeddings: Embeddings = None,
+    freeze_embeddings: FreezeEmbeddings = False,
+    weight_decay: WeightDecay = default(TrainConfig, "weight_decay"),
+    clip_norm: ClipNorm = None,
+    schedule: Schedule = default(TrainConfig, "schedule"),
+    patience: Patience = None,
+    restore_best: RestoreBest = default(TrainConfig, "restore_best"),
+    monitor: Monitor = default(TrainConfig, "monitor"),
+    precision: TrainPrecision = default(TrainConfig, "precision"),
+    train_size: TrainSize = None,
+    test_size: TestSize = None,
+    data: Data = default(DataSource, "data"),
+    test_data: TestData = None,
+    text_column: TextColumn = default(DataSource, "text_column"),
+    label_column: LabelColumn = default(DataSource, "label_column"),
+    replace_invalid: ReplaceInvalid = False,
+    test_split: TestSplit = default(DataSource, "test_split"),
+) -> RunOptions:
+    return RunOptions(
+        model_options={"embedding_dim": embedding_dim, "hidden_size": hidden_size, "layers": layers, "pooling": pooling,
+                       "heads": heads, "ngrams": ngrams, "embedding_dropout": embedding_dropout,
+                       "word_dropout": word_dropout, "recurrent_dropout": recurrent_dropout,
+                       "output_dropout": output_dropout, "freeze_embeddings": freeze_embeddings or None},
+        training=TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                             validation_split=validation_split, seed=seed, weight_decay=weight_decay,
+                             clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
+                             monitor=monitor, precision=precision),
+        encoder=encoder_config(max_features, maxlen, truncating, padding),
+        data=data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive),
+        archive=archive, embeddings=embeddings, train_size=train_size, test_size=test_size,
+    )
+
+
+def takes_run_options(command: Callable) -> Callable:
+    """`command`, whose parameter `run: RunOptions` becomes the options of `_run_options` on its
+    command line (after its own), each declared once for every command that shares them."""
+    own = inspect.signature(command, eval_str=True)
+    shared = inspect.signature(_run_options).parameters
+    parameters = [p for p in own.parameters.values() if p.name != "run"] + list(shared.values())
+
+    @functools.wraps(command)
+    def with_options(**arguments):
+        return command(**{name: value for name, value in arguments.items() if name not in shared},
+                       run=_run_options(**{name: arguments[name] for name in shared}))
+
+    with_options.__signature__ = own.replace(parameters=parameters)
+    with_options.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_options
+
+
+def encoder_config(max_features, maxlen, truncating, padding) -> EncoderConfig:
+    return EncoderConfig(max_features=max_features, maxlen=maxlen, truncating=truncating, padding=padding)
+
+
+def data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive) -> DataSource:
+    return DataSource(data=data, test_data=test_data, text_column=text_column, label_column=label_column,
+                      replace_invalid=replace_invalid, test_split=test_split, archive=str(archive) if archive else None)
