@@ -6,9 +6,9 @@ gates * hidden) table kept until a weight changes, and each text gathers its row
 time x embedding) product, which is most of a one-layer model's arithmetic.
 
 The SimpleRNN gathers every step's rows at once and works on them in place (two operations a
-step). The LSTM and GRU gather one step at a time into one small buffer: gathering all of a
-256-review share's LSTM gates at once made a 52 MB tensor whose pages the system handed out
-afresh on every batch (22 of its 54 ms). Their gate arithmetic is a loop of in-place
+step). The LSTM and GRU gather one step at a time into one small buffer that stays in cache:
+gathering all of a 256-review share's LSTM gates at once made a 52 MB tensor, and that gather
+alone took 22 of the share's 54 ms. Their gate arithmetic is a loop of in-place
 operations compiled with TorchScript, which runs it without Python's interpreter lock, so the
 shares of a batch run at once on their cores. One thread, 256 reviews of 200 tokens: the LSTM
 49 ms in oneDNN's kernel, 26 here; two shares on two threads, 48-50 ms against 27-29 (the
