@@ -31,6 +31,8 @@ from typing import Callable, List  # TorchScript reads typing.List
 import torch
 from torch import nn
 
+from seqlab.models.recurrence import on_cpu_in_float32
+
 LSTM_MIN_BATCH = 16  # below this many texts oneDNN's LSTM kernel is faster than the loop here
 
 
@@ -46,9 +48,8 @@ def can_fold(module: nn.RNNBase, ids: torch.Tensor) -> bool:
     if kind is nn.LSTM and (module.proj_size or ids.shape[0] < LSTM_MIN_BATCH):
         return False
     weights = module.weight_ih_l0
-    return (weights.device.type == "cpu" and weights.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
-            and ids.device == weights.device and not torch.is_grad_enabled() and not module.training
-            and not weights.is_inference())  # (tables are cached by version counters, which inference tensors lack)
+    return (on_cpu_in_float32(weights) and ids.device == weights.device and not torch.is_grad_enabled()
+            and not module.training and not weights.is_inference())  # (tables are cached by version counters, which inference tensors lack)
 
 
 def folded_weights(module: nn.RNNBase, embedding: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -177,11 +178,11 @@ def _compiled(loop: Callable) -> Callable:
     """`loop` compiled by TorchScript, once per process; `loop` itself where that fails."""
     with _compiling:
         if loop not in _compiled_loops:
-            _compiled_loops[loop] = script(loop)
+            _compiled_loops[loop] = _script(loop)
         return _compiled_loops[loop]
 
 
-def script(loop: Callable) -> Callable:
+def _script(loop: Callable) -> Callable:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # deprecated, kept for this: see the module's docstring

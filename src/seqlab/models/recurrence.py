@@ -60,7 +60,13 @@ def supports(module: nn.RNNBase, x: torch.Tensor) -> bool:
     """Whether `module` on `x` takes the loop written here: a one-directional tanh nn.RNN with
     biases, float32 on CPU outside autocast. Elsewhere (a GPU: cuDNN) PyTorch's own kernel is the better one."""
     return (type(module) is nn.RNN and module.nonlinearity == "tanh" and module.bias and not module.bidirectional
-            and x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu"))
+            and on_cpu_in_float32(x))
+
+
+def on_cpu_in_float32(x: torch.Tensor) -> bool:
+    """`x` is float32 on a CPU, outside autocast: where the loops written here and in folded.py
+    beat PyTorch's kernels."""
+    return x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
 
 
 def run_layers(module: nn.RNNBase, x: torch.Tensor) -> torch.Tensor:

@@ -22,10 +22,10 @@ from seqlab.models.dropout import ThreadDropout
 from seqlab.models.base import LayerRow, Output, SequenceClassifier, count_parameters, output_size
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-_building = threading.Lock()  # one table built at a time (RecurrentClassifier._table)
 KERAS_NAMES = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 POOLINGS = ("last", "mean", "max", "attention")
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+_building = threading.Lock()  # one folded table built at a time (RecurrentClassifier._table)
 
 
 @dataclass
