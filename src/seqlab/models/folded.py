@@ -41,15 +41,17 @@ def can_fold(module: nn.RNNBase, ids: torch.Tensor) -> bool:
     (a tanh nn.RNN, an nn.LSTM without projection for 16 texts or more, an nn.GRU), float32 on CPU
     outside autocast, predicting (no gradients, eval mode)."""
     kind = type(module)
-    if ids.numel() == 0 or kind not in (nn.RNN, nn.LSTM, nn.GRU) or module.num_layers != 1 or module.bidirectional or not module.bias:
+    if ids.numel() == 0 or kind not in (nn.RNN, nn.LSTM, nn.GRU):
+        return False
+    if module.num_layers != 1 or module.bidirectional or not module.bias:
         return False
     if kind is nn.RNN and module.nonlinearity != "tanh":
         return False
     if kind is nn.LSTM and (module.proj_size or ids.shape[0] < LSTM_MIN_BATCH):
         return False
-    weights = module.weight_ih_l0
+    weights = module.weight_ih_l0  # (tables are cached by version counters, which inference tensors lack)
     return (on_cpu_in_float32(weights) and ids.device == weights.device and not torch.is_grad_enabled()
-            and not module.training and not weights.is_inference())  # (tables are cached by version counters, which inference tensors lack)
+            and not module.training and not weights.is_inference())
 
 
 def folded_weights(module: nn.RNNBase, embedding: torch.Tensor) -> tuple[torch.Tensor, ...]:
