@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -c 'from seqlab.models import native; native.main()'  # compiles the CPU loops once (~30 s), so no run waits for it
 	touch $@
 
 demo: setup

@@ -4,23 +4,29 @@ import pytest
 import torch
 from torch import nn
 
-from seqlab.models import folded
+from seqlab.models import folded, native
 
 MODULES = {"rnn": lambda: nn.RNN(12, 8, batch_first=True), "lstm": lambda: nn.LSTM(12, 8, batch_first=True),
            "gru": lambda: nn.GRU(12, 8, batch_first=True)}
+KINDS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-@pytest.fixture(params=[True, False], ids=["torchscript", "python"])
+@pytest.fixture(params=["native", "torchscript", "python"])
 def compiled(request, monkeypatch):
-    if not request.param:  # the loops as written, as they run where TorchScript is missing
+    """Each of the three ways a loop runs: csrc/cells.cpp compiled; where it could not be built,
+    TorchScript; where that is missing too, the loops as written."""
+    if request.param != "native":
+        monkeypatch.setattr(native, "kernels", lambda: None)
+    if request.param == "python":
         monkeypatch.setattr(folded, "_compiled_loops", {folded._lstm_loop: folded._lstm_loop, folded._gru_loop: folded._gru_loop})
     return request.param
 
 
+@pytest.mark.parametrize("hidden", [8, 37])  # 37: no multiple of the compiled loops' vector width
 @pytest.mark.parametrize("cell", list(MODULES))
-def test_folded_states_equal_the_modules_own_outputs(cell, compiled):
+def test_folded_states_equal_the_modules_own_outputs(cell, hidden, compiled):
     torch.manual_seed(0)
-    embedding, module = nn.Embedding(50, 12), MODULES[cell]().eval()
+    embedding, module = nn.Embedding(50, 12), KINDS[cell](12, hidden, batch_first=True).eval()
     for name, parameter in module.named_parameters():
         if name.startswith("bias"):  # nonzero biases, each in its own place
             nn.init.normal_(parameter)
@@ -46,7 +52,7 @@ def test_folding_only_when_predicting_with_one_float32_layer_on_cpu():
         assert folded.can_fold(rnn, few)
         assert folded.can_fold(nn.GRU(4, 4).eval(), few)
         assert folded.can_fold(nn.LSTM(4, 4).eval(), many)
-        assert not folded.can_fold(nn.LSTM(4, 4).eval(), few)  # oneDNN's kernel is faster for a few texts
+        assert not folded.can_fold(nn.LSTM(4, 4).eval(), few)  # a few texts keep oneDNN's kernel
         assert not folded.can_fold(nn.LSTM(4, 4, proj_size=2).eval(), many)
         assert not folded.can_fold(nn.RNN(4, 4), few)  # training mode
         assert not folded.can_fold(nn.GRU(4, 4, num_layers=2).eval(), few)
@@ -86,3 +92,29 @@ def test_weights_made_in_inference_mode_keep_the_modules_own_kernel():
     with torch.inference_mode():  # no version counters to key a table on
         module = nn.GRU(4, 4).eval()
         assert not folded.can_fold(module, torch.zeros(2, 3, dtype=torch.long))
+
+
+def test_the_compiled_loops_refuse_token_ids_outside_the_table():
+    embedding, module = nn.Embedding(50, 12), nn.LSTM(12, 8, batch_first=True).eval()
+    with torch.no_grad():
+        weights = folded.folded_weights(module, embedding.weight)
+        with pytest.raises(RuntimeError, match="token id 50 outside the table"):
+            folded.folded_last_states(module, weights, torch.tensor([[1, 2, 50]]), torch.tensor([3]))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_training_inputs_from_distinct_words_equal_the_word_vectors_projected(cell):
+    torch.manual_seed(0)
+    embedding, module = nn.Embedding(50, 12), KINDS[cell](12, 8)
+    nn.init.normal_(module.bias_ih_l0)
+    ids = torch.randint(0, 50, (6, 30))  # (batch, time): repeated words
+    upstream = torch.randn(30, 6, module.weight_ih_l0.shape[0])
+    expected = nn.functional.linear(embedding(ids.t()), module.weight_ih_l0, module.bias_ih_l0 + module.bias_hh_l0)
+    (expected * upstream).sum().backward()
+    want = [p.grad.clone() for p in (embedding.weight, module.weight_ih_l0, module.bias_ih_l0)]
+    embedding.zero_grad(), module.zero_grad()
+    projected = folded.folded_inputs(module, embedding, ids)  # (time, batch, gates * hidden)
+    (projected * upstream).sum().backward()
+    torch.testing.assert_close(projected, expected, atol=1e-6, rtol=1e-6)
+    for parameter, grad in zip((embedding.weight, module.weight_ih_l0, module.bias_ih_l0), want):
+        torch.testing.assert_close(parameter.grad, grad, atol=1e-5, rtol=1e-5)

@@ -1,20 +1,25 @@
-"""The SimpleRNN loop of models/recurrence.py against PyTorch's own nn.RNN kernel."""
+"""The loops of models/recurrence.py (the SimpleRNN's; the LSTM's compiled one) against PyTorch's own kernels."""
 
 import pytest
 import torch
 from torch import nn
 
-from seqlab.models import recurrence
+from seqlab.models import native, recurrence
 
 
-@pytest.mark.parametrize("layers,batch,time", [(1, 5, 30), (2, 5, 30), (1, 1, 30), (1, 4, 1)])
-def test_outputs_and_every_gradient_equal_nn_rnn(layers, batch, time):
+@pytest.mark.parametrize("cell,layers,batch,time,hidden,scale", [
+    ("rnn", 1, 5, 30, 8, 1), ("rnn", 2, 5, 30, 8, 1), ("rnn", 1, 1, 30, 8, 1), ("rnn", 1, 4, 1, 8, 1),
+    ("lstm", 1, 5, 30, 8, 1), ("lstm", 2, 5, 30, 8, 1), ("lstm", 1, 1, 30, 8, 1), ("lstm", 1, 4, 1, 8, 1),
+    ("lstm", 1, 3, 20, 37, 1),  # a hidden size that is no multiple of the vector width (16 or 8 floats)
+    ("lstm", 1, 3, 20, 16, 20),  # saturated gates: biases in the tens
+])
+def test_outputs_and_every_gradient_equal_pytorchs(cell, layers, batch, time, hidden, scale):
     torch.manual_seed(0)
-    module = nn.RNN(12, 8, num_layers=layers, batch_first=True)
+    module = (nn.RNN if cell == "rnn" else nn.LSTM)(12, hidden, num_layers=layers, batch_first=True)
     for bias in (module.bias_hh_l0, module.bias_ih_l0):  # nonzero biases, each in its own place
-        nn.init.normal_(bias)
+        nn.init.normal_(bias, std=scale)
     x = torch.randn(batch, time, 12, requires_grad=True)  # (batch, time, features)
-    upstream = torch.randn(batch, time, 8)  # a loss that reads every step
+    upstream = torch.randn(batch, time, hidden)  # a loss that reads every step
 
     expected, _ = module(x)
     (expected * upstream).sum().backward()
@@ -29,12 +34,24 @@ def test_outputs_and_every_gradient_equal_nn_rnn(layers, batch, time):
 
     torch.testing.assert_close(outputs, expected, atol=1e-5, rtol=1e-5)
     for grad, want in zip(grads, expected_grads):
-        torch.testing.assert_close(grad, want, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(grad, want, atol=1e-5, rtol=1e-4)  # sums over every step: relative
 
 
-def test_other_modules_and_devices_keep_pytorchs_kernel():
+def test_other_modules_and_devices_keep_pytorchs_kernel(monkeypatch):
     x = torch.randn(2, 3, 4)
-    assert not recurrence.supports(nn.LSTM(4, 4), x)
+    assert not recurrence.supports(nn.GRU(4, 4), x)
+    assert not recurrence.supports(nn.LSTM(4, 4, proj_size=2), x)
+    assert not recurrence.supports(nn.LSTM(4, 4, bidirectional=True), x)
+    with torch.no_grad():
+        assert not recurrence.supports(nn.LSTM(4, 4), x)  # predicting: oneDNN where the table does not serve
     assert not recurrence.supports(nn.RNN(4, 4, nonlinearity="relu"), x)
     assert not recurrence.supports(nn.RNN(4, 4, bidirectional=True), x)
     assert not recurrence.supports(nn.RNN(4, 4).double(), x.double())
+
+
+def test_the_lstm_keeps_onednn_where_the_loops_could_not_be_built(monkeypatch):
+    x = torch.randn(2, 3, 4)
+    assert recurrence.supports(nn.LSTM(4, 4), x)
+    monkeypatch.setattr(native, "kernels", lambda: None)
+    assert not recurrence.supports(nn.LSTM(4, 4), x)
+    assert recurrence.supports(nn.RNN(4, 4), x)  # PyTorch operations only

@@ -6,18 +6,22 @@ gates * hidden) table kept until a weight changes, and each text gathers its row
 time x embedding) product, which is most of a one-layer model's arithmetic.
 
 The SimpleRNN gathers every step's rows at once and works on them in place (two operations a
-step). The LSTM and GRU gather one step at a time into one small buffer that stays in cache:
-gathering all of a 256-review share's LSTM gates at once made a 52 MB tensor, and that gather
-alone took 22 of the share's 54 ms. Their gate arithmetic is a loop of in-place
-operations compiled with TorchScript, which runs it without Python's interpreter lock, so the
-shares of a batch run at once on their cores. One thread, 256 reviews of 200 tokens: the LSTM
-49 ms in oneDNN's kernel, 26 here; two shares on two threads, 48-50 ms against 27-29 (the
-same loop left in Python: 34-41). The GRU (PyTorch's own CPU kernel): 71 against 23 ms.
+step). The LSTM and GRU run a loop over steps, each step one recurrent product and one pass that
+reads its texts' table rows and applies the cell: the compiled loops of csrc/cells.cpp
+(models/native.py). Where those could not be built, the same loop in PyTorch operations
+(8 a step) compiled by TorchScript, which runs it without Python's interpreter lock so the
+shares of a batch run at once on their cores, gathering each step's rows into one small buffer
+that stays in cache (gathering every step at once made a 52 MB tensor per 256-review share).
+Predicting IMDb's 25,000 test reviews, two threads: GRU 24,900 reviews/s with PyTorch's kernel,
+33,000 with the TorchScript loop, 48,000 compiled; the LSTM (oneDNN) 21,000 and 37,000 compiled.
 
 TorchScript is deprecated in favour of torch.compile, which would unroll a loop of 200 steps
-and compile it again for every text length; where scripting fails the same loop runs in
-Python (slower, same results). For a few reviews oneDNN's LSTM kernel is faster (1 review:
-0.37 against 0.93 ms; even at 16), so small LSTM batches keep it.
+and compile it again for every text length; where scripting fails too, the loop runs in
+Python (slower, same results). oneDNN's LSTM kernel answers a few reviews faster than
+TorchScript's loop (1 review: 0.37 against 0.93 ms), so small LSTM batches keep it. The compiled
+loop answers one review in 0.33 ms against oneDNN's 0.60, but they are kept on oneDNN too: a
+matrix product's last bits depend on how many rows it has, and a review must get the same
+probability alone, in a server's merged batch and from the command line (tests/serve/test_parity.py).
 
 Outputs equal the modules' own within 1e-5 (tests/models/test_folded.py, test_equivalence.py).
 """
@@ -31,9 +35,10 @@ from typing import Callable, List  # TorchScript reads typing.List
 import torch
 from torch import nn
 
+from seqlab.models import native
 from seqlab.models.recurrence import on_cpu_in_float32
 
-LSTM_MIN_BATCH = 16  # below this many texts oneDNN's LSTM kernel is faster than the loop here
+LSTM_MIN_BATCH = 16  # below this many texts the LSTM keeps oneDNN's kernel (see the module's docstring)
 
 
 def can_fold(module: nn.RNNBase, ids: torch.Tensor) -> bool:
@@ -73,13 +78,25 @@ def folded_weights(module: nn.RNNBase, embedding: torch.Tensor) -> tuple[torch.T
     return torch.addmm(bias_ih + bias_hh, embedding, weight_ih.t()), weight_hh.t()  # (vocabulary, hidden), (hidden, hidden)
 
 
+def folded_inputs(module: nn.RNNBase, embedding: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
+    """The first layer's input projection of every step (time, batch, gates * hidden) through a table
+    of the batch's distinct words only, for training: a 64-review share of 200 tokens holds ~2,300
+    distinct words for 12,800 tokens, so the projection and its two gradient products shrink ~5x
+    (autograd adds each token's gradient into its word's row)."""
+    words, positions = torch.unique(ids.t(), return_inverse=True)  # (distinct,), (time, batch)
+    bias = module.bias_ih_l0 + module.bias_hh_l0
+    table = nn.functional.linear(embedding(words), module.weight_ih_l0, bias)  # (distinct, gates * hidden)
+    return table[positions]  # (time, batch, gates * hidden)
+
+
 def folded_states(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], ids: torch.Tensor) -> torch.Tensor:
     """Outputs of every step (batch, time, hidden) for token ids (batch, time), from folded_weights(module, ...)."""
     if isinstance(module, nn.RNN):
         return _tanh_states(*weights, ids)
-    steps = ids.t().contiguous()  # (time, batch)
+    steps = ids.t().contiguous().long()  # (time, batch)
     outputs = weights[0].new_empty(*steps.shape, module.hidden_size)  # (time, batch, hidden)
-    _run_loop(module, weights, steps, outputs, [], [], outputs.new_empty(0))
+    lengths = torch.full((steps.shape[1],), steps.shape[0], dtype=torch.long)
+    _run_loop(module, weights, steps, lengths, outputs, outputs.new_empty(0))
     return outputs.transpose(0, 1)  # (batch, time, hidden)
 
 
@@ -92,18 +109,32 @@ def folded_last_states(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], id
         raise ValueError(f"lengths must be between 1 and the ids' {ids.shape[1]} steps; got {shortest} to {longest}")
     if isinstance(module, nn.RNN):
         return _tanh_states(*weights, ids)[torch.arange(len(ids)), lengths - 1]
-    steps = ids[:, :longest].t().contiguous()  # (time, batch): no step after the longest text
-    # Which texts end at which step: steps in increasing order, and the texts ending at each.
-    ends, order = torch.sort(lengths - 1)
-    stops, counts = torch.unique_consecutive(ends, return_counts=True)
-    finishing = list(torch.split(order, counts.tolist()))
+    steps = ids[:, :longest].t().contiguous().long()  # (time, batch): no step after the longest text
     last = weights[0].new_empty(len(ids), module.hidden_size)  # (batch, hidden)
-    _run_loop(module, weights, steps, last.new_empty(2, *last.shape), stops.tolist(), finishing, last)
+    _run_loop(module, weights, steps, lengths.long().contiguous(), last.new_empty(0), last)
     return last
 
 
-def _run_loop(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], steps: torch.Tensor, outputs: torch.Tensor,
-              stops: list[int], finishing: list[torch.Tensor], last: torch.Tensor) -> None:
+def _run_loop(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], steps: torch.Tensor, lengths: torch.Tensor,
+              outputs: torch.Tensor, last: torch.Tensor) -> None:
+    """Every step's output into `outputs` (time, batch, hidden), or when it is empty, each text's
+    last into `last` (batch, hidden): by the compiled loops of csrc/cells.cpp where they were
+    built, else by the TorchScript loops below."""
+    compiled = native.kernels()
+    if compiled is not None:
+        if isinstance(module, nn.LSTM):
+            compiled.lstm_folded(*weights, steps, lengths, outputs, last, 3)  # 3: the cell gate's place in the table
+        else:
+            compiled.gru_folded(*weights, steps, lengths, outputs, last)
+        return
+    if outputs.numel():
+        stops, finishing = [], []
+    else:
+        # Which texts end at which step: steps in increasing order, and the texts ending at each.
+        ends, order = torch.sort(lengths - 1)
+        ending, counts = torch.unique_consecutive(ends, return_counts=True)
+        stops, finishing = ending.tolist(), list(torch.split(order, counts.tolist()))
+        outputs = last.new_empty(2, *last.shape)
     loop = _compiled(_lstm_loop if isinstance(module, nn.LSTM) else _gru_loop)
     with torch.jit.optimized_execution(False):  # (this thread only) nothing to optimize; saves ~50 ms of profiling runs
         loop(*weights, steps, outputs, stops, finishing, last)

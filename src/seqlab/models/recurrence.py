@@ -1,20 +1,21 @@
-"""The SimpleRNN's loop written out for CPUs, as one autograd Function per layer.
+"""Recurrent layers written out for CPUs, as one autograd Function per layer.
 
-PyTorch's fused CPU kernel (oneDNN) spends most of a SimpleRNN's time on bookkeeping around
-tiny matrix products: when this loop was first written, predicting 512 reviews of 200 tokens
-took 86 ms there and 24 ms here, a training step 68 ms there and 60 ms here. The input
-projection of every time step is one large product done by autograd (``linear`` over all
-tokens at once); only the recurrent product stays in the loop, two in-place operations per
-step forward and two backward, written by hand, and dW_hh computed as one product after the
-loop. Inputs arrive time-major in memory (the model gathers its word vectors that way), so no
-large tensor is transposed: that, and working in place, took a 64-review share of 200 steps
-from 16 to 11 ms forward and backward. (The same written out for training the LSTM and the GRU
-was slower than PyTorch's kernels, which stay in use for them: docs/performance.md. Predicting
-is another matter: models/folded.py.)
+PyTorch's fused CPU kernels (oneDNN) spend most of a small recurrent layer's time on
+bookkeeping around tiny matrix products. Here the input projection of every time step is one
+large product done by autograd (``linear`` over all tokens at once, or a table of the batch's
+distinct words: models/folded.py), and only the recurrent product stays in the loop; the
+gradient of W_hh is one product after it. Inputs arrive time-major in memory (the model
+gathers its word vectors that way), so no large tensor is transposed.
 
-The arithmetic is PyTorch's own (both biases), on the nn.RNN module's weights, so saved
-models are unchanged; tests/models/test_recurrence.py checks outputs and every gradient
-against nn.RNN. Tensors are time-major inside: (time, batch, features).
+- The SimpleRNN: two in-place PyTorch operations a step forward and two backward. A 64-review
+  share of 200 steps, forward and backward: oneDNN 16 ms, here 11.
+- The LSTM: the compiled loops of csrc/cells.cpp (models/native.py), one product and one fused
+  pass a step each way, where they could be built; else oneDNN's kernel. The same loop in
+  PyTorch operations was slower than oneDNN (docs/performance.md).
+
+The arithmetic is PyTorch's own (both biases), on the nn.RNN/nn.LSTM module's weights, so saved
+models are unchanged; tests/models/test_recurrence.py checks outputs and every gradient against
+the modules. Tensors are time-major inside: (time, batch, features).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from seqlab.models import native
 
 
 class _TanhRecurrence(torch.autograd.Function):
@@ -56,28 +59,65 @@ class _TanhRecurrence(torch.autograd.Function):
         return grad_projected, grad_w_hh
 
 
+class _LSTMRecurrence(torch.autograd.Function):
+    """PyTorch's LSTM given z_t = x_t W_ih^T + b_ih + b_hh, zero initial state: the loops of csrc/cells.cpp.
+
+    Forward keeps the activated gates and the cells of every step; backward turns dLoss/dh of
+    every step into dLoss/dz (from which autograd makes the input projection's gradients) and dW_hh."""
+
+    @staticmethod
+    def forward(ctx, projected: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
+        gates = projected.clone(memory_format=torch.contiguous_format)  # (time, batch, 4 * hidden): z, then activations
+        states, cells = native.kernels().lstm_forward(gates, w_hh.t().contiguous())  # (time, batch, hidden) each
+        ctx.save_for_backward(gates, cells, states, w_hh)
+        return states
+
+    @staticmethod
+    def backward(ctx, grad_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        gates, cells, states, w_hh = ctx.saved_tensors
+        grad_projected, grad_w_hh = native.kernels().lstm_backward(
+            grad_states.contiguous(), gates, cells, states, w_hh.contiguous())  # (time, batch, 4 * hidden), (4 * hidden, hidden)
+        return grad_projected, grad_w_hh
+
+
+_LOOPS = {nn.RNN: _TanhRecurrence, nn.LSTM: _LSTMRecurrence}
+
+
 def supports(module: nn.RNNBase, x: torch.Tensor) -> bool:
-    """Whether `module` on `x` takes the loop written here: a one-directional tanh nn.RNN with
-    biases, float32 on CPU outside autocast. Elsewhere (a GPU: cuDNN) PyTorch's own kernel is the better one."""
-    return (type(module) is nn.RNN and module.nonlinearity == "tanh" and module.bias and not module.bidirectional
-            and on_cpu_in_float32(x))
+    """Whether `module` on `x` takes a loop written here: one direction, with biases, float32 on
+    CPU outside autocast; a tanh nn.RNN, or an nn.LSTM without projection, computing gradients,
+    where the compiled loops could be built. Elsewhere (a GPU: cuDNN) PyTorch's own kernel is the
+    better one; an LSTM predicting without gradients keeps oneDNN for the few texts that do not
+    fold (models/folded.py: the same probability for a review however it is batched)."""
+    kind = type(module)
+    if kind not in _LOOPS or not module.bias or module.bidirectional or not on_cpu_in_float32(x):
+        return False
+    if kind is nn.RNN:
+        return module.nonlinearity == "tanh"
+    return not module.proj_size and torch.is_grad_enabled() and native.kernels() is not None
 
 
 def on_cpu_in_float32(x: torch.Tensor) -> bool:
-    """`x` is float32 on a CPU, outside autocast: where the loops written here and in folded.py
-    beat PyTorch's kernels."""
-    return x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+    """`x` is float32 on a CPU, outside autocast, and no exporter is tracing the model: where the
+    loops written here and in folded.py beat PyTorch's kernels and may stand in for them (an ONNX
+    graph needs PyTorch's own operations, e.g. to become ONNX's LSTM)."""
+    tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
+    return x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu") and not tracing
 
 
-def run_layers(module: nn.RNNBase, x: torch.Tensor) -> torch.Tensor:
-    """`module`'s output for batch-first `x` (batch, time, features): every layer, one direction,
-    zero initial state; dropout between layers as the module applies it."""
-    inputs = x.transpose(0, 1).contiguous()  # (time, batch, features): no copy when x is stored time-major
+def run_layers(module: nn.RNNBase, x: torch.Tensor | None = None, projected: torch.Tensor | None = None) -> torch.Tensor:
+    """`module`'s output (batch, time, hidden) for batch-first `x` (batch, time, features), or from the
+    first layer's input projection `projected` (time, batch, gates * hidden) already made (the folded
+    table of models/folded.py): every layer, one direction, zero initial state; dropout between
+    layers as the module applies it."""
+    loop = _LOOPS[type(module)]
+    inputs = None if x is None else x.transpose(0, 1).contiguous()  # (time, batch, features): no copy when stored time-major
     for layer in range(module.num_layers):
         if layer and module.dropout and module.training:
             inputs = F.dropout(inputs, module.dropout, training=True)
-        weight_ih = getattr(module, f"weight_ih_l{layer}")
-        bias = getattr(module, f"bias_ih_l{layer}") + getattr(module, f"bias_hh_l{layer}")
-        projected = F.linear(inputs, weight_ih, bias)  # (time, batch, hidden), every step at once
-        inputs = _TanhRecurrence.apply(projected, getattr(module, f"weight_hh_l{layer}"))
+        if layer or projected is None:
+            weight_ih = getattr(module, f"weight_ih_l{layer}")
+            bias = getattr(module, f"bias_ih_l{layer}") + getattr(module, f"bias_hh_l{layer}")
+            projected = F.linear(inputs, weight_ih, bias)  # (time, batch, gates * hidden), every step at once
+        inputs = loop.apply(projected, getattr(module, f"weight_hh_l{layer}"))  # (time, batch, hidden)
     return inputs.transpose(0, 1)  # (batch, time, hidden), stored time-major

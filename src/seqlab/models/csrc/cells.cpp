@@ -1,0 +1,259 @@
+// Recurrent loops for CPUs, one cell update per step fused into a single pass over its gates.
+//
+// Built on first use by seqlab/models/native.py (torch.utils.cpp_extension). PyTorch runs a cell
+// as ~8 operations a step, each a pass over the batch's gates plus a few microseconds of dispatch;
+// here a step is one matrix product (the recurrent one) and one pass. Gates are in PyTorch's
+// order (input, forget, cell, output for the LSTM; reset, update, candidate for the GRU) unless
+// `cell_gate` says where the LSTM's cell gate sits (folded tables keep the sigmoid gates first).
+// Every function checks its tensors' shapes and types; callers are seqlab's own modules.
+
+#include <torch/extension.h>
+#include <ATen/cpu/vec/vec.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace {
+
+using at::Tensor;
+using Vec = at::vec::Vectorized<float>;
+
+// exp to ~2 ulp without a library call (ATen's polynomial where the vector width has one).
+inline Vec exponential(const Vec& v) { return v.exp_u20(); }
+inline Vec sigmoid(const Vec& v) { return Vec(1.f) / (Vec(1.f) + exponential(v.neg())); }
+inline Vec hyperbolic_tangent(const Vec& v) { return Vec(2.f) / (Vec(1.f) + exponential(v * Vec(-2.f))) - Vec(1.f); }
+
+void check_float(const Tensor& t, int64_t dims, const char* name) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat && t.dim() == dims && t.is_contiguous(),
+              name, " must be a contiguous float32 CPU tensor of ", dims, " dimensions");
+}
+
+// One LSTM step for `batch` rows: gate pre-activations (rows of `stride` floats, gates at offsets
+// 0, hidden, cell_gate * hidden, output_gate * hidden) plus `recurrent` (batch, 4 * hidden) when
+// given; writes c and h, and (when `activations` is given) the activated gates in PyTorch's order.
+void lstm_cell(const float* const* gate_rows, const float* recurrent, const float* previous_cell,
+               float* cell, float* state, float* activations, int64_t batch, int64_t hidden,
+               int64_t cell_gate, int64_t output_gate) {
+  const int64_t width = Vec::size();
+  for (int64_t b = 0; b < batch; ++b) {
+    const float* row = gate_rows[b];
+    const float* from_state = recurrent ? recurrent + b * 4 * hidden : nullptr;
+    for (int64_t j = 0; j < hidden; j += width) {
+      const int64_t n = std::min(width, hidden - j);
+      auto gate = [&](int64_t index) {
+        Vec value = Vec::loadu(row + index * hidden + j, n);
+        return from_state ? value + Vec::loadu(from_state + index * hidden + j, n) : value;
+      };
+      const Vec input = sigmoid(gate(0)), forget = sigmoid(gate(1));
+      const Vec candidate = hyperbolic_tangent(gate(cell_gate)), output = sigmoid(gate(output_gate));
+      const int64_t at = b * hidden + j;
+      const Vec old_cell = previous_cell ? Vec::loadu(previous_cell + at, n) : Vec(0.f);
+      const Vec new_cell = forget * old_cell + input * candidate;
+      new_cell.store(cell + at, n);
+      (output * hyperbolic_tangent(new_cell)).store(state + at, n);
+      if (activations) {
+        float* out = activations + b * 4 * hidden + j;
+        input.store(out, n);
+        forget.store(out + hidden, n);
+        candidate.store(out + 2 * hidden, n);
+        output.store(out + 3 * hidden, n);
+      }
+    }
+  }
+}
+
+// Training forward: `gates` (time, batch, 4 * hidden) holds x_t W_ih^T + b_ih + b_hh and is
+// overwritten with the activated gates, which the backward pass reads. Returns (h, c) of every step.
+std::vector<Tensor> lstm_forward(Tensor gates, const Tensor& recurrent_t) {
+  check_float(gates, 3, "gates");
+  check_float(recurrent_t, 2, "recurrent_t");
+  const int64_t time = gates.size(0), batch = gates.size(1), hidden = gates.size(2) / 4;
+  TORCH_CHECK(recurrent_t.size(0) == hidden && recurrent_t.size(1) == 4 * hidden, "recurrent_t must be (hidden, 4 * hidden)");
+  Tensor states = at::empty({time, batch, hidden}, gates.options());
+  Tensor cells = at::empty({time, batch, hidden}, gates.options());
+  Tensor from_state = at::empty({batch, 4 * hidden}, gates.options());
+  std::vector<const float*> rows(batch);
+  for (int64_t t = 0; t < time; ++t) {
+    float* step = gates.data_ptr<float>() + t * batch * 4 * hidden;
+    for (int64_t b = 0; b < batch; ++b) rows[b] = step + b * 4 * hidden;
+    if (t > 0) at::mm_out(from_state, states[t - 1], recurrent_t);
+    lstm_cell(rows.data(), t > 0 ? from_state.data_ptr<float>() : nullptr,
+              t > 0 ? cells.data_ptr<float>() + (t - 1) * batch * hidden : nullptr,
+              cells.data_ptr<float>() + t * batch * hidden, states.data_ptr<float>() + t * batch * hidden,
+              step, batch, hidden, 2, 3);
+  }
+  return {states, cells};
+}
+
+// Training backward: from dLoss/dh of every step, dLoss/d(gate pre-activations) of every step and
+// dLoss/dW_hh (the input projection's gradients are products autograd makes from the former).
+std::vector<Tensor> lstm_backward(const Tensor& grad_states, const Tensor& activations, const Tensor& cells,
+                                  const Tensor& states, const Tensor& recurrent) {
+  check_float(grad_states, 3, "grad_states");
+  check_float(activations, 3, "activations");
+  check_float(cells, 3, "cells");
+  check_float(states, 3, "states");
+  check_float(recurrent, 2, "recurrent");
+  const int64_t time = activations.size(0), batch = activations.size(1), hidden = activations.size(2) / 4;
+  Tensor grad_gates = at::empty_like(activations);
+  Tensor grad_state = at::zeros({batch, hidden}, activations.options());  // from the next step
+  Tensor grad_cell = at::zeros({batch, hidden}, activations.options());
+  float* carried_state = grad_state.data_ptr<float>();
+  float* carried_cell = grad_cell.data_ptr<float>();
+  const Vec one(1.f);
+  const int64_t width = Vec::size();
+  for (int64_t t = time - 1; t >= 0; --t) {
+    const int64_t offset = t * batch * hidden;
+    const float* gates = activations.data_ptr<float>() + 4 * offset;
+    const float* cell = cells.data_ptr<float>() + offset;
+    const float* previous_cell = t > 0 ? cells.data_ptr<float>() + offset - batch * hidden : nullptr;
+    const float* incoming = grad_states.data_ptr<float>() + offset;
+    float* out = grad_gates.data_ptr<float>() + 4 * offset;
+    for (int64_t b = 0; b < batch; ++b) {
+      const float* row = gates + b * 4 * hidden;
+      float* grad_row = out + b * 4 * hidden;
+      for (int64_t j = 0; j < hidden; j += width) {
+        const int64_t n = std::min(width, hidden - j), at = b * hidden + j;
+        const Vec input = Vec::loadu(row + j, n), forget = Vec::loadu(row + hidden + j, n);
+        const Vec candidate = Vec::loadu(row + 2 * hidden + j, n), output = Vec::loadu(row + 3 * hidden + j, n);
+        const Vec squashed = hyperbolic_tangent(Vec::loadu(cell + at, n));
+        const Vec d_state = Vec::loadu(incoming + at, n) + Vec::loadu(carried_state + at, n);
+        const Vec d_cell = Vec::loadu(carried_cell + at, n) + d_state * output * (one - squashed * squashed);
+        const Vec old_cell = previous_cell ? Vec::loadu(previous_cell + at, n) : Vec(0.f);
+        (d_cell * forget).store(carried_cell + at, n);
+        (d_cell * candidate * input * (one - input)).store(grad_row + j, n);
+        (d_cell * old_cell * forget * (one - forget)).store(grad_row + hidden + j, n);
+        (d_cell * input * (one - candidate * candidate)).store(grad_row + 2 * hidden + j, n);
+        (d_state * squashed * output * (one - output)).store(grad_row + 3 * hidden + j, n);
+      }
+    }
+    if (t > 0) at::mm_out(grad_state, grad_gates[t], recurrent);  // (batch, hidden)
+  }
+  Tensor grad_recurrent = time > 1
+      ? at::mm(grad_gates.slice(0, 1).reshape({(time - 1) * batch, 4 * hidden}).t(),
+               states.slice(0, 0, time - 1).reshape({(time - 1) * batch, hidden}))  // (4 * hidden, hidden)
+      : at::zeros({4 * hidden, hidden}, activations.options());
+  return {grad_gates, grad_recurrent};
+}
+
+// Predicting from a folded table (models/folded.py): step t's gate inputs are rows table[steps[t, b]].
+// Writes every step's h to `outputs` (time, batch, hidden), or, when `outputs` is empty, only each
+// text's h at its last token (lengths[b] - 1) to `last` (batch, hidden).
+struct Folded {
+  Tensor table, recurrent_t, steps, lengths, outputs, last;
+  int64_t time, batch, hidden;
+  std::vector<const float*> rows;
+
+  Folded(Tensor table_, Tensor recurrent_t_, Tensor steps_, Tensor lengths_, Tensor outputs_, Tensor last_, int64_t gates)
+      : table(table_), recurrent_t(recurrent_t_), steps(steps_), lengths(lengths_), outputs(outputs_), last(last_) {
+    check_float(table, 2, "table");
+    check_float(recurrent_t, 2, "recurrent_t");
+    TORCH_CHECK(steps.scalar_type() == at::kLong && steps.dim() == 2 && steps.is_contiguous(), "steps must be contiguous int64 (time, batch)");
+    time = steps.size(0), batch = steps.size(1), hidden = recurrent_t.size(0);
+    TORCH_CHECK(table.size(1) == gates * hidden && recurrent_t.size(1) == gates * hidden, "table and recurrent_t must have ", gates, " * hidden columns");
+    TORCH_CHECK(lengths.scalar_type() == at::kLong && lengths.numel() == batch && lengths.is_contiguous(), "lengths must be int64 (batch,)");
+    if (outputs.numel()) {
+      check_float(outputs, 3, "outputs");
+      TORCH_CHECK(outputs.size(0) == time && outputs.size(1) == batch && outputs.size(2) == hidden, "outputs must be (time, batch, hidden)");
+    } else {
+      check_float(last, 2, "last");
+      TORCH_CHECK(last.size(0) == batch && last.size(1) == hidden, "last must be (batch, hidden)");
+    }
+    const int64_t vocabulary = table.size(0);
+    const int64_t* ids = steps.data_ptr<int64_t>();
+    for (int64_t k = 0; k < steps.numel(); ++k) TORCH_CHECK(ids[k] >= 0 && ids[k] < vocabulary, "token id ", ids[k], " outside the table");
+    const int64_t* ends = lengths.data_ptr<int64_t>();
+    for (int64_t b = 0; b < batch; ++b) TORCH_CHECK(ends[b] >= 1 && ends[b] <= time, "lengths must be between 1 and ", time);
+    rows.resize(batch);
+  }
+  // Step t's table rows.
+  const float* const* rows_at(int64_t t) {
+    const int64_t* ids = steps.data_ptr<int64_t>() + t * batch;
+    const float* base = table.data_ptr<float>();
+    const int64_t width = table.size(1);
+    for (int64_t b = 0; b < batch; ++b) rows[b] = base + ids[b] * width;
+    return rows.data();
+  }
+  // Where step t writes h: its slot of `outputs`, else one of two scratch buffers in turn.
+  float* state_at(int64_t t, Tensor& scratch) {
+    return outputs.numel() ? outputs.data_ptr<float>() + t * batch * hidden : scratch.data_ptr<float>() + (t % 2) * batch * hidden;
+  }
+  void keep_last(int64_t t, const float* state) {
+    if (outputs.numel()) return;
+    const int64_t* ends = lengths.data_ptr<int64_t>();
+    float* out = last.data_ptr<float>();
+    for (int64_t b = 0; b < batch; ++b)
+      if (ends[b] - 1 == t) std::copy(state + b * hidden, state + (b + 1) * hidden, out + b * hidden);
+  }
+};
+
+void lstm_folded(Tensor table, Tensor recurrent_t, Tensor steps, Tensor lengths, Tensor outputs, Tensor last, int64_t cell_gate) {
+  Folded loop(table, recurrent_t, steps, lengths, outputs, last, 4);
+  const int64_t batch = loop.batch, hidden = loop.hidden;
+  Tensor scratch = at::empty({2, batch, hidden}, table.options());
+  Tensor cells = at::empty({2, batch, hidden}, table.options());
+  Tensor from_state = at::empty({batch, 4 * hidden}, table.options());
+  const int64_t output_gate = cell_gate == 3 ? 2 : 3;
+  for (int64_t t = 0; t < loop.time; ++t) {
+    float* state = loop.state_at(t, scratch);
+    if (t > 0) {
+      Tensor previous = at::from_blob(loop.state_at(t - 1, scratch), {batch, hidden}, table.options());
+      at::mm_out(from_state, previous, recurrent_t);
+    }
+    float* cell = cells.data_ptr<float>() + (t % 2) * batch * hidden;
+    const float* previous_cell = t > 0 ? cells.data_ptr<float>() + ((t - 1) % 2) * batch * hidden : nullptr;
+    lstm_cell(loop.rows_at(t), t > 0 ? from_state.data_ptr<float>() : nullptr, previous_cell, cell, state,
+              nullptr, batch, hidden, cell_gate, output_gate);
+    loop.keep_last(t, state);
+  }
+}
+
+// The GRU as PyTorch computes it: r, z = sigmoid(x W_i{r,z}^T + b + h W_h{r,z}^T), n = tanh(x W_in^T +
+// b_in + r (h W_hn^T + b_hn)), h' = n + z (h - n); the table holds each word's x W_i^T plus both
+// biases for r and z and b_in for n; `inner_bias` is (0, 0, b_hn).
+void gru_folded(Tensor table, Tensor recurrent_t, Tensor inner_bias, Tensor steps, Tensor lengths, Tensor outputs, Tensor last) {
+  Folded loop(table, recurrent_t, steps, lengths, outputs, last, 3);
+  check_float(inner_bias, 1, "inner_bias");
+  const int64_t batch = loop.batch, hidden = loop.hidden, width = Vec::size();
+  TORCH_CHECK(inner_bias.numel() == 3 * hidden, "inner_bias must have 3 * hidden values");
+  Tensor scratch = at::empty({2, batch, hidden}, table.options());
+  Tensor from_state = at::empty({batch, 3 * hidden}, table.options());
+  const float* bias = inner_bias.data_ptr<float>() + 2 * hidden;
+  for (int64_t t = 0; t < loop.time; ++t) {
+    float* state = loop.state_at(t, scratch);
+    const float* previous = t > 0 ? loop.state_at(t - 1, scratch) : nullptr;
+    if (previous) at::mm_out(from_state, at::from_blob(const_cast<float*>(previous), {batch, hidden}, table.options()), recurrent_t);
+    const float* const* rows = loop.rows_at(t);
+    for (int64_t b = 0; b < batch; ++b) {
+      const float* row = rows[b];
+      const float* recurrent = from_state.data_ptr<float>() + b * 3 * hidden;
+      for (int64_t j = 0; j < hidden; j += width) {
+        const int64_t n = std::min(width, hidden - j), at = b * hidden + j;
+        Vec reset = Vec::loadu(row + j, n), update = Vec::loadu(row + hidden + j, n);
+        Vec inner = Vec::loadu(bias + j, n);
+        Vec old_state(0.f);
+        if (previous) {
+          reset = reset + Vec::loadu(recurrent + j, n);
+          update = update + Vec::loadu(recurrent + hidden + j, n);
+          inner = inner + Vec::loadu(recurrent + 2 * hidden + j, n);
+          old_state = Vec::loadu(previous + at, n);
+        }
+        reset = sigmoid(reset);
+        update = sigmoid(update);
+        const Vec candidate = hyperbolic_tangent(Vec::loadu(row + 2 * hidden + j, n) + reset * inner);
+        (candidate + update * (old_state - candidate)).store(state + at, n);
+      }
+    }
+    loop.keep_last(t, state);
+  }
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  using release = py::call_guard<py::gil_scoped_release>;  // the shares of a batch run at once
+  m.def("lstm_forward", &lstm_forward, release());
+  m.def("lstm_backward", &lstm_backward, release());
+  m.def("lstm_folded", &lstm_folded, release());
+  m.def("gru_folded", &gru_folded, release());
+}
