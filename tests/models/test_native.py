@@ -12,7 +12,7 @@ def test_the_loops_are_built_here():
     # Not a silent fallback: on Linux with a C++ compiler (as in CI) the compiled loops are the ones used.
     assert sys.platform.startswith("linux")
     built = native.kernels()
-    assert built is not None and {"lstm_forward", "lstm_backward", "lstm_folded", "gru_folded"} <= set(dir(built))
+    assert built is not None and {"lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "lstm_folded", "gru_folded"} <= set(dir(built))
 
 
 def test_switched_off_by_the_environment(monkeypatch):

@@ -1,4 +1,4 @@
-"""The loops of models/recurrence.py (the SimpleRNN's; the LSTM's compiled one) against PyTorch's own kernels."""
+"""The loops of models/recurrence.py (the SimpleRNN's; the compiled LSTM and GRU) against PyTorch's own kernels."""
 
 import pytest
 import torch
@@ -12,10 +12,12 @@ from seqlab.models import native, recurrence
     ("lstm", 1, 5, 30, 8, 1), ("lstm", 2, 5, 30, 8, 1), ("lstm", 1, 1, 30, 8, 1), ("lstm", 1, 4, 1, 8, 1),
     ("lstm", 1, 3, 20, 37, 1),  # a hidden size that is no multiple of the vector width (16 or 8 floats)
     ("lstm", 1, 3, 20, 16, 20),  # saturated gates: biases in the tens
+    ("gru", 1, 5, 30, 8, 1), ("gru", 2, 5, 30, 8, 1), ("gru", 1, 1, 30, 8, 1), ("gru", 1, 4, 1, 8, 1),
+    ("gru", 1, 3, 20, 37, 1), ("gru", 1, 3, 20, 16, 20),
 ])
 def test_outputs_and_every_gradient_equal_pytorchs(cell, layers, batch, time, hidden, scale):
     torch.manual_seed(0)
-    module = (nn.RNN if cell == "rnn" else nn.LSTM)(12, hidden, num_layers=layers, batch_first=True)
+    module = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](12, hidden, num_layers=layers, batch_first=True)
     for bias in (module.bias_hh_l0, module.bias_ih_l0):  # nonzero biases, each in its own place
         nn.init.normal_(bias, std=scale)
     x = torch.randn(batch, time, 12, requires_grad=True)  # (batch, time, features)
@@ -39,19 +41,20 @@ def test_outputs_and_every_gradient_equal_pytorchs(cell, layers, batch, time, hi
 
 def test_other_modules_and_devices_keep_pytorchs_kernel(monkeypatch):
     x = torch.randn(2, 3, 4)
-    assert not recurrence.supports(nn.GRU(4, 4), x)
+    assert not recurrence.supports(nn.GRU(4, 4, bias=False), x)
     assert not recurrence.supports(nn.LSTM(4, 4, proj_size=2), x)
     assert not recurrence.supports(nn.LSTM(4, 4, bidirectional=True), x)
     with torch.no_grad():
         assert not recurrence.supports(nn.LSTM(4, 4), x)  # predicting: oneDNN where the table does not serve
+        assert not recurrence.supports(nn.GRU(4, 4), x)
     assert not recurrence.supports(nn.RNN(4, 4, nonlinearity="relu"), x)
     assert not recurrence.supports(nn.RNN(4, 4, bidirectional=True), x)
     assert not recurrence.supports(nn.RNN(4, 4).double(), x.double())
 
 
-def test_the_lstm_keeps_onednn_where_the_loops_could_not_be_built(monkeypatch):
+def test_the_lstm_and_gru_keep_pytorchs_kernels_where_the_loops_could_not_be_built(monkeypatch):
     x = torch.randn(2, 3, 4)
-    assert recurrence.supports(nn.LSTM(4, 4), x)
+    assert recurrence.supports(nn.LSTM(4, 4), x) and recurrence.supports(nn.GRU(4, 4), x)
     monkeypatch.setattr(native, "kernels", lambda: None)
-    assert not recurrence.supports(nn.LSTM(4, 4), x)
+    assert not recurrence.supports(nn.LSTM(4, 4), x) and not recurrence.supports(nn.GRU(4, 4), x)
     assert recurrence.supports(nn.RNN(4, 4), x)  # PyTorch operations only

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from seqlab.models import native
-from seqlab.models.recurrence import on_cpu_in_float32
+from seqlab.models.recurrence import input_bias, on_cpu_in_float32
 
 LSTM_MIN_BATCH = 16  # below this many texts the LSTM keeps oneDNN's kernel (see the module's docstring)
 
@@ -84,8 +84,7 @@ def folded_inputs(module: nn.RNNBase, embedding: nn.Embedding, ids: torch.Tensor
     distinct words for 12,800 tokens, so the projection and its two gradient products shrink ~5x
     (autograd adds each token's gradient into its word's row)."""
     words, positions = torch.unique(ids.t(), return_inverse=True)  # (distinct,), (time, batch)
-    bias = module.bias_ih_l0 + module.bias_hh_l0
-    table = nn.functional.linear(embedding(words), module.weight_ih_l0, bias)  # (distinct, gates * hidden)
+    table = nn.functional.linear(embedding(words), module.weight_ih_l0, input_bias(module))  # (distinct, gates * hidden)
     return table[positions]  # (time, batch, gates * hidden)
 
 

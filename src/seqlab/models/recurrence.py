@@ -9,11 +9,11 @@ gathers its word vectors that way), so no large tensor is transposed.
 
 - The SimpleRNN: two in-place PyTorch operations a step forward and two backward. A 64-review
   share of 200 steps, forward and backward: oneDNN 16 ms, here 11.
-- The LSTM: the compiled loops of csrc/cells.cpp (models/native.py), one product and one fused
-  pass a step each way, where they could be built; else oneDNN's kernel. The same loop in
-  PyTorch operations was slower than oneDNN (docs/performance.md).
+- The LSTM and the GRU: the compiled loops of csrc/cells.cpp (models/native.py), one product and
+  one fused pass a step each way, where they could be built; else PyTorch's kernels (oneDNN's for
+  the LSTM). The same loops in PyTorch operations were slower than those (docs/performance.md).
 
-The arithmetic is PyTorch's own (both biases), on the nn.RNN/nn.LSTM module's weights, so saved
+The arithmetic is PyTorch's own (both biases), on the nn.RNN/nn.LSTM/nn.GRU module's weights, so saved
 models are unchanged; tests/models/test_recurrence.py checks outputs and every gradient against
 the modules. Tensors are time-major inside: (time, batch, features).
 """
@@ -80,15 +80,49 @@ class _LSTMRecurrence(torch.autograd.Function):
         return grad_projected, grad_w_hh
 
 
-_LOOPS = {nn.RNN: _TanhRecurrence, nn.LSTM: _LSTMRecurrence}
+class _GRURecurrence(torch.autograd.Function):
+    """PyTorch's GRU given z_t = x_t W_ih^T + b_ih + (b_hr, b_hz, 0), zero initial state: the loops of
+    csrc/cells.cpp. b_hn stays apart: it sits inside r * (h W_hn^T + b_hn)."""
+
+    @staticmethod
+    def forward(ctx, projected: torch.Tensor, w_hh: torch.Tensor, b_hn: torch.Tensor) -> torch.Tensor:
+        gates = projected.clone(memory_format=torch.contiguous_format)  # (time, batch, 3 * hidden): z, then r, z, n
+        states, inner = native.kernels().gru_forward(gates, w_hh.t().contiguous(), b_hn.contiguous())  # (time, batch, hidden) each
+        ctx.save_for_backward(gates, inner, states, w_hh)
+        return states
+
+    @staticmethod
+    def backward(ctx, grad_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        gates, inner, states, w_hh = ctx.saved_tensors
+        return tuple(native.kernels().gru_backward(grad_states.contiguous(), gates, inner, states, w_hh.contiguous()))
+
+
+_LOOPS = {nn.RNN: _TanhRecurrence, nn.LSTM: _LSTMRecurrence, nn.GRU: _GRURecurrence}
+
+
+def input_bias(module: nn.RNNBase, layer: int = 0) -> torch.Tensor:
+    """The bias added to a layer's input projection: both biases, except the GRU's b_hn (inside r * (...))."""
+    bias_ih, bias_hh = getattr(module, f"bias_ih_l{layer}"), getattr(module, f"bias_hh_l{layer}")
+    if isinstance(module, nn.GRU):
+        gates = 2 * module.hidden_size
+        return bias_ih + torch.cat([bias_hh[:gates], torch.zeros_like(bias_hh[gates:])])
+    return bias_ih + bias_hh
+
+
+def _recurrent_weights(module: nn.RNNBase, layer: int) -> tuple[torch.Tensor, ...]:
+    weight_hh = getattr(module, f"weight_hh_l{layer}")
+    if isinstance(module, nn.GRU):
+        return weight_hh, getattr(module, f"bias_hh_l{layer}")[2 * module.hidden_size :]  # W_hh, b_hn
+    return (weight_hh,)
 
 
 def supports(module: nn.RNNBase, x: torch.Tensor) -> bool:
     """Whether `module` on `x` takes a loop written here: one direction, with biases, float32 on
-    CPU outside autocast; a tanh nn.RNN, or an nn.LSTM without projection, computing gradients,
-    where the compiled loops could be built. Elsewhere (a GPU: cuDNN) PyTorch's own kernel is the
-    better one; an LSTM predicting without gradients keeps oneDNN for the few texts that do not
-    fold (models/folded.py: the same probability for a review however it is batched)."""
+    CPU outside autocast; a tanh nn.RNN, or an nn.LSTM (without projection) or nn.GRU computing
+    gradients, where the compiled loops could be built. Elsewhere (a GPU: cuDNN) PyTorch's own
+    kernel is the better one; predicting without gradients, the LSTM and GRU keep PyTorch's kernels
+    where the table does not serve (models/folded.py: the same probability for a review however
+    it is batched)."""
     kind = type(module)
     if kind not in _LOOPS or not module.bias or module.bidirectional or not on_cpu_in_float32(x):
         return False
@@ -117,7 +151,6 @@ def run_layers(module: nn.RNNBase, x: torch.Tensor | None = None, projected: tor
             inputs = F.dropout(inputs, module.dropout, training=True)
         if layer or projected is None:
             weight_ih = getattr(module, f"weight_ih_l{layer}")
-            bias = getattr(module, f"bias_ih_l{layer}") + getattr(module, f"bias_hh_l{layer}")
-            projected = F.linear(inputs, weight_ih, bias)  # (time, batch, gates * hidden), every step at once
-        inputs = loop.apply(projected, getattr(module, f"weight_hh_l{layer}"))  # (time, batch, hidden)
+            projected = F.linear(inputs, weight_ih, input_bias(module, layer))  # (time, batch, gates * hidden), every step at once
+        inputs = loop.apply(projected, *_recurrent_weights(module, layer))  # (time, batch, hidden)
     return inputs.transpose(0, 1)  # (batch, time, hidden), stored time-major

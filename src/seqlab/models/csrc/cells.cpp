@@ -136,6 +136,104 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_states, const Tensor& activ
   return {grad_gates, grad_recurrent};
 }
 
+// The GRU as PyTorch computes it (below, gru_folded), for training. `gates` (time, batch, 3 * hidden)
+// holds x_t W_ih^T + b_ih + (b_hr, b_hz, 0) and is overwritten with r, z and n; `inner` keeps
+// h W_hn^T + b_hn of every step. Returns (h of every step, inner).
+std::vector<Tensor> gru_forward(Tensor gates, const Tensor& recurrent_t, const Tensor& inner_bias) {
+  check_float(gates, 3, "gates");
+  check_float(recurrent_t, 2, "recurrent_t");
+  check_float(inner_bias, 1, "inner_bias");
+  const int64_t time = gates.size(0), batch = gates.size(1), hidden = gates.size(2) / 3, width = Vec::size();
+  TORCH_CHECK(recurrent_t.size(0) == hidden && recurrent_t.size(1) == 3 * hidden, "recurrent_t must be (hidden, 3 * hidden)");
+  TORCH_CHECK(inner_bias.numel() == hidden, "inner_bias must have hidden values");
+  Tensor states = at::empty({time, batch, hidden}, gates.options());
+  Tensor inner = at::empty({time, batch, hidden}, gates.options());
+  Tensor from_state = at::zeros({batch, 3 * hidden}, gates.options());
+  const float* bias = inner_bias.data_ptr<float>();
+  for (int64_t t = 0; t < time; ++t) {
+    if (t > 0) at::mm_out(from_state, states[t - 1], recurrent_t);
+    float* step = gates.data_ptr<float>() + t * batch * 3 * hidden;
+    const float* previous = t > 0 ? states.data_ptr<float>() + (t - 1) * batch * hidden : nullptr;
+    float* state = states.data_ptr<float>() + t * batch * hidden;
+    float* kept = inner.data_ptr<float>() + t * batch * hidden;
+    for (int64_t b = 0; b < batch; ++b) {
+      float* row = step + b * 3 * hidden;
+      const float* recurrent = from_state.data_ptr<float>() + b * 3 * hidden;
+      for (int64_t j = 0; j < hidden; j += width) {
+        const int64_t n = std::min(width, hidden - j), at = b * hidden + j;
+        const Vec reset = sigmoid(Vec::loadu(row + j, n) + Vec::loadu(recurrent + j, n));
+        const Vec update = sigmoid(Vec::loadu(row + hidden + j, n) + Vec::loadu(recurrent + hidden + j, n));
+        const Vec from_previous = Vec::loadu(recurrent + 2 * hidden + j, n) + Vec::loadu(bias + j, n);
+        const Vec candidate = hyperbolic_tangent(Vec::loadu(row + 2 * hidden + j, n) + reset * from_previous);
+        const Vec old_state = previous ? Vec::loadu(previous + at, n) : Vec(0.f);
+        (candidate + update * (old_state - candidate)).store(state + at, n);
+        from_previous.store(kept + at, n);
+        reset.store(row + j, n);
+        update.store(row + hidden + j, n);
+        candidate.store(row + 2 * hidden + j, n);
+      }
+    }
+  }
+  return {states, inner};
+}
+
+// Training backward: dLoss/d(gates' input projection) of every step, dLoss/dW_hh and dLoss/db_hn.
+std::vector<Tensor> gru_backward(const Tensor& grad_states, const Tensor& activations, const Tensor& inner,
+                                 const Tensor& states, const Tensor& recurrent) {
+  check_float(grad_states, 3, "grad_states");
+  check_float(activations, 3, "activations");
+  check_float(inner, 3, "inner");
+  check_float(states, 3, "states");
+  check_float(recurrent, 2, "recurrent");
+  const int64_t time = activations.size(0), batch = activations.size(1), hidden = activations.size(2) / 3;
+  const int64_t width = Vec::size();
+  Tensor grad_gates = at::empty_like(activations);
+  Tensor grad_from_state = at::empty_like(activations);  // through h W_hh^T + (0, 0, b_hn)
+  Tensor carried = at::zeros({batch, hidden}, activations.options());  // dLoss/dh_{t-1} from step t
+  Tensor direct = at::empty({batch, hidden}, activations.options());  // its part through h' = n + z (h - n)
+  const Vec one(1.f);
+  for (int64_t t = time - 1; t >= 0; --t) {
+    const int64_t offset = t * batch * hidden;
+    const float* gates = activations.data_ptr<float>() + 3 * offset;
+    const float* kept = inner.data_ptr<float>() + offset;
+    const float* previous = t > 0 ? states.data_ptr<float>() + offset - batch * hidden : nullptr;
+    const float* incoming = grad_states.data_ptr<float>() + offset;
+    const float* from_next = carried.data_ptr<float>();
+    float* to_previous = direct.data_ptr<float>();
+    float* out = grad_gates.data_ptr<float>() + 3 * offset;
+    float* out_state = grad_from_state.data_ptr<float>() + 3 * offset;
+    for (int64_t b = 0; b < batch; ++b) {
+      const float* row = gates + b * 3 * hidden;
+      float* grad_row = out + b * 3 * hidden;
+      float* grad_state_row = out_state + b * 3 * hidden;
+      for (int64_t j = 0; j < hidden; j += width) {
+        const int64_t n = std::min(width, hidden - j), at = b * hidden + j;
+        const Vec reset = Vec::loadu(row + j, n), update = Vec::loadu(row + hidden + j, n);
+        const Vec candidate = Vec::loadu(row + 2 * hidden + j, n);
+        const Vec old_state = previous ? Vec::loadu(previous + at, n) : Vec(0.f);
+        const Vec d_state = Vec::loadu(incoming + at, n) + Vec::loadu(from_next + at, n);
+        const Vec d_candidate = d_state * (one - update) * (one - candidate * candidate);
+        const Vec d_update = d_state * (old_state - candidate) * update * (one - update);
+        const Vec d_reset = d_candidate * Vec::loadu(kept + at, n) * reset * (one - reset);
+        (d_state * update).store(to_previous + at, n);
+        d_reset.store(grad_row + j, n);
+        d_update.store(grad_row + hidden + j, n);
+        d_candidate.store(grad_row + 2 * hidden + j, n);
+        d_reset.store(grad_state_row + j, n);
+        d_update.store(grad_state_row + hidden + j, n);
+        (d_candidate * reset).store(grad_state_row + 2 * hidden + j, n);
+      }
+    }
+    if (t > 0) at::addmm_out(carried, direct, grad_from_state[t], recurrent);  // (batch, hidden)
+  }
+  Tensor grad_recurrent = time > 1
+      ? at::mm(grad_from_state.slice(0, 1).reshape({(time - 1) * batch, 3 * hidden}).t(),
+               states.slice(0, 0, time - 1).reshape({(time - 1) * batch, hidden}))  // (3 * hidden, hidden)
+      : at::zeros({3 * hidden, hidden}, activations.options());
+  Tensor grad_inner_bias = grad_from_state.slice(2, 2 * hidden).sum({0, 1});  // (hidden,)
+  return {grad_gates, grad_recurrent, grad_inner_bias};
+}
+
 // Predicting from a folded table (models/folded.py): step t's gate inputs are rows table[steps[t, b]].
 // Writes every step's h to `outputs` (time, batch, hidden), or, when `outputs` is empty, only each
 // text's h at its last token (lengths[b] - 1) to `last` (batch, hidden).
@@ -254,6 +352,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   using release = py::call_guard<py::gil_scoped_release>;  // the shares of a batch run at once
   m.def("lstm_forward", &lstm_forward, release());
   m.def("lstm_backward", &lstm_backward, release());
+  m.def("gru_forward", &gru_forward, release());
+  m.def("gru_backward", &gru_backward, release());
   m.def("lstm_folded", &lstm_folded, release());
   m.def("gru_folded", &gru_folded, release());
 }
