@@ -6,12 +6,16 @@ from torch import nn
 
 from seqlab.models import folded, native
 
+# The compiled loops are built wherever the tests run (a failed build fails them); SEQLAB_NATIVE=0
+# runs the suite on the fallback path, and then the tests of the compiled loops say they were skipped.
+needs_native = pytest.mark.skipif(native.switched_off(), reason="SEQLAB_NATIVE=0 switches the compiled loops off")
+
 MODULES = {"rnn": lambda: nn.RNN(12, 8, batch_first=True), "lstm": lambda: nn.LSTM(12, 8, batch_first=True),
            "gru": lambda: nn.GRU(12, 8, batch_first=True)}
 KINDS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-@pytest.fixture(params=["native", "torchscript", "python"])
+@pytest.fixture(params=[pytest.param("native", marks=needs_native), "torchscript", "python"])
 def compiled(request, monkeypatch):
     """Each of the three ways a loop runs: csrc/cells.cpp compiled; where it could not be built,
     TorchScript; where that is missing too, the loops as written."""
@@ -94,6 +98,7 @@ def test_weights_made_in_inference_mode_keep_the_modules_own_kernel():
         assert not folded.can_fold(module, torch.zeros(2, 3, dtype=torch.long))
 
 
+@needs_native
 def test_the_compiled_loops_refuse_token_ids_outside_the_table():
     embedding, module = nn.Embedding(50, 12), nn.LSTM(12, 8, batch_first=True).eval()
     with torch.no_grad():
@@ -122,3 +127,17 @@ def test_training_inputs_from_distinct_words_equal_the_word_vectors_projected(ce
     torch.testing.assert_close(projected, expected, atol=1e-6, rtol=1e-6)
     for parameter, grad in zip(parameters, want):
         torch.testing.assert_close(parameter.grad, grad, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("hook", ["forward", "forward_pre"])
+def test_a_hook_on_the_embedding_sees_every_token_in_training(hook):
+    from seqlab.models import build_model
+
+    model = build_model("lstm", vocab_size=50).train()
+    ids, lengths = torch.randint(0, 50, (4, 9)), torch.full((4,), 9)
+    seen = []
+    register = getattr(model.embedding, f"register_{hook}_hook")
+    handle = register(lambda module, inputs, *output: seen.append(inputs[0].numel()))
+    model(ids, lengths).logits.sum().backward()
+    handle.remove()
+    assert seen == [ids.numel()]  # the word vectors were formed, not the distinct words' table

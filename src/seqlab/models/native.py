@@ -3,9 +3,9 @@
 A recurrent step is one small matrix product and a few element-wise passes. PyTorch's CPU
 kernels spend most of an LSTM's or GRU's time around them (dispatch, one pass per operation,
 oneDNN's bookkeeping); csrc/cells.cpp does each step as the product and one fused pass.
-torch.utils.cpp_extension compiles it with the machine's C++ compiler (~30 s, once; kept in
-torch's extension cache, rebuilt when the source or PyTorch changes). `make setup` builds it
-ahead (`native.main()`).
+torch.utils.cpp_extension compiles it with the machine's C++ compiler and Python's headers
+(~30 s, once; kept in torch's extension cache under a name made from the source and flags).
+`make setup` builds it ahead (`native.main()`).
 
 Where it cannot be built (no compiler or ninja, another platform) or SEQLAB_NATIVE=0 is set,
 `kernels()` returns None, says why once, and the models use PyTorch's kernels and
@@ -14,7 +14,11 @@ TorchScript loops instead: the same results, slower.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import logging
 import os
+import re
 import shutil
 import sys
 import threading
@@ -28,23 +32,35 @@ from typing import Iterator
 import torch
 
 SOURCE = Path(__file__).with_name("csrc") / "cells.cpp"
-NAME = "seqlab_cells"
 SWITCH = "SEQLAB_NATIVE"  # "0" turns the compiled loops off (e.g. to compare against PyTorch's kernels)
+STALE_LOCK_SECONDS = 600  # a build lock this old was left by a killed build (a build takes ~30 s)
 
 _loaded: dict[str, ModuleType | None] = {}
 _loading = threading.Lock()  # the shares of a batch ask at once
 
 
+def switched_off() -> bool:
+    return os.environ.get(SWITCH, "1") == "0"
+
+
 def kernels() -> ModuleType | None:
     """The compiled loops, or None where they cannot be used (then PyTorch's own kernels serve)."""
-    if os.environ.get(SWITCH, "1") == "0":
+    if switched_off():
         return None
-    if NAME in _loaded:
-        return _loaded[NAME]
+    name = extension_name()
+    if name in _loaded:
+        return _loaded[name]
     with _loading:
-        if NAME not in _loaded:
-            _loaded[NAME] = _build()
-        return _loaded[NAME]
+        if name not in _loaded:
+            _loaded[name] = _build(name)
+        return _loaded[name]
+
+
+@functools.cache
+def extension_name() -> str:
+    """One name per source and flags: checkouts with different loops keep their own builds."""
+    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(compiler_flags()).encode()).hexdigest()
+    return f"seqlab_cells_{digest[:12]}"
 
 
 def compiler_flags() -> list[str]:
@@ -60,42 +76,77 @@ def compiler_flags() -> list[str]:
     return flags
 
 
-def _build() -> ModuleType | None:
+def _build(name: str) -> ModuleType | None:
     if not sys.platform.startswith("linux"):
         return _unavailable(f"built only on Linux here (this is {sys.platform})")
     try:
         from torch.utils import cpp_extension
 
-        with warnings.catch_warnings(), _ninja_on_path():
-            warnings.simplefilter("ignore")  # its notes on compiler versions
-            return cpp_extension.load(NAME, [str(SOURCE)], extra_cflags=compiler_flags(), verbose=False)
+        directory = Path(cpp_extension._get_build_directory(name, verbose=False))
+        _remove_stale_lock(directory / "lock")
+        if not any(directory.glob("*.so")):
+            print("seqlab: building its compiled CPU loops (~30 s, once per machine)", file=sys.stderr, flush=True)
+        with _ninja_on_path(), _quiet(logging.getLogger(cpp_extension.__name__)):
+            return cpp_extension.load(name, [str(SOURCE)], extra_cflags=compiler_flags(), verbose=False)
     except Exception as error:  # noqa: BLE001 - no compiler, no ninja, a failed build: PyTorch's kernels serve
-        lines = str(error).strip().splitlines() or [""]
-        first_error = next((line for line in lines if "error:" in line), lines[-1])
-        return _unavailable(f"{type(error).__name__}: {first_error.strip()}")
+        return _unavailable(f"{type(error).__name__}: {_first_cause(str(error))}")
+
+
+def _first_cause(message: str) -> str:
+    """The line of a build's output that says what went wrong (a compiler error, a missing program)."""
+    lines = [line.strip() for line in message.strip().splitlines()] or [""]
+    causes = [line for line in lines if re.search(r"error:|not found|No such file|command not found", line)]
+    return (causes or lines[-1:])[0]
+
+
+def _remove_stale_lock(lock: Path) -> None:
+    """PyTorch's build lock outlives a build killed outright (out of memory, kill -9), and every later
+    build would wait for it forever."""
+    try:
+        if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
+            lock.unlink()
+    except FileNotFoundError:
+        pass
 
 
 @contextmanager
 def _ninja_on_path() -> Iterator[None]:
     """PyTorch runs `ninja` from PATH; the one pip installed beside seqlab is not there unless the
     environment is activated, so its folder joins PATH while building."""
-    previous = os.environ.get("PATH", "")
+    if shutil.which("ninja") is not None:
+        yield
+        return
     try:
         import ninja
-
-        if shutil.which("ninja") is None:
-            os.environ["PATH"] = os.pathsep.join([ninja.BIN_DIR, previous])
     except ImportError:
-        pass
+        yield
+        return
+    previous = os.environ.get("PATH")
+    os.environ["PATH"] = os.pathsep.join(part for part in (ninja.BIN_DIR, previous) if part)
     try:
         yield
     finally:
-        os.environ["PATH"] = previous
+        if previous is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = previous
+
+
+@contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    """PyTorch's build logs notes on compiler versions; the result (or warning) is what matters."""
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _unavailable(reason: str) -> None:
-    warnings.warn(f"seqlab's compiled CPU loops are not available ({reason}); "
-                  "using PyTorch's kernels, which are slower on a CPU", RuntimeWarning, stacklevel=3)
+    warnings.warn(f"seqlab's compiled CPU loops are not available ({reason}); using PyTorch's kernels, which "
+                  f"are slower on a CPU. They need a C++ compiler and Python's headers; {SWITCH}=0 skips them.",
+                  RuntimeWarning, stacklevel=4)
     return None
 
 
@@ -104,7 +155,7 @@ def main() -> int:
     started = time.perf_counter()
     built = kernels()
     if built is None:
-        print("seqlab's compiled CPU loops: not available (see the warning above); PyTorch's kernels will serve")
+        print("seqlab's compiled CPU loops: not available (see above); PyTorch's kernels will serve")
         return 0
     print(f"seqlab's compiled CPU loops: ready ({time.perf_counter() - started:.1f} s) in {built.__file__}")
     return 0

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from seqlab.models import native
@@ -73,6 +74,7 @@ class _LSTMRecurrence(torch.autograd.Function):
         return states
 
     @staticmethod
+    @once_differentiable  # the compiled backward is not itself differentiable
     def backward(ctx, grad_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         gates, cells, states, w_hh = ctx.saved_tensors
         grad_projected, grad_w_hh = native.kernels().lstm_backward(
@@ -92,6 +94,7 @@ class _GRURecurrence(torch.autograd.Function):
         return states
 
     @staticmethod
+    @once_differentiable  # the compiled backward is not itself differentiable
     def backward(ctx, grad_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         gates, inner, states, w_hh = ctx.saved_tensors
         return tuple(native.kernels().gru_backward(grad_states.contiguous(), gates, inner, states, w_hh.contiguous()))

@@ -176,7 +176,9 @@ class RecurrentClassifier(SequenceClassifier):
         """Whether the word vectors may go unformed: no dropout on them draws masks (in training, or
         left on to sample predictions) and no hook on the embedding watches or replaces them."""
         drawing = any(dropout.training and dropout.p for dropout in (self.embedding_dropout, self.word_dropout))
-        return not drawing and not self.embedding._forward_hooks
+        watched = (self.embedding._forward_hooks or self.embedding._forward_pre_hooks
+                   or nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks)
+        return not drawing and not watched
 
     def _from_table(self, module: nn.RNNBase, ids: torch.Tensor) -> bool:
         """Whether `module`, a first layer, predicts from a table: the model predicting, the word
@@ -237,7 +239,7 @@ class RecurrentClassifier(SequenceClassifier):
 
 
 def _run(module: nn.RNNBase, x: torch.Tensor) -> torch.Tensor:
-    """The outputs of every step: the SimpleRNN's loop of models/recurrence.py on CPU, else PyTorch's kernel."""
+    """The outputs of every step: a loop of models/recurrence.py where it serves, else PyTorch's kernel."""
     return recurrence.run_layers(module, x) if recurrence.supports(module, x) else module(x)[0]
 
 

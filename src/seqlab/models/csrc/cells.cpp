@@ -6,6 +6,7 @@
 // order (input, forget, cell, output for the LSTM; reset, update, candidate for the GRU) unless
 // `cell_gate` says where the LSTM's cell gate sits (folded tables keep the sigmoid gates first).
 // Every function checks its tensors' shapes and types; callers are seqlab's own modules.
+// Tensors are time-major: (time, batch, features).
 
 #include <torch/extension.h>
 #include <ATen/cpu/vec/vec.h>
@@ -18,14 +19,46 @@ namespace {
 using at::Tensor;
 using Vec = at::vec::Vectorized<float>;
 
-// exp to ~2 ulp without a library call (ATen's polynomial where the vector width has one).
+// exp without a library call: ATen's polynomial (20 ulp) where the vector width has one. tanh from
+// it is within 2e-7 of the exact value (absolute; near 0 that is most of the value); PyTorch's
+// within 3e-8. ATen's polynomial clamps its input, which would turn NaN into a number: NaN is put
+// back, so a diverging run shows NaN here as in PyTorch's kernels.
 inline Vec exponential(const Vec& v) { return v.exp_u20(); }
-inline Vec sigmoid(const Vec& v) { return Vec(1.f) / (Vec(1.f) + exponential(v.neg())); }
-inline Vec hyperbolic_tangent(const Vec& v) { return Vec(2.f) / (Vec(1.f) + exponential(v * Vec(-2.f))) - Vec(1.f); }
+inline Vec keep_nan(const Vec& result, const Vec& v) { return Vec::blendv(result, v, v.isnan()); }
+inline Vec sigmoid(const Vec& v) { return keep_nan(Vec(1.f) / (Vec(1.f) + exponential(v.neg())), v); }
+inline Vec hyperbolic_tangent(const Vec& v) {
+  return keep_nan(Vec(2.f) / (Vec(1.f) + exponential(v * Vec(-2.f))) - Vec(1.f), v);
+}
 
 void check_float(const Tensor& t, int64_t dims, const char* name) {
   TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat && t.dim() == dims && t.is_contiguous(),
               name, " must be a contiguous float32 CPU tensor of ", dims, " dimensions");
+}
+
+void check_shape(const Tensor& t, at::IntArrayRef shape, const char* name) {
+  TORCH_CHECK(t.sizes() == shape, name, " must have shape ", shape, "; got ", t.sizes());
+}
+
+// The hidden size of a (time, batch, gates * hidden) tensor.
+int64_t hidden_of(const Tensor& t, int64_t gates, const char* name) {
+  TORCH_CHECK(t.size(2) % gates == 0 && t.size(2) > 0, name, " must have a multiple of ", gates, " features; got ", t.size(2));
+  return t.size(2) / gates;
+}
+
+// What a training backward pass reads, checked against the activations (time, batch, gates * hidden).
+void check_saved(const Tensor& grad_states, const Tensor& activations, const Tensor& per_unit, const Tensor& states,
+                 const Tensor& recurrent, int64_t gates, const char* per_unit_name) {
+  check_float(grad_states, 3, "grad_states");
+  check_float(activations, 3, "activations");
+  check_float(per_unit, 3, per_unit_name);
+  check_float(states, 3, "states");
+  check_float(recurrent, 2, "recurrent");
+  const int64_t hidden = hidden_of(activations, gates, "activations");
+  const std::vector<int64_t> unit_shape{activations.size(0), activations.size(1), hidden};
+  check_shape(grad_states, unit_shape, "grad_states");
+  check_shape(per_unit, unit_shape, per_unit_name);
+  check_shape(states, unit_shape, "states");
+  check_shape(recurrent, {gates * hidden, hidden}, "recurrent");
 }
 
 // One LSTM step for `batch` rows: gate pre-activations (rows of `stride` floats, gates at offsets
@@ -67,8 +100,8 @@ void lstm_cell(const float* const* gate_rows, const float* recurrent, const floa
 std::vector<Tensor> lstm_forward(Tensor gates, const Tensor& recurrent_t) {
   check_float(gates, 3, "gates");
   check_float(recurrent_t, 2, "recurrent_t");
-  const int64_t time = gates.size(0), batch = gates.size(1), hidden = gates.size(2) / 4;
-  TORCH_CHECK(recurrent_t.size(0) == hidden && recurrent_t.size(1) == 4 * hidden, "recurrent_t must be (hidden, 4 * hidden)");
+  const int64_t time = gates.size(0), batch = gates.size(1), hidden = hidden_of(gates, 4, "gates");
+  check_shape(recurrent_t, {hidden, 4 * hidden}, "recurrent_t");
   Tensor states = at::empty({time, batch, hidden}, gates.options());
   Tensor cells = at::empty({time, batch, hidden}, gates.options());
   Tensor from_state = at::empty({batch, 4 * hidden}, gates.options());
@@ -89,11 +122,7 @@ std::vector<Tensor> lstm_forward(Tensor gates, const Tensor& recurrent_t) {
 // dLoss/dW_hh (the input projection's gradients are products autograd makes from the former).
 std::vector<Tensor> lstm_backward(const Tensor& grad_states, const Tensor& activations, const Tensor& cells,
                                   const Tensor& states, const Tensor& recurrent) {
-  check_float(grad_states, 3, "grad_states");
-  check_float(activations, 3, "activations");
-  check_float(cells, 3, "cells");
-  check_float(states, 3, "states");
-  check_float(recurrent, 2, "recurrent");
+  check_saved(grad_states, activations, cells, states, recurrent, 4, "cells");
   const int64_t time = activations.size(0), batch = activations.size(1), hidden = activations.size(2) / 4;
   Tensor grad_gates = at::empty_like(activations);
   Tensor grad_state = at::zeros({batch, hidden}, activations.options());  // from the next step
@@ -143,9 +172,9 @@ std::vector<Tensor> gru_forward(Tensor gates, const Tensor& recurrent_t, const T
   check_float(gates, 3, "gates");
   check_float(recurrent_t, 2, "recurrent_t");
   check_float(inner_bias, 1, "inner_bias");
-  const int64_t time = gates.size(0), batch = gates.size(1), hidden = gates.size(2) / 3, width = Vec::size();
-  TORCH_CHECK(recurrent_t.size(0) == hidden && recurrent_t.size(1) == 3 * hidden, "recurrent_t must be (hidden, 3 * hidden)");
-  TORCH_CHECK(inner_bias.numel() == hidden, "inner_bias must have hidden values");
+  const int64_t time = gates.size(0), batch = gates.size(1), hidden = hidden_of(gates, 3, "gates"), width = Vec::size();
+  check_shape(recurrent_t, {hidden, 3 * hidden}, "recurrent_t");
+  check_shape(inner_bias, {hidden}, "inner_bias");
   Tensor states = at::empty({time, batch, hidden}, gates.options());
   Tensor inner = at::empty({time, batch, hidden}, gates.options());
   Tensor from_state = at::zeros({batch, 3 * hidden}, gates.options());
@@ -180,11 +209,7 @@ std::vector<Tensor> gru_forward(Tensor gates, const Tensor& recurrent_t, const T
 // Training backward: dLoss/d(gates' input projection) of every step, dLoss/dW_hh and dLoss/db_hn.
 std::vector<Tensor> gru_backward(const Tensor& grad_states, const Tensor& activations, const Tensor& inner,
                                  const Tensor& states, const Tensor& recurrent) {
-  check_float(grad_states, 3, "grad_states");
-  check_float(activations, 3, "activations");
-  check_float(inner, 3, "inner");
-  check_float(states, 3, "states");
-  check_float(recurrent, 2, "recurrent");
+  check_saved(grad_states, activations, inner, states, recurrent, 3, "inner");
   const int64_t time = activations.size(0), batch = activations.size(1), hidden = activations.size(2) / 3;
   const int64_t width = Vec::size();
   Tensor grad_gates = at::empty_like(activations);
@@ -286,6 +311,7 @@ struct Folded {
 };
 
 void lstm_folded(Tensor table, Tensor recurrent_t, Tensor steps, Tensor lengths, Tensor outputs, Tensor last, int64_t cell_gate) {
+  TORCH_CHECK(cell_gate == 2 || cell_gate == 3, "cell_gate must be 2 (PyTorch's order) or 3 (the output gate before it)");
   Folded loop(table, recurrent_t, steps, lengths, outputs, last, 4);
   const int64_t batch = loop.batch, hidden = loop.hidden;
   Tensor scratch = at::empty({2, batch, hidden}, table.options());
@@ -313,7 +339,7 @@ void gru_folded(Tensor table, Tensor recurrent_t, Tensor inner_bias, Tensor step
   Folded loop(table, recurrent_t, steps, lengths, outputs, last, 3);
   check_float(inner_bias, 1, "inner_bias");
   const int64_t batch = loop.batch, hidden = loop.hidden, width = Vec::size();
-  TORCH_CHECK(inner_bias.numel() == 3 * hidden, "inner_bias must have 3 * hidden values");
+  check_shape(inner_bias, {3 * hidden}, "inner_bias");
   Tensor scratch = at::empty({2, batch, hidden}, table.options());
   Tensor from_state = at::empty({batch, 3 * hidden}, table.options());
   const float* bias = inner_bias.data_ptr<float>() + 2 * hidden;
