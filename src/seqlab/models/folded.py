@@ -12,8 +12,9 @@ reads its texts' table rows and applies the cell: the compiled loops of csrc/cel
 (8 a step) compiled by TorchScript, which runs it without Python's interpreter lock so the
 shares of a batch run at once on their cores, gathering each step's rows into one small buffer
 that stays in cache (gathering every step at once made a 52 MB tensor per 256-review share).
-Predicting IMDb's 25,000 test reviews, two threads: GRU 24,900 reviews/s with PyTorch's kernel,
-33,000 with the TorchScript loop, 48,000 compiled; the LSTM (oneDNN) 21,000 and 37,000 compiled.
+Predicting IMDb's 25,000 test reviews, two threads, fresh processes alternating: the GRU's
+TorchScript loop 32,000-33,400 reviews/s, compiled 46,900-48,800; the LSTM's 30,600-31,200 and
+37,700-38,400.
 
 TorchScript is deprecated in favour of torch.compile, which would unroll a loop of 200 steps
 and compile it again for every text length; where scripting fails too, the loop runs in
