@@ -63,20 +63,20 @@ def can_fold(module: nn.RNNBase, ids: torch.Tensor) -> bool:
 def folded_weights(module: nn.RNNBase, embedding: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """What `module` fed by `embedding` (vocabulary, features) predicts from: its table first."""
     hidden = module.hidden_size
-    weight_ih, weight_hh = module.weight_ih_l0, module.weight_hh_l0
-    bias_ih, bias_hh = module.bias_ih_l0, module.bias_hh_l0
+    weight_ih, weight_hh, bias = module.weight_ih_l0, module.weight_hh_l0, input_bias(module)
     if isinstance(module, nn.LSTM):
         # PyTorch's gate rows are input, forget, cell, output; here the three sigmoid gates come first.
         order = torch.cat([torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden),
                            torch.arange(2 * hidden, 3 * hidden)]).to(weight_ih.device)
-        table = torch.addmm((bias_ih + bias_hh)[order], embedding, weight_ih[order].t())  # (vocabulary, 4 * hidden)
+        table = torch.addmm(bias[order], embedding, weight_ih[order].t())  # (vocabulary, 4 * hidden)
         return table, weight_hh[order].t().contiguous()  # (hidden, 4 * hidden)
+    table = torch.addmm(bias, embedding, weight_ih.t())  # (vocabulary, gates * hidden)
     if isinstance(module, nn.GRU):
-        # The reset and update gates add both biases; the candidate's recurrent bias sits inside r * (...).
+        # The candidate's recurrent bias sits inside r * (h W_hn^T + b_hn): the loops add it there.
+        bias_hh = module.bias_hh_l0
         inner = torch.cat([torch.zeros_like(bias_hh[: 2 * hidden]), bias_hh[2 * hidden :]])  # (3 * hidden,)
-        table = torch.addmm(bias_ih + bias_hh - inner, embedding, weight_ih.t())  # (vocabulary, 3 * hidden)
         return table, weight_hh.t().contiguous(), inner  # (hidden, 3 * hidden), (3 * hidden,)
-    return torch.addmm(bias_ih + bias_hh, embedding, weight_ih.t()), weight_hh.t()  # (vocabulary, hidden), (hidden, hidden)
+    return table, weight_hh.t()  # (hidden, hidden)
 
 
 def folded_inputs(module: nn.RNNBase, embedding: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:

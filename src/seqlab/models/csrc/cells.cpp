@@ -165,43 +165,62 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_states, const Tensor& activ
   return {grad_gates, grad_recurrent};
 }
 
-// The GRU as PyTorch computes it (below, gru_folded), for training. `gates` (time, batch, 3 * hidden)
+// One GRU step for `batch` rows, as PyTorch computes it: r, z = sigmoid(x W_i{r,z}^T + b + h W_h{r,z}^T),
+// n = tanh(x W_in^T + b_in + r (h W_hn^T + b_hn)), h' = n + z (h - n). Gate inputs are rows of
+// 3 * hidden floats (x W_i^T plus both biases for r and z, b_in for n); `recurrent` (batch, 3 * hidden)
+// is h W_hh^T, absent at the first step (h = 0), as is `previous`. Writes h'; and when given, the
+// activations r, z, n (rows like the inputs) and h W_hn^T + b_hn (batch, hidden), which training keeps.
+void gru_cell(const float* const* gate_rows, const float* recurrent, const float* inner_bias, const float* previous,
+              float* state, float* const* activation_rows, float* inner, int64_t batch, int64_t hidden) {
+  const int64_t width = Vec::size();
+  for (int64_t b = 0; b < batch; ++b) {
+    const float* row = gate_rows[b];
+    const float* from_state = recurrent ? recurrent + b * 3 * hidden : nullptr;
+    for (int64_t j = 0; j < hidden; j += width) {
+      const int64_t n = std::min(width, hidden - j), at = b * hidden + j;
+      auto with_state = [&](int64_t index) {
+        Vec value = Vec::loadu(row + index * hidden + j, n);
+        return from_state ? value + Vec::loadu(from_state + index * hidden + j, n) : value;
+      };
+      const Vec reset = sigmoid(with_state(0)), update = sigmoid(with_state(1));
+      Vec from_previous = Vec::loadu(inner_bias + j, n);
+      if (from_state) from_previous = from_previous + Vec::loadu(from_state + 2 * hidden + j, n);
+      const Vec candidate = hyperbolic_tangent(Vec::loadu(row + 2 * hidden + j, n) + reset * from_previous);
+      const Vec old_state = previous ? Vec::loadu(previous + at, n) : Vec(0.f);
+      (candidate + update * (old_state - candidate)).store(state + at, n);
+      if (inner) from_previous.store(inner + at, n);
+      if (activation_rows) {
+        float* out = activation_rows[b] + j;
+        reset.store(out, n);
+        update.store(out + hidden, n);
+        candidate.store(out + 2 * hidden, n);
+      }
+    }
+  }
+}
+
+// The GRU (gru_cell) for training. `gates` (time, batch, 3 * hidden)
 // holds x_t W_ih^T + b_ih + (b_hr, b_hz, 0) and is overwritten with r, z and n; `inner` keeps
 // h W_hn^T + b_hn of every step. Returns (h of every step, inner).
 std::vector<Tensor> gru_forward(Tensor gates, const Tensor& recurrent_t, const Tensor& inner_bias) {
   check_float(gates, 3, "gates");
   check_float(recurrent_t, 2, "recurrent_t");
   check_float(inner_bias, 1, "inner_bias");
-  const int64_t time = gates.size(0), batch = gates.size(1), hidden = hidden_of(gates, 3, "gates"), width = Vec::size();
+  const int64_t time = gates.size(0), batch = gates.size(1), hidden = hidden_of(gates, 3, "gates");
   check_shape(recurrent_t, {hidden, 3 * hidden}, "recurrent_t");
   check_shape(inner_bias, {hidden}, "inner_bias");
   Tensor states = at::empty({time, batch, hidden}, gates.options());
   Tensor inner = at::empty({time, batch, hidden}, gates.options());
-  Tensor from_state = at::zeros({batch, 3 * hidden}, gates.options());
-  const float* bias = inner_bias.data_ptr<float>();
+  Tensor from_state = at::empty({batch, 3 * hidden}, gates.options());
+  std::vector<float*> rows(batch);
   for (int64_t t = 0; t < time; ++t) {
     if (t > 0) at::mm_out(from_state, states[t - 1], recurrent_t);
     float* step = gates.data_ptr<float>() + t * batch * 3 * hidden;
-    const float* previous = t > 0 ? states.data_ptr<float>() + (t - 1) * batch * hidden : nullptr;
-    float* state = states.data_ptr<float>() + t * batch * hidden;
-    float* kept = inner.data_ptr<float>() + t * batch * hidden;
-    for (int64_t b = 0; b < batch; ++b) {
-      float* row = step + b * 3 * hidden;
-      const float* recurrent = from_state.data_ptr<float>() + b * 3 * hidden;
-      for (int64_t j = 0; j < hidden; j += width) {
-        const int64_t n = std::min(width, hidden - j), at = b * hidden + j;
-        const Vec reset = sigmoid(Vec::loadu(row + j, n) + Vec::loadu(recurrent + j, n));
-        const Vec update = sigmoid(Vec::loadu(row + hidden + j, n) + Vec::loadu(recurrent + hidden + j, n));
-        const Vec from_previous = Vec::loadu(recurrent + 2 * hidden + j, n) + Vec::loadu(bias + j, n);
-        const Vec candidate = hyperbolic_tangent(Vec::loadu(row + 2 * hidden + j, n) + reset * from_previous);
-        const Vec old_state = previous ? Vec::loadu(previous + at, n) : Vec(0.f);
-        (candidate + update * (old_state - candidate)).store(state + at, n);
-        from_previous.store(kept + at, n);
-        reset.store(row + j, n);
-        update.store(row + hidden + j, n);
-        candidate.store(row + 2 * hidden + j, n);
-      }
-    }
+    for (int64_t b = 0; b < batch; ++b) rows[b] = step + b * 3 * hidden;
+    gru_cell(rows.data(), t > 0 ? from_state.data_ptr<float>() : nullptr, inner_bias.data_ptr<float>(),
+             t > 0 ? states.data_ptr<float>() + (t - 1) * batch * hidden : nullptr,
+             states.data_ptr<float>() + t * batch * hidden, rows.data(), inner.data_ptr<float>() + t * batch * hidden,
+             batch, hidden);
   }
   return {states, inner};
 }
@@ -332,13 +351,11 @@ void lstm_folded(Tensor table, Tensor recurrent_t, Tensor steps, Tensor lengths,
   }
 }
 
-// The GRU as PyTorch computes it: r, z = sigmoid(x W_i{r,z}^T + b + h W_h{r,z}^T), n = tanh(x W_in^T +
-// b_in + r (h W_hn^T + b_hn)), h' = n + z (h - n); the table holds each word's x W_i^T plus both
-// biases for r and z and b_in for n; `inner_bias` is (0, 0, b_hn).
+// Predicting with the GRU (gru_cell) from a folded table; `inner_bias` is (0, 0, b_hn).
 void gru_folded(Tensor table, Tensor recurrent_t, Tensor inner_bias, Tensor steps, Tensor lengths, Tensor outputs, Tensor last) {
   Folded loop(table, recurrent_t, steps, lengths, outputs, last, 3);
   check_float(inner_bias, 1, "inner_bias");
-  const int64_t batch = loop.batch, hidden = loop.hidden, width = Vec::size();
+  const int64_t batch = loop.batch, hidden = loop.hidden;
   check_shape(inner_bias, {3 * hidden}, "inner_bias");
   Tensor scratch = at::empty({2, batch, hidden}, table.options());
   Tensor from_state = at::empty({batch, 3 * hidden}, table.options());
@@ -347,27 +364,8 @@ void gru_folded(Tensor table, Tensor recurrent_t, Tensor inner_bias, Tensor step
     float* state = loop.state_at(t, scratch);
     const float* previous = t > 0 ? loop.state_at(t - 1, scratch) : nullptr;
     if (previous) at::mm_out(from_state, at::from_blob(const_cast<float*>(previous), {batch, hidden}, table.options()), recurrent_t);
-    const float* const* rows = loop.rows_at(t);
-    for (int64_t b = 0; b < batch; ++b) {
-      const float* row = rows[b];
-      const float* recurrent = from_state.data_ptr<float>() + b * 3 * hidden;
-      for (int64_t j = 0; j < hidden; j += width) {
-        const int64_t n = std::min(width, hidden - j), at = b * hidden + j;
-        Vec reset = Vec::loadu(row + j, n), update = Vec::loadu(row + hidden + j, n);
-        Vec inner = Vec::loadu(bias + j, n);
-        Vec old_state(0.f);
-        if (previous) {
-          reset = reset + Vec::loadu(recurrent + j, n);
-          update = update + Vec::loadu(recurrent + hidden + j, n);
-          inner = inner + Vec::loadu(recurrent + 2 * hidden + j, n);
-          old_state = Vec::loadu(previous + at, n);
-        }
-        reset = sigmoid(reset);
-        update = sigmoid(update);
-        const Vec candidate = hyperbolic_tangent(Vec::loadu(row + 2 * hidden + j, n) + reset * inner);
-        (candidate + update * (old_state - candidate)).store(state + at, n);
-      }
-    }
+    gru_cell(loop.rows_at(t), previous ? from_state.data_ptr<float>() : nullptr, bias, previous, state, nullptr, nullptr,
+             batch, hidden);
     loop.keep_last(t, state);
   }
 }
