@@ -22,7 +22,10 @@ def test_new_models_learn_sentiment_from_real_reviews(reviews, name):
     RNN-style models swing from epoch to epoch on this little data.
     """
     simple_rnn = "rnn" in name  # SimpleRNNs learn more slowly: more reviews and epochs
-    training = TrainConfig(epochs=3 if simple_rnn or name == "transformer" else 2, batch_size=32, seed=1)
+    # The transformer and the bidirectional LSTM are still climbing after 2 epochs on this little data
+    # (bilstm: validation 0.64 -> 0.71 -> 0.83 over 3 epochs on an AMD EPYC, where 2 epochs end at 0.69 test).
+    slow_start = simple_rnn or name in ("transformer", "bilstm")
+    training = TrainConfig(epochs=3 if slow_start else 2, batch_size=32, seed=1)
     reviews_used = 8000 if simple_rnn else 4000
     train, validation = split_validation(reviews.train.take(np.arange(reviews_used)), training.validation_split,
                                          training.seed)
