@@ -17,6 +17,7 @@ import torch
 
 from seqlab.errors import ConfigError, SeqlabError
 from seqlab.evaluation.metrics import probabilities
+from seqlab.models import kernels
 from seqlab.runs import Run, load_run
 from seqlab.text.cache import EncodedSplit
 from seqlab.training.batches import Batch, iterate
@@ -80,7 +81,7 @@ class Predictor:
 
     def __init__(self, run: Run, batch_size: int = 512, backend: Backend | None = None):
         self.run = run
-        self.model = run.model.eval()
+        self.model = kernels.fold(run.model.eval())  # its weights never change: tables made once (models/kernels.py)
         self.encoder = run.encoder
         self.label_names = run.label_names
         self.batch_size = batch_size

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from seqlab.models import build_model, folded
+from seqlab.models import build_model, kernels
 from seqlab.training.batches import collate
 from seqlab.training.fit import TrainConfig, adam
 
@@ -54,58 +54,82 @@ def test_predicting_from_folded_tables_equals_the_reference(name, options, tiny_
     torch.manual_seed(0)
     model = build_model(name, vocab_size=tiny_reviews.encoder.vocab_size, **options).eval()
     split = tiny_reviews.test
-    batch = collate(split, np.argsort(split.lengths)[::13][:folded.LSTM_MIN_BATCH])  # enough texts to fold an LSTM
-    assert len(batch.ids) >= folded.LSTM_MIN_BATCH
+    batch = collate(split, np.argsort(split.lengths)[::13][:kernels.LSTM_MIN_BATCH])  # enough texts to fold an LSTM
+    assert len(batch.ids) >= kernels.LSTM_MIN_BATCH
     reference = model(batch.ids, batch.lengths)  # gradients on: the modules' own kernels
-    with torch.inference_mode():
+    with kernels.predicting(model), torch.inference_mode():
         predicted = model(batch.ids, batch.lengths)
         # the folded path taken where it applies: first layers of one layer each (a stacked nn.LSTM is one module)
-        assert bool(model._tables) == (name.startswith("bi") or options.get("layers", 1) == 1)
+        folds = name.startswith("bi") or options.get("layers", 1) == 1
+        assert (kernels.plan(model.first_layers()[0], batch.ids, model) == kernels.TABLE) == folds
         torch.testing.assert_close(predicted.logits, reference.logits, rtol=0, atol=1e-5)
         if reference.attention is not None:
             torch.testing.assert_close(predicted.attention, reference.attention, rtol=0, atol=1e-5)
-        with torch.no_grad():  # weights change: the tables follow
-            for parameter in model.parameters():
-                parameter.add_(0.01)
+    with torch.no_grad():  # weights change: the next predicting block has tables of the new ones
+        for parameter in model.parameters():
+            parameter.add_(0.01)
+    with kernels.predicting(model), torch.inference_mode():
         changed = model(batch.ids, batch.lengths).logits
-    with torch.enable_grad():
-        torch.testing.assert_close(changed, model(batch.ids, batch.lengths).logits.detach(), rtol=0, atol=1e-5)
+    torch.testing.assert_close(changed, model(batch.ids, batch.lengths).logits.detach(), rtol=0, atol=1e-5)
+
+
+def _same_as_the_modules_own(model, batch) -> None:
+    """Predicting inside a `predicting` block and outside it both equal the modules' own kernels
+    (gradients on) on the weights of now."""
+    reference = model(batch.ids, batch.lengths).logits.detach()
+    with kernels.predicting(model), torch.inference_mode():
+        assert kernels.plan(model.first_layers()[0], batch.ids, model) == kernels.TABLE
+        torch.testing.assert_close(model(batch.ids, batch.lengths).logits, reference, rtol=0, atol=1e-5)
+    with torch.inference_mode():  # no tables built: none is used, however recent the last block
+        assert kernels.plan(model.first_layers()[0], batch.ids, model) != kernels.TABLE
+        torch.testing.assert_close(model(batch.ids, batch.lengths).logits, reference, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["rnn", "lstm", "bigru"])
 def test_predictions_after_training_steps_use_the_new_weights(name, tiny_reviews):
     """Tables made while predicting (validation) must not outlive the optimizer's steps that follow
-    (the fused Adam kernel bumps no version counter; training mode drops the tables too)."""
+    (the fused Adam kernel bumps no version counter)."""
     torch.manual_seed(0)
     model = build_model(name, vocab_size=tiny_reviews.encoder.vocab_size)
     split = tiny_reviews.test
-    batch = collate(split, np.argsort(split.lengths)[::13][:folded.LSTM_MIN_BATCH])
+    batch = collate(split, np.argsort(split.lengths)[::13][:kernels.LSTM_MIN_BATCH])
     optimizer = adam(list(model.parameters()), TrainConfig(learning_rate=0.01))
+    assert optimizer.defaults["fused"]  # the kernel that writes weights behind autograd's back
     for _ in range(2):
-        model.eval()
-        with torch.inference_mode():
-            model(batch.ids, batch.lengths)  # tables made from the weights of now
-        model.train()
+        with kernels.predicting(model), torch.inference_mode():
+            before = model(batch.ids, batch.lengths).logits  # tables made from the weights of now
+        assert model.training  # the mode before the block
         model(batch.ids, batch.lengths).logits.sum().backward()
         optimizer.step()
-    model.eval()
-    with torch.inference_mode():
-        predicted = model(batch.ids, batch.lengths).logits
-    torch.testing.assert_close(predicted, model(batch.ids, batch.lengths).logits.detach(), rtol=0, atol=1e-5)
-    with torch.inference_mode():  # and in eval mode throughout: the version counters tell
-        model(batch.ids, batch.lengths)
+        with kernels.predicting(model), torch.inference_mode():
+            assert not torch.allclose(model(batch.ids, batch.lengths).logits, before, rtol=0, atol=1e-4)
+        _same_as_the_modules_own(model, batch)
+    model.eval()  # and in eval mode throughout
     model(batch.ids, batch.lengths).logits.sum().backward()
     optimizer.step()
+    _same_as_the_modules_own(model, batch)
+    assert not model.training
+
+
+def test_a_folded_model_keeps_its_tables_through_a_predicting_block(tiny_reviews):
+    model = kernels.fold(build_model("gru", vocab_size=tiny_reviews.encoder.vocab_size).eval())
+    batch = collate(tiny_reviews.test, np.arange(4))
+    with kernels.predicting(model):
+        pass
     with torch.inference_mode():
-        predicted = model(batch.ids, batch.lengths).logits
-    torch.testing.assert_close(predicted, model(batch.ids, batch.lengths).logits.detach(), rtol=0, atol=1e-5)
+        assert kernels.plan(model.recurrent, batch.ids, model) == kernels.TABLE
+    kernels.unfold(model)
+    with torch.inference_mode():
+        assert kernels.plan(model.recurrent, batch.ids, model) != kernels.TABLE
 
 
 def test_dropout_left_on_while_predicting_keeps_the_modules_own_kernels(tiny_reviews):
     # Sampling predictions with dropout on (the rest of the model in eval mode) must keep drawing masks.
     model = build_model("lstm", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dropout=0.5).eval()
+    kernels.fold(model)
     model.embedding_dropout.train()
-    batch = collate(tiny_reviews.test, np.arange(folded.LSTM_MIN_BATCH))
+    batch = collate(tiny_reviews.test, np.arange(kernels.LSTM_MIN_BATCH))
     with torch.inference_mode():
+        assert kernels.plan(model.recurrent, batch.ids, model) != kernels.TABLE
         first, second = (model(batch.ids, batch.lengths).logits for _ in range(2))
-    assert not model._tables and not torch.equal(first, second)
+    assert not torch.equal(first, second)

@@ -1,77 +1,73 @@
-"""Predicting from folded tables (models/folded.py) against the modules' own kernels."""
+"""Predicting from folded tables (models/folded.py, chosen by models/kernels.py) against the modules' own kernels."""
 
 import pytest
 import torch
 from torch import nn
 
-from seqlab.models import folded, native
+from seqlab.models import build_model, folded, kernels, native
 
 # The compiled loops are built wherever the tests run (a failed build fails them); SEQLAB_NATIVE=0
 # runs the suite on the fallback path, and then the tests of the compiled loops say they were skipped.
 needs_native = pytest.mark.skipif(native.switched_off(), reason="SEQLAB_NATIVE=0 switches the compiled loops off")
 
-MODULES = {"rnn": lambda: nn.RNN(12, 8, batch_first=True), "lstm": lambda: nn.LSTM(12, 8, batch_first=True),
-           "gru": lambda: nn.GRU(12, 8, batch_first=True)}
 KINDS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-
-
-@pytest.fixture(params=[pytest.param("native", marks=needs_native), "torchscript", "python"])
-def compiled(request, monkeypatch):
-    """Each of the three ways a loop runs: csrc/cells.cpp compiled; where it could not be built,
-    TorchScript; where that is missing too, the loops as written."""
-    if request.param != "native":
-        monkeypatch.setattr(native, "kernels", lambda: None)
-    if request.param == "python":
-        monkeypatch.setattr(folded, "_compiled_loops", {folded._lstm_loop: folded._lstm_loop, folded._gru_loop: folded._gru_loop})
-    return request.param
+CELLS = ["rnn", pytest.param("lstm", marks=needs_native), pytest.param("gru", marks=needs_native)]
 
 
 @pytest.mark.parametrize("hidden", [8, 37])  # 37: no multiple of the compiled loops' vector width
-@pytest.mark.parametrize("cell", list(MODULES))
-def test_folded_states_equal_the_modules_own_outputs(cell, hidden, compiled):
+@pytest.mark.parametrize("cell", CELLS)
+def test_folded_states_equal_the_modules_own_outputs(cell, hidden):
     torch.manual_seed(0)
     embedding, module = nn.Embedding(50, 12), KINDS[cell](12, hidden, batch_first=True).eval()
     for name, parameter in module.named_parameters():
         if name.startswith("bias"):  # nonzero biases, each in its own place
             nn.init.normal_(parameter)
-    ids = torch.randint(0, 50, (folded.LSTM_MIN_BATCH + 3, 40))  # (batch, time)
+    ids = torch.randint(0, 50, (kernels.LSTM_MIN_BATCH + 3, 40))  # (batch, time)
     with torch.no_grad():
         expected, _ = module(embedding(ids))
-        assert folded.can_fold(module, ids)
+        assert kernels.can_fold(module)
         states = folded.folded_states(module, folded.folded_weights(module, embedding.weight), ids)
     torch.testing.assert_close(states, expected, atol=1e-5, rtol=1e-5)
 
 
-def test_the_loops_compile_with_torchscript():
-    # Not a silent fallback: on the PyTorch seqlab pins for its tests the fast path is the one taken.
-    for loop in (folded._lstm_loop, folded._gru_loop):
-        assert isinstance(folded._compiled(loop), torch.jit.ScriptFunction)
+def test_only_one_float32_layer_on_cpu_folds():
+    assert kernels.can_fold(nn.RNN(4, 4))
+    if not native.switched_off():
+        assert kernels.can_fold(nn.GRU(4, 4)) and kernels.can_fold(nn.LSTM(4, 4))
+    assert not kernels.can_fold(nn.LSTM(4, 4, proj_size=2))
+    assert not kernels.can_fold(nn.GRU(4, 4, num_layers=2))
+    assert not kernels.can_fold(nn.GRU(4, 4, bidirectional=True))
+    assert not kernels.can_fold(nn.GRU(4, 4, bias=False))
+    assert not kernels.can_fold(nn.RNN(4, 4, nonlinearity="relu"))
+    assert not kernels.can_fold(nn.RNN(4, 4).to(torch.bfloat16))
 
 
-def test_folding_only_when_predicting_with_one_float32_layer_on_cpu():
-    few, many = torch.zeros(2, 3, dtype=torch.long), torch.zeros(folded.LSTM_MIN_BATCH, 3, dtype=torch.long)
-    rnn = nn.RNN(4, 4).eval()
-    assert not folded.can_fold(rnn, few)  # gradients on
+@pytest.mark.parametrize("cell", CELLS)
+def test_tables_serve_only_predicting_with_tables_built(cell):
+    model = build_model(cell, vocab_size=50, embedding_dim=8, hidden_size=6)
+    few, many = torch.zeros(2, 3, dtype=torch.long), torch.zeros(kernels.LSTM_MIN_BATCH, 3, dtype=torch.long)
+    module = model.recurrent
     with torch.no_grad():
-        assert folded.can_fold(rnn, few)
-        assert folded.can_fold(nn.GRU(4, 4).eval(), few)
-        assert folded.can_fold(nn.LSTM(4, 4).eval(), many)
-        assert not folded.can_fold(nn.LSTM(4, 4).eval(), few)  # a few texts keep oneDNN's kernel
-        assert not folded.can_fold(nn.LSTM(4, 4, proj_size=2).eval(), many)
-        assert not folded.can_fold(nn.RNN(4, 4), few)  # training mode
-        assert not folded.can_fold(nn.GRU(4, 4, num_layers=2).eval(), few)
-        assert not folded.can_fold(nn.GRU(4, 4, bidirectional=True).eval(), few)
-        assert not folded.can_fold(nn.GRU(4, 4, bias=False).eval(), few)
-        assert not folded.can_fold(nn.RNN(4, 4, nonlinearity="relu").eval(), few)
-        assert not folded.can_fold(nn.RNN(4, 4).to(torch.bfloat16).eval(), few)
-        assert not folded.can_fold(nn.GRU(4, 4).eval(), torch.zeros(0, 3, dtype=torch.long))  # no texts
+        assert kernels.plan(module, many, model.eval()) != kernels.TABLE  # none built
+    with kernels.predicting(model):
+        assert not model.training
+        assert kernels.plan(module, many, model) != kernels.TABLE  # gradients on
+        with torch.no_grad():
+            assert kernels.plan(module, many, model) == kernels.TABLE
+            # a few texts keep PyTorch's LSTM kernel (the same probability however a few are batched)
+            assert (kernels.plan(module, few, model) == kernels.TABLE) == (cell != "lstm")
+            assert kernels.plan(module, torch.zeros(0, 3, dtype=torch.long), model) != kernels.TABLE  # no texts
+            with torch.autocast("cpu", torch.bfloat16):
+                assert kernels.plan(module, many, model) == kernels.PYTORCH
+    with torch.no_grad():
+        assert kernels.plan(module, many, model) != kernels.TABLE  # dropped after the block
 
 
-@pytest.mark.parametrize("cell", list(MODULES))
-def test_last_states_are_each_texts_output_at_its_own_last_token(cell, compiled):
+@pytest.mark.parametrize("cell", CELLS)
+def test_last_states_are_each_texts_output_at_its_own_last_token(cell):
     torch.manual_seed(0)
-    embedding, module = nn.Embedding(50, 12), MODULES[cell]().eval()
-    batch, time = folded.LSTM_MIN_BATCH + 3, 40
+    embedding, module = nn.Embedding(50, 12), KINDS[cell](12, 8, batch_first=True).eval()
+    batch, time = kernels.LSTM_MIN_BATCH + 3, 40
     ids = torch.randint(0, 50, (batch, time))  # (batch, time)
     lengths = torch.randint(1, time - 8, (batch,))  # steps after the longest text are not run
     lengths[3] = lengths[5]  # texts ending at the same step
@@ -92,10 +88,26 @@ def test_lengths_outside_the_ids_are_refused():
                 folded.folded_last_states(module, weights, ids, torch.tensor(lengths))
 
 
-def test_weights_made_in_inference_mode_keep_the_modules_own_kernel():
-    with torch.inference_mode():  # no version counters to key a table on
-        module = nn.GRU(4, 4).eval()
-        assert not folded.can_fold(module, torch.zeros(2, 3, dtype=torch.long))
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_model_made_in_inference_mode_predicts_from_its_tables(cell):
+    with torch.inference_mode():  # weights with no version counters: nothing is keyed on them
+        torch.manual_seed(0)
+        model = build_model(cell, vocab_size=50, embedding_dim=8, hidden_size=6).eval()
+        ids, lengths = torch.randint(0, 50, (kernels.LSTM_MIN_BATCH, 7)), torch.full((kernels.LSTM_MIN_BATCH,), 7)
+        expected = model(ids, lengths).logits
+        kernels.fold(model)
+        assert kernels.plan(model.recurrent, ids, model) == kernels.TABLE
+        torch.testing.assert_close(model(ids, lengths).logits, expected, atol=1e-5, rtol=0)
+        kernels.unfold(model)
+        assert kernels.plan(model.recurrent, ids, model) != kernels.TABLE
+
+
+def test_models_without_recurrent_layers_fold_to_themselves():
+    for name, options in (("transformer", {}), ("cnn", {}), ("fasttext", {"buckets": 97})):
+        model = build_model(name, vocab_size=50, **options).train()
+        with kernels.predicting(model) as predicting:
+            assert predicting is model and not model.training
+        assert model.training and kernels.fold(model) is model and kernels.unfold(model) is model
 
 
 @needs_native
@@ -130,14 +142,19 @@ def test_training_inputs_from_distinct_words_equal_the_word_vectors_projected(ce
 
 
 @pytest.mark.parametrize("hook", ["forward", "forward_pre"])
-def test_a_hook_on_the_embedding_sees_every_token_in_training(hook):
-    from seqlab.models import build_model
-
-    model = build_model("lstm", vocab_size=50).train()
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_hook_on_the_embedding_sees_every_token(cell, hook, training):
+    # Training (distinct words) or predicting with tables built: a hook still gets every token's vector.
+    model = build_model(cell, vocab_size=50)
     ids, lengths = torch.randint(0, 50, (4, 9)), torch.full((4,), 9)
     seen = []
     register = getattr(model.embedding, f"register_{hook}_hook")
     handle = register(lambda module, inputs, *output: seen.append(inputs[0].numel()))
-    model(ids, lengths).logits.sum().backward()
+    if training:
+        model.train()(ids, lengths).logits.sum().backward()
+    else:
+        with kernels.predicting(model), torch.no_grad():
+            model(ids, lengths)
     handle.remove()
-    assert seen == [ids.numel()]  # the word vectors were formed, not the distinct words' table
+    assert seen == [ids.numel()]  # the word vectors were formed, not the distinct words' or the folded table

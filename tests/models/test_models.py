@@ -6,7 +6,7 @@ import torch
 from seqlab.errors import ConfigError
 from seqlab.models import build_model, count_parameters, model_config, model_names
 from seqlab.models import convolution, ngrams, recurrent, transformer
-from seqlab.models.recurrent import _reversal_index
+from seqlab.models.kernels import _reversal_index
 
 # Every model with every pooling it offers.
 POOLINGS = {recurrent.RecurrentConfig: recurrent.POOLINGS, transformer.TransformerConfig: transformer.POOLINGS,

@@ -1,10 +1,11 @@
-"""The loops of models/recurrence.py (the SimpleRNN's; the compiled LSTM and GRU) against PyTorch's own kernels."""
+"""The loops of models/recurrence.py (the SimpleRNN's; the compiled LSTM and GRU) against PyTorch's own kernels,
+and which of them models/kernels.py picks."""
 
 import pytest
 import torch
 from torch import nn
 
-from seqlab.models import native, recurrence
+from seqlab.models import kernels, native, recurrence
 
 # The compiled loops are built wherever the tests run (a failed build fails them); SEQLAB_NATIVE=0
 # runs the suite on the fallback path, and then the tests of the compiled loops say they were skipped.
@@ -35,7 +36,7 @@ def test_outputs_and_every_gradient_equal_pytorchs(cell, layers, batch, time, hi
     x.grad = None
     module.zero_grad()
 
-    assert recurrence.supports(module, x)
+    assert kernels.plan(module, x) == kernels.LOOP
     outputs = recurrence.run_layers(module, x)
     (outputs * upstream).sum().backward()
     grads = [x.grad] + [p.grad for p in module.parameters()]
@@ -45,17 +46,18 @@ def test_outputs_and_every_gradient_equal_pytorchs(cell, layers, batch, time, hi
         torch.testing.assert_close(grad, want, atol=1e-5, rtol=1e-4)  # sums over every step: relative
 
 
-def test_other_modules_and_devices_keep_pytorchs_kernel(monkeypatch):
+def test_other_modules_and_devices_keep_pytorchs_kernel():
     x = torch.randn(2, 3, 4)
-    assert not recurrence.supports(nn.GRU(4, 4, bias=False), x)
-    assert not recurrence.supports(nn.LSTM(4, 4, proj_size=2), x)
-    assert not recurrence.supports(nn.LSTM(4, 4, bidirectional=True), x)
+    for module in (nn.GRU(4, 4, bias=False), nn.LSTM(4, 4, proj_size=2), nn.LSTM(4, 4, bidirectional=True),
+                   nn.RNN(4, 4, nonlinearity="relu"), nn.RNN(4, 4, bidirectional=True)):
+        assert kernels.plan(module, x) == kernels.PYTORCH
+    assert kernels.plan(nn.RNN(4, 4).double(), x.double()) == kernels.PYTORCH
     with torch.no_grad():
-        assert not recurrence.supports(nn.LSTM(4, 4), x)  # predicting: oneDNN where the table does not serve
-        assert not recurrence.supports(nn.GRU(4, 4), x)
-    assert not recurrence.supports(nn.RNN(4, 4, nonlinearity="relu"), x)
-    assert not recurrence.supports(nn.RNN(4, 4, bidirectional=True), x)
-    assert not recurrence.supports(nn.RNN(4, 4).double(), x.double())
+        # predicting: PyTorch's LSTM and GRU where no table serves; the SimpleRNN's loop needs no gradients
+        assert kernels.plan(nn.LSTM(4, 4), x) == kernels.PYTORCH and kernels.plan(nn.GRU(4, 4), x) == kernels.PYTORCH
+        assert kernels.plan(nn.RNN(4, 4), x) == kernels.LOOP
+    with torch.autocast("cpu", torch.bfloat16):
+        assert kernels.plan(nn.RNN(4, 4), x) == kernels.PYTORCH
 
 
 @needs_native
@@ -74,7 +76,8 @@ def test_nan_comes_out_as_from_pytorchs_kernels(cell):
 @needs_native
 def test_the_lstm_and_gru_keep_pytorchs_kernels_where_the_loops_could_not_be_built(monkeypatch):
     x = torch.randn(2, 3, 4)
-    assert recurrence.supports(nn.LSTM(4, 4), x) and recurrence.supports(nn.GRU(4, 4), x)
+    assert kernels.plan(nn.LSTM(4, 4), x) == kernels.LOOP and kernels.plan(nn.GRU(4, 4), x) == kernels.LOOP
     monkeypatch.setattr(native, "kernels", lambda: None)
-    assert not recurrence.supports(nn.LSTM(4, 4), x) and not recurrence.supports(nn.GRU(4, 4), x)
-    assert recurrence.supports(nn.RNN(4, 4), x)  # PyTorch operations only
+    assert kernels.plan(nn.LSTM(4, 4), x) == kernels.PYTORCH and kernels.plan(nn.GRU(4, 4), x) == kernels.PYTORCH
+    assert kernels.plan(nn.RNN(4, 4), x) == kernels.LOOP  # PyTorch operations only
+    assert not kernels.can_fold(nn.GRU(4, 4)) and kernels.can_fold(nn.RNN(4, 4))

@@ -1,9 +1,9 @@
 """Vanishing gradients, measured: the norm of dLoss/dh_t at every time step t, on real reviews.
 
-The recurrent layers are unrolled one step at a time with the model's own weights (the
-same arithmetic as the fused kernel), so every hidden state h_t is a tensor autograd can
-report a gradient for. For a SimpleRNN the gradient reaching early steps shrinks
-geometrically; an LSTM's or GRU's gates keep it alive far longer.
+The model's own recurrent module (PyTorch's kernel, its own weights) is run one step at a
+time, carrying its state, so every hidden state h_t is a tensor autograd can report a
+gradient for. For a SimpleRNN the gradient reaching early steps shrinks geometrically; an
+LSTM's or GRU's gates keep it alive far longer.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from seqlab.models.recurrent import RecurrentClassifier
 from seqlab.text.cache import EncodedSplit
 from seqlab.text.encoder import TextEncoder
 
-CELL_STEPS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
-
 
 @dataclass
 class GradientProfile:
@@ -41,19 +39,6 @@ def supports(model: nn.Module) -> bool:
     return isinstance(model, RecurrentClassifier) and not model.config.bidirectional
 
 
-def _cells(model: RecurrentClassifier) -> list[nn.Module]:
-    """One step-cell per layer, holding the fused layer's weights."""
-    c = model.config
-    cells = []
-    for layer in range(c.layers):
-        width = c.embedding_dim if layer == 0 else c.hidden_size
-        cell = CELL_STEPS[c.cell](width, c.hidden_size).to(model.embedding.weight.device)
-        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(cell, kind).data.copy_(getattr(model.recurrent, f"{kind}_l{layer}").data)
-        cells.append(cell)
-    return cells
-
-
 def hidden_state_gradients(model: RecurrentClassifier, ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """(time,) mean norm of dLoss/dh_t of the top layer, for full-length texts `ids` (batch, time)."""
     if not supports(model):
@@ -62,31 +47,26 @@ def hidden_state_gradients(model: RecurrentClassifier, ids: torch.Tensor, labels
     model.eval()  # no dropout: the gradient of the model itself
     batch, time = ids.shape
     lengths = torch.full((batch,), time, dtype=torch.long, device=ids.device)
-    inputs = model.embedding(ids)  # (batch, time, embedding)
-    cells = _cells(model)
-    carried = [None] * len(cells)
-    top: list[torch.Tensor] = []
-    for step in range(time):
-        x = inputs[:, step]  # (batch, width)
-        for layer, cell in enumerate(cells):
-            state = carried[layer]
-            if isinstance(cell, nn.LSTMCell):
-                state = cell(x, state) if state is not None else cell(x)
-                x = state[0]  # (batch, hidden)
-            else:
-                state = cell(x, state)
-                x = state  # (batch, hidden)
-            carried[layer] = state
-        x.retain_grad()
-        top.append(x)
-    states = torch.stack(top, dim=1)  # (batch, time, hidden)
-    if model.attention is not None:
-        pooled, _ = model.attention(states, lengths)
-    else:
-        pooled = model._pool(states, lengths)  # (batch, hidden)
+    top = _top_states(model.recurrent, model.embedding(ids))  # (batch, 1, hidden) each
+    pooled, _ = model.pool(torch.cat(top, dim=1), lengths)  # (batch, hidden)
     loss = loss_from_logits(model.head(pooled), labels, reduction="sum")
     loss.backward()
     return torch.stack([h.grad.norm(dim=-1).mean() for h in top]).detach().cpu()  # (time,)
+
+
+def _top_states(module: nn.RNNBase, vectors: torch.Tensor) -> list[torch.Tensor]:
+    """The top layer's output of each step (batch, 1, hidden), `module` run one step at a time on
+    `vectors` (batch, time, features). The top layer's state carried to the next step is that
+    output itself, so its gradient is all of dLoss/dh_t (the pooling's and the next step's)."""
+    state, top = None, []
+    for step in range(vectors.shape[1]):
+        output, state = module(vectors[:, step : step + 1], state)  # (batch, 1, hidden)
+        output.retain_grad()
+        top.append(output)
+        below = state[0] if isinstance(state, tuple) else state  # (layers, batch, hidden)
+        carried = torch.cat([below[:-1], output.transpose(0, 1)])
+        state = (carried, state[1]) if isinstance(state, tuple) else carried
+    return top
 
 
 def long_reviews(split: EncodedSplit, steps: int, count: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

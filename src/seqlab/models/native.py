@@ -4,12 +4,12 @@ A recurrent step is one small matrix product and a few element-wise passes. PyTo
 kernels spend most of an LSTM's or GRU's time around them (dispatch, one pass per operation,
 oneDNN's bookkeeping); csrc/cells.cpp does each step as the product and one fused pass.
 torch.utils.cpp_extension compiles it with the machine's C++ compiler and Python's headers
-(~30 s, once; kept in torch's extension cache under a name made from the source and flags).
+(once; kept in torch's extension cache under a name made from the source and flags).
 `make setup` builds it ahead (`native.main()`).
 
 Where it cannot be built (no compiler or ninja, another platform) or SEQLAB_NATIVE=0 is set,
-`kernels()` returns None, says why once, and the models use PyTorch's kernels and
-TorchScript loops instead: the same results, slower.
+`kernels()` returns None, says why once, and the LSTM and GRU run PyTorch's own kernels
+instead (models/kernels.py): the same results, slower.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import torch
 
 SOURCE = Path(__file__).with_name("csrc") / "cells.cpp"
 SWITCH = "SEQLAB_NATIVE"  # "0" turns the compiled loops off (e.g. to compare against PyTorch's kernels)
-STALE_LOCK_SECONDS = 600  # a build lock this old was left by a killed build (a build takes ~30 s)
+STALE_LOCK_SECONDS = 600  # a build lock this old was left by a killed build (far longer than a build takes)
 
 _loaded: dict[str, ModuleType | None] = {}
 _loading = threading.Lock()  # the shares of a batch ask at once

@@ -7,15 +7,14 @@ distinct words: models/folded.py), and only the recurrent product stays in the l
 gradient of W_hh is one product after it. Inputs arrive time-major in memory (the model
 gathers its word vectors that way), so no large tensor is transposed.
 
-- The SimpleRNN: two in-place PyTorch operations a step forward and two backward. A 64-review
-  share of 200 steps, forward and backward: oneDNN 16 ms, here 11.
+- The SimpleRNN: two in-place PyTorch operations a step forward and two backward.
 - The LSTM and the GRU: the compiled loops of csrc/cells.cpp (models/native.py), one product and
-  one fused pass a step each way, where they could be built; else PyTorch's kernels (oneDNN's for
-  the LSTM). The same loops in PyTorch operations were slower than those (docs/performance.md).
+  one fused pass a step each way.
 
-The arithmetic is PyTorch's own (both biases), on the nn.RNN/nn.LSTM/nn.GRU module's weights, so saved
-models are unchanged; tests/models/test_recurrence.py checks outputs and every gradient against
-the modules. Tensors are time-major inside: (time, batch, features).
+Which layers run here, and when, is models/kernels.py's decision. The arithmetic is PyTorch's own
+(both biases), on the nn.RNN/nn.LSTM/nn.GRU module's weights, so saved models are unchanged;
+tests/models/test_recurrence.py checks outputs and every gradient against the modules. Tensors
+are time-major inside: (time, batch, features).
 """
 
 from __future__ import annotations
@@ -117,29 +116,6 @@ def _recurrent_weights(module: nn.RNNBase, layer: int) -> tuple[torch.Tensor, ..
     if isinstance(module, nn.GRU):
         return weight_hh, getattr(module, f"bias_hh_l{layer}")[2 * module.hidden_size :]  # W_hh, b_hn
     return (weight_hh,)
-
-
-def supports(module: nn.RNNBase, x: torch.Tensor) -> bool:
-    """Whether `module` on `x` takes a loop written here: one direction, with biases, float32 on
-    CPU outside autocast; a tanh nn.RNN, or an nn.LSTM (without projection) or nn.GRU computing
-    gradients, where the compiled loops could be built. Elsewhere (a GPU: cuDNN) PyTorch's own
-    kernel is the better one; predicting without gradients, the LSTM and GRU keep PyTorch's kernels
-    where the table does not serve (models/folded.py: the same probability for a review however
-    it is batched)."""
-    kind = type(module)
-    if kind not in _LOOPS or not module.bias or module.bidirectional or not on_cpu_in_float32(x):
-        return False
-    if kind is nn.RNN:
-        return module.nonlinearity == "tanh"
-    return not module.proj_size and torch.is_grad_enabled() and native.kernels() is not None
-
-
-def on_cpu_in_float32(x: torch.Tensor) -> bool:
-    """`x` is float32 on a CPU, outside autocast, and no exporter is tracing the model: where the
-    loops written here and in folded.py beat PyTorch's kernels and may stand in for them (an ONNX
-    graph needs PyTorch's own operations, e.g. to become ONNX's LSTM)."""
-    tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
-    return x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu") and not tracing
 
 
 def run_layers(module: nn.RNNBase, x: torch.Tensor | None = None, projected: torch.Tensor | None = None) -> torch.Tensor:

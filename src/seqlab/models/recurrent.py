@@ -3,20 +3,20 @@
 Padding never reaches a prediction: tokens sit at the start of each row, so the recurrence
 reads every real token before any padding, the last state is taken at each text's own last
 token, and the backward direction of a bidirectional layer reads each text reversed within
-its own length. This keeps cuDNN/oneDNN's fused kernels (no packing, no step loop in Python).
+its own length: no packing. How the layers run (seqlab's CPU loops or PyTorch's kernels) is
+decided in one place, models/kernels.py.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from seqlab.errors import ConfigError
-from seqlab.models import folded, recurrence
+from seqlab.models import kernels
 from seqlab.models.attention import AdditiveAttention, pool
 from seqlab.models.dropout import ThreadDropout
 from seqlab.models.base import LayerRow, Output, SequenceClassifier, count_parameters, output_size
@@ -25,7 +25,6 @@ CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 KERAS_NAMES = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 POOLINGS = ("last", "mean", "max", "attention")
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-_building = threading.Lock()  # one folded table built at a time (RecurrentClassifier._table)
 
 
 @dataclass
@@ -57,7 +56,6 @@ class RecurrentConfig:
 class RecurrentClassifier(SequenceClassifier):
     def __init__(self, config: RecurrentConfig):
         super().__init__()
-        self._tables: dict[int, tuple] = {}  # first layers' folded input tables, for predicting (not saved)
         self.config = config
         self.name = f"{'bi' if config.bidirectional else ''}{config.cell}"
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
@@ -86,10 +84,6 @@ class RecurrentClassifier(SequenceClassifier):
         self.reset_parameters()
         self.embedding.weight.requires_grad_(not config.freeze_embeddings)
 
-    def train(self, mode: bool = True) -> "RecurrentClassifier":
-        self._tables.clear()  # weights may change in between, also by writes no version counter sees (.data)
-        return super().train(mode)
-
     def reset_parameters(self) -> None:
         """Keras's initialisers, so training behaves like the lecture's models."""
         nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
@@ -113,102 +107,30 @@ class RecurrentClassifier(SequenceClassifier):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> Output:
-        if self.config.pooling == "last" and not self.config.bidirectional and self._from_table(self.recurrent, ids):
-            last = folded.folded_last_states(self.recurrent, self._table(self.recurrent), ids, lengths)  # (batch, hidden)
-            return Output(self.head(self.output_dropout(last)))  # (batch, outputs)
-        states = self._states(ids, lengths)  # (batch, time, directions * hidden)
-        if self.attention is not None:
-            pooled, weights = self.attention(states, lengths)  # (batch, directions * hidden), (batch, time)
-            return Output(self.head(self.output_dropout(pooled)), weights)  # (batch, outputs)
-        pooled = self._pool(states, lengths)  # (batch, directions * hidden)
-        return Output(self.head(self.output_dropout(pooled)))  # (batch, outputs)
+        """The lecture's model: embedding -> recurrent layers -> pooling -> dense. How the first two
+        run is models/kernels.py's choice; for last-state pooling it keeps only each text's last state."""
+        last = self.config.pooling == "last"
+        states = kernels.run(self, ids, lengths, last_only=last)  # (batch, [time,] directions * hidden)
+        pooled, weights = (states, None) if last else self.pool(states, lengths)  # (batch, directions * hidden)
+        return Output(self.head(self.output_dropout(pooled)), weights)  # (batch, outputs)
 
-    def _states(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """The last layer's outputs at every step."""
-        first = self.forward_layers[0] if self.config.bidirectional else self.recurrent
-        from_table = self._from_table(first, ids)
-        from_words = self._trains_from_words(first)
-        if not self.config.bidirectional:
-            if from_table:
-                return self._folded(self.recurrent, ids)  # (batch, time, hidden)
-            if from_words:
-                return self._from_words(self.recurrent, ids)  # (batch, time, hidden)
-            return _run(self.recurrent, self._vectors(ids))  # (batch, time, hidden)
-        reverse = _reversal_index(lengths, ids.shape[1])  # (batch, time)
-        for layer, (forward_rnn, backward_rnn) in enumerate(zip(self.forward_layers, self.backward_layers)):
-            if layer == 0 and from_table:
-                ahead = self._folded(forward_rnn, ids)  # (batch, time, hidden)
-                behind = self._folded(backward_rnn, ids.gather(1, reverse))  # (batch, time, hidden), reversed order
-            elif layer == 0 and from_words:
-                ahead = self._from_words(forward_rnn, ids)  # (batch, time, hidden)
-                behind = self._from_words(backward_rnn, ids.gather(1, reverse))  # (batch, time, hidden), reversed order
-            else:
-                x = self._vectors(ids) if layer == 0 else self.between_layers(x)
-                ahead = _run(forward_rnn, x)  # (batch, time, hidden)
-                behind = _run(backward_rnn, _gather_time(x, reverse))  # (batch, time, hidden), reversed order
-            x = torch.cat([ahead, _gather_time(behind, reverse)], dim=-1)  # (batch, time, 2 * hidden)
-        return x
-
-    def _vectors(self, ids: torch.Tensor) -> torch.Tensor:
+    def vectors(self, ids: torch.Tensor) -> torch.Tensor:
         """Word vectors (batch, time, embedding), stored time-major: recurrent kernels read them step by step."""
         vectors = self.embedding(ids.t()).transpose(0, 1)  # (batch, time, embedding)
         return self.embedding_dropout(self.word_dropout(vectors))  # (batch, time, embedding)
 
-    def _folded(self, module: nn.RNNBase, ids: torch.Tensor) -> torch.Tensor:
-        """`module` (a first layer) predicting from its table of every word's input projection (models/folded.py)."""
-        return folded.folded_states(module, self._table(module), ids)  # (batch, time, hidden)
+    def first_layers(self) -> list[nn.RNNBase]:
+        """The recurrent modules that read the word vectors (with the layers stacked in them)."""
+        return [self.forward_layers[0], self.backward_layers[0]] if self.config.bidirectional else [self.recurrent]
 
-    def _from_words(self, module: nn.RNNBase, ids: torch.Tensor) -> torch.Tensor:
-        """`module` (a first layer, with the layers stacked on it) fed by the input projection of the
-        batch's distinct words (models/folded.py): the word vectors are never formed."""
-        return recurrence.run_layers(module, projected=folded.folded_inputs(module, self.embedding, ids))  # (batch, time, hidden)
-
-    def _trains_from_words(self, module: nn.RNNBase) -> bool:
-        """Whether `module`, a first layer, trains on the projection of the batch's distinct words: an
-        LSTM or GRU written out in models/recurrence.py, no dropout on word vectors, and nothing watching
-        them (explanations substitute the embedding's output through a hook: they need every token's).
-        (The SimpleRNN's epoch gained 15% too, but its training at these settings is chaotic, and the
-        changed rounding moved its test accuracy by -8 to +1 point over three seeds: it keeps its vectors.)"""
-        return (isinstance(module, (nn.LSTM, nn.GRU)) and self.training and self._vectors_unused()
-                and recurrence.supports(module, self.embedding.weight))
-
-    def _vectors_unused(self) -> bool:
-        """Whether the word vectors may go unformed: no dropout on them draws masks (in training, or
-        left on to sample predictions) and no hook on the embedding watches or replaces them."""
-        drawing = any(dropout.training and dropout.p for dropout in (self.embedding_dropout, self.word_dropout))
-        watched = (self.embedding._forward_hooks or self.embedding._forward_pre_hooks
-                   or nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks)
-        return not drawing and not watched
-
-    def _from_table(self, module: nn.RNNBase, ids: torch.Tensor) -> bool:
-        """Whether `module`, a first layer, predicts from a table: the model predicting, the word
-        vectors unused and folded.can_fold."""
-        return not self.training and self._vectors_unused() and folded.can_fold(module, ids)
-
-    def _table(self, module: nn.RNNBase) -> tuple[torch.Tensor, ...]:
-        """`module`'s folded weights, made again after any weight change that bumps a version counter
-        (every PyTorch operation, and fit.adam's fused steps) and after training mode; a write
-        through `.data` bumps none, so call .train() or .eval() after one."""
-        parameters = [self.embedding.weight, *module.parameters()]
-        key = tuple((p.data_ptr(), p._version) for p in parameters)  # changes with every weight update
-        cached = self._tables.get(id(module))
-        if cached is None or cached[0] != key:
-            with _building:  # the shares of a batch ask at once: one builds, the others find it made
-                cached = self._tables.get(id(module))
-                if cached is None or cached[0] != key:
-                    cached = self._tables[id(module)] = (key, folded.folded_weights(module, self.embedding.weight))
-        return cached[1]
-
-    def _pool(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        batch = torch.arange(states.shape[0], device=states.device)
+    def pool(self, states: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One vector per text (batch, directions * hidden) from every step's states, and the attention
+        weights (batch, time) where the pooling has them."""
+        if self.attention is not None:
+            return self.attention(states, lengths)
         if self.config.pooling == "last":
-            last = states[batch, lengths - 1]  # (batch, directions * hidden)
-            if not self.config.bidirectional:
-                return last
-            # The backward direction's final state sits at each text's first token.
-            hidden = self.config.hidden_size
-            return torch.cat([last[:, :hidden], states[:, 0, hidden:]], dim=-1)
-        return pool(states, lengths, self.config.pooling)
+            return kernels.last_states(states, lengths, self.config.bidirectional), None
+        return pool(states, lengths, self.config.pooling), None
 
     def summary_rows(self, maxlen: int) -> list[LayerRow]:
         c = self.config
@@ -237,18 +159,3 @@ class RecurrentClassifier(SequenceClassifier):
         return (f"Keras counts {count_parameters(self) - extra:,}: PyTorch's {KERAS_NAMES[self.config.cell]} "
                 f"keeps a second bias vector (b_hh), {extra:,} parameters more")
 
-
-def _run(module: nn.RNNBase, x: torch.Tensor) -> torch.Tensor:
-    """The outputs of every step: a loop of models/recurrence.py where it serves, else PyTorch's kernel."""
-    return recurrence.run_layers(module, x) if recurrence.supports(module, x) else module(x)[0]
-
-
-def _reversal_index(lengths: torch.Tensor, time: int) -> torch.Tensor:
-    """For each text, positions L-1 .. 0 then its padding positions unchanged (an involution)."""
-    steps = torch.arange(time, device=lengths.device).unsqueeze(0)  # (1, time)
-    flipped = lengths.unsqueeze(1) - 1 - steps  # (batch, time)
-    return torch.where(flipped >= 0, flipped, steps)
-
-
-def _gather_time(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))  # (batch, time, features)

@@ -38,6 +38,7 @@ from torch.nn.parallel import DistributedDataParallel
 from seqlab.errors import ConfigError
 from seqlab.evaluation.metrics import loss_from_logits, predicted_labels
 from seqlab.models.base import SequenceClassifier
+from seqlab.models.kernels import predicting
 from seqlab.text.cache import EncodedSplit
 from seqlab.training.batches import iterate
 from seqlab.training.fit import Callback, Reporter, TrainConfig, Trainer, epoch_batches
@@ -125,16 +126,14 @@ def all_reduce_sums(values: list[float], device: torch.device) -> list[float]:
 @torch.no_grad()
 def distributed_evaluate(model: SequenceClassifier, split: EncodedSplit, group: Group, batch_size: int = 512) -> dict[str, float]:
     """Accuracy and mean loss over the whole of `split`, each process scoring one share of it."""
-    was_training = model.training
-    model.eval()
     share = split.select(np.arange(group.rank, len(split), group.world_size))
     loss_sum, correct = 0.0, 0.0
-    for batch in iterate(share, batch_size, rng=None, bucket=True):
-        batch = batch.to(group.device)
-        logits = model(batch.ids, batch.lengths).logits.double()  # (batch, outputs)
-        loss_sum += float(loss_from_logits(logits, batch.labels, reduction="sum"))
-        correct += float((predicted_labels(logits) == batch.labels).sum())
-    model.train(was_training)
+    with predicting(model):
+        for batch in iterate(share, batch_size, rng=None, bucket=True):
+            batch = batch.to(group.device)
+            logits = model(batch.ids, batch.lengths).logits.double()  # (batch, outputs)
+            loss_sum += float(loss_from_logits(logits, batch.labels, reduction="sum"))
+            correct += float((predicted_labels(logits) == batch.labels).sum())
     loss_sum, correct, seen = all_reduce_sums([loss_sum, correct, float(len(share))], group.device)
     return {"accuracy": correct / max(seen, 1), "loss": loss_sum / max(seen, 1)}
 

@@ -14,6 +14,7 @@ from seqlab.errors import ConfigError
 from seqlab.evaluation.metrics import loss_from_logits, metrics_from_logits, predicted_labels
 from seqlab.models.base import SequenceClassifier
 from seqlab.models.dropout import thread_generator
+from seqlab.models.kernels import predicting
 from seqlab.text.cache import EncodedSplit
 from seqlab.training.batches import Batch, batch_indices, collate, iterate
 from seqlab.training.cpu import (default_shards, denormals_flushed, has_shared_dropout, map_split, prepare_process,
@@ -178,27 +179,16 @@ class Callback:
 def adam(parameters: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     """Adam, or AdamW with weight decay, as one fused kernel over all parameters where PyTorch has
     one (CPU since PyTorch 2.4, CUDA), else its per-tensor loop. The update is the same; the loop
-    reads and writes each parameter and its two moments ~10 times per step, the kernel once: on
-    this project's 2-core machine (one thread, as in training) a step over the lecture's SimpleRNN
-    (1.3 million parameters) took 5.3 ms looped and 1.1 ms fused, over the zoo's fasttext (36
-    million) 205 ms and 41 ms (bench/optimizer.py)."""
+    reads and writes each parameter and its two moments several times per step, the kernel once
+    (bench/optimizer.py measures both)."""
     kind = torch.optim.AdamW if config.weight_decay else torch.optim.Adam
     options = {"lr": config.learning_rate, "eps": config.adam_epsilon}
     if config.weight_decay:
         options["weight_decay"] = config.weight_decay
     try:
-        optimizer = kind(parameters, fused=True, **options)
+        return kind(parameters, fused=True, **options)
     except RuntimeError:  # no fused kernel for these parameters' device or dtype (or an older PyTorch)
         return kind(parameters, **options)
-    optimizer.register_step_post_hook(_count_update)
-    return optimizer
-
-
-def _count_update(optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
-    """Bump the parameters' version counters, as any in-place PyTorch operation does and the fused
-    kernel does not (PyTorch 2.13): what is cached by version, like a recurrent model's folded
-    prediction tables (models/folded.py), would otherwise outlive the update."""
-    torch.autograd.graph.increment_version([p for group in optimizer.param_groups for p in group["params"]])
 
 
 class Trainer:
@@ -379,8 +369,6 @@ def predict_logits(model: SequenceClassifier, split: EncodedSplit, batch_size: i
     as in training: 1.2-1.5 times faster than one batch on two cores, in the memory of one batch."""
     device = next(model.parameters()).device
     threads = (threads or torch.get_num_threads()) if device.type == "cpu" else 1
-    was_training = model.training
-    model.eval()
 
     @torch.no_grad()
     def run(batch: Batch) -> tuple[np.ndarray, torch.Tensor]:
@@ -388,11 +376,11 @@ def predict_logits(model: SequenceClassifier, split: EncodedSplit, batch_size: i
         return batch.indices, model(batch.ids, batch.lengths).logits.float().cpu()  # (batch, outputs)
 
     out: torch.Tensor | None = None
-    for indices, logits in map_split(run, iterate(split, batch_size, rng=None, bucket=True), threads):
-        if out is None:
-            out = torch.empty((len(split), logits.shape[-1]), dtype=torch.float32)
-        out[torch.from_numpy(indices)] = logits
-    model.train(was_training)
+    with predicting(model):
+        for indices, logits in map_split(run, iterate(split, batch_size, rng=None, bucket=True), threads):
+            if out is None:
+                out = torch.empty((len(split), logits.shape[-1]), dtype=torch.float32)
+            out[torch.from_numpy(indices)] = logits
     return out if out is not None else torch.empty((0, 1))
 
 
