@@ -15,13 +15,14 @@ import time
 import numpy as np
 import torch
 
+from seqlab.evaluation.predicting import evaluate, predict_logits
 from seqlab.models import build_model
 from seqlab.models.kernels import predicting
 from seqlab.text.cache import EncodedSplit
 from seqlab.text.encoder import Encoded
 from seqlab.training.batches import collate
 from seqlab.training.cpu import prepare_process
-from seqlab.training.fit import TrainConfig, Trainer, evaluate, predict_logits
+from seqlab.training.fit import TrainConfig, Trainer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import peak_memory_mb  # noqa: E402  (VmHWM: this process's own peak, not its parent's)

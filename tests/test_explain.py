@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from seqlab.errors import ConfigError
+from seqlab.explain import explain
 from seqlab.models.base import Output, SequenceClassifier
 from seqlab.predict import Predictor, load
 from seqlab.runs import Run
@@ -53,7 +54,7 @@ def toy_predictor(maxlen: int, truncating: str = "pre") -> Predictor:
 
 def test_words_keep_their_place_in_the_original_text(predictor):
     text = "Simply <br /><br />WONDERFUL — İstanbul's best film, isn't it?"
-    explanation = predictor.explain(text)
+    explanation = explain(predictor, text)
     assert [w.text for w in explanation.words] == ["Simply", "WONDERFUL", "İstanbul's", "best", "film", "isn't", "it"]
     assert all(text[w.start:w.end] == w.text for w in explanation.words)
     assert [w.token for w in explanation.words][:2] == ["simply", "wonderful"]
@@ -62,7 +63,7 @@ def test_words_keep_their_place_in_the_original_text(predictor):
 
 def test_occlusion_scores_are_the_probability_drop_when_a_word_is_unknown(predictor):
     text = "a dull, boring film with one brilliant scene"
-    explanation = predictor.explain(text, method="occlusion")
+    explanation = explain(predictor, text, method="occlusion")
     assert explanation.method == "occlusion" and explanation.target == explanation.prediction.label
     target = predictor.label_names.index(explanation.target)
     ids = predictor.encode([text]).encoded.ids.astype(np.int64)
@@ -78,7 +79,7 @@ def test_occlusion_scores_are_the_probability_drop_when_a_word_is_unknown(predic
 
 def test_integrated_gradients_add_up_to_the_change_in_log_odds(predictor):
     text = "The acting is superb but the story is weak and predictable."
-    explanation = predictor.explain(text, method="integrated_gradients", target="positive")
+    explanation = explain(predictor, text, method="integrated_gradients", target="positive")
     ids = torch.from_numpy(predictor.encode([text]).encoded.ids.astype(np.int64))[None]
     with torch.no_grad():
         real = predictor.model(ids, torch.tensor([ids.shape[1]])).logits[0, 0]
@@ -106,7 +107,7 @@ def test_sentiment_words_push_the_trained_model_the_right_way(predictor, imdb_co
     pushes = {"good": [], "bad": []}
     goods, bads = {"great", "excellent", "wonderful", "best"}, {"worst", "awful", "boring", "bad"}
     for text in imdb_corpus.test.texts[:: len(imdb_corpus.test.texts) // 40][:40]:
-        explanation = predictor.explain(text, method="occlusion", target="positive")
+        explanation = explain(predictor, text, method="occlusion", target="positive")
         for word in explanation.words:
             if word.read and word.token in goods:
                 pushes["good"].append(word.score)
@@ -120,7 +121,7 @@ def test_sentiment_words_push_the_trained_model_the_right_way(predictor, imdb_co
 def test_truncated_words_get_no_score(predictor):
     maxlen = predictor.encoder.config.maxlen
     text = " ".join(f"w{i}" for i in range(maxlen + 40)) + " great"
-    explanation = predictor.explain(text)
+    explanation = explain(predictor, text)
     # maxlen + 41 words plus the start token: the start token and the first 41 words were cut.
     assert explanation.words_cut == 41 and explanation.start_token is None
     assert all(not w.read and w.score is None for w in explanation.words[:41])
@@ -132,7 +133,7 @@ def test_truncated_words_get_no_score(predictor):
 def test_attention_weights_land_on_the_words_they_belong_to(truncating):
     predictor = toy_predictor(maxlen=6, truncating=truncating)
     text = "the film was good but the plot was bad"  # 9 words + start token = 10 ids, 6 read
-    explanation = predictor.explain(text)
+    explanation = explain(predictor, text)
     assert explanation.method == "attention"
     encoded = predictor.encode([text]).encoded
     ids = torch.from_numpy(encoded.ids.astype(np.int64))[None]
@@ -150,18 +151,18 @@ def test_attention_weights_land_on_the_words_they_belong_to(truncating):
 
 
 def test_json_form_and_bad_options(predictor):
-    data = predictor.explain("good film").to_dict()
+    data = explain(predictor, "good film").to_dict()
     assert json.loads(json.dumps(data))["words"][0] == {"text": "good", "start": 0, "end": 4, "token": "good",
                                                         "read": True, "score": data["words"][0]["score"]}
     assert "occlusion" in data["description"]
     with pytest.raises(ConfigError, match="no attention weights"):
-        predictor.explain("good film", method="attention")
+        explain(predictor, "good film", method="attention")
     with pytest.raises(ConfigError, match="choose one of"):
-        predictor.explain("good film", method="shap")
+        explain(predictor, "good film", method="shap")
     with pytest.raises(ConfigError, match="classes: negative, positive"):
-        predictor.explain("good film", target="neutral")
+        explain(predictor, "good film", target="neutral")
 
 
 def test_empty_text_has_no_words(predictor):
-    explanation = predictor.explain("")
+    explanation = explain(predictor, "")
     assert explanation.words == [] and explanation.start_token is not None

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from seqlab.errors import ConfigError, RunError
+from seqlab.explain import explain
 from seqlab.export import ONNX_FILE, export_onnx
 from seqlab.predict import load
 
@@ -54,12 +55,12 @@ def test_onnx_predictions_match_pytorch(exported, imdb_corpus, batch):
 
 def test_onnx_backend_explains_with_occlusion(exported):
     directory, _ = exported
-    torch_e = load(directory).explain("A dull film with a brilliant ending")
-    onnx_e = load(directory, backend="onnx").explain("A dull film with a brilliant ending")
+    torch_e = explain(load(directory), "A dull film with a brilliant ending")
+    onnx_e = explain(load(directory, backend="onnx"), "A dull film with a brilliant ending")
     assert onnx_e.method == "occlusion"
     assert [w.score for w in onnx_e.words] == pytest.approx([w.score for w in torch_e.words], abs=1e-4)
     with pytest.raises(ConfigError, match="PyTorch backend"):
-        load(directory, backend="onnx").explain("fine", method="integrated_gradients")
+        explain(load(directory, backend="onnx"), "fine", method="integrated_gradients")
 
 
 def test_missing_or_stale_onnx_is_refused_clearly(trained_run, exported, tmp_path):

@@ -64,3 +64,22 @@ def test_unknown_precision_lists_the_valid_ones(predictor):
 
     with pytest.raises(SeqlabError, match="float32 or bfloat16"):
         TorchBackend(predictor.run.model, "int4")
+
+
+def test_evaluate_scores_texts_as_training_scores_their_ids(predictor, imdb_corpus):
+    """`seqlab evaluate` and a training run's test figures come from one metrics function."""
+    import numpy as np
+
+    from seqlab.evaluation.predicting import evaluate
+    from seqlab.text.cache import EncodedSplit
+
+    rows = np.linspace(0, len(imdb_corpus.test.texts) - 1, 64).astype(int)  # both classes
+    texts, labels = [imdb_corpus.test.texts[row] for row in rows], imdb_corpus.test.labels[rows]
+    scores = predictor.evaluate(texts, labels)
+    expected = evaluate(predictor.model, EncodedSplit(predictor.encoder.encode(texts), labels),
+                        label_names=predictor.label_names)
+    assert scores.keys() == expected.keys() == {"accuracy", "loss", "f1", "roc_auc", "recall"}
+    for key in ("accuracy", "loss", "f1", "roc_auc"):
+        assert scores[key] == pytest.approx(expected[key], abs=1e-6)
+    assert scores["recall"] == pytest.approx(expected["recall"], abs=1e-6)
+    assert set(scores["recall"]) == set(predictor.label_names)

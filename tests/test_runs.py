@@ -26,7 +26,7 @@ def test_round_trip_gives_identical_probabilities(saved_run, tiny_reviews, imdb_
     texts = imdb_corpus.test.texts[:50]
     from seqlab.evaluation.metrics import probabilities
     from seqlab.text.cache import EncodedSplit
-    from seqlab.training.fit import predict_logits
+    from seqlab.evaluation.predicting import predict_logits
 
     direct = probabilities(predict_logits(model, EncodedSplit(tiny_reviews.encoder.encode(texts), np.zeros(50, dtype=np.int64))))
     assert np.array_equal(predictor.predict_proba(texts), direct.numpy())

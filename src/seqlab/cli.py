@@ -236,8 +236,6 @@ def evaluate(
     replace_invalid: ReplaceInvalid = False,
 ) -> None:
     """Test a saved run on labelled texts (IMDb's test reviews by default), with the run's own encoder."""
-    import numpy as np
-
     from seqlab.data.corpus import Corpus
     from seqlab.data.sources import load_evaluation_split
     from seqlab.predict import load
@@ -247,18 +245,13 @@ def evaluate(
     split = load_evaluation_split(source, predictor.label_names)
     if test_size is not None:
         split = Corpus("evaluation", split, split, predictor.label_names, "").subset(None, test_size, seed=0).test
-    probs = predictor.predict_proba(split.texts)
-    labels = split.labels
-    predicted = probs.argmax(1)
-    accuracy = float((predicted == labels).mean())
-    loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1)).mean())
-    recall = {name: float((predicted[labels == i] == i).mean()) if (labels == i).any() else None
-              for i, name in enumerate(predictor.label_names)}
-    result = {"run": str(run), "test_reviews": len(labels), "accuracy": accuracy, "loss": loss, "recall": recall}
+    scores = predictor.evaluate(split.texts, split.labels)
+    accuracy, loss, recall = scores["accuracy"], scores["loss"], scores["recall"]
+    result = {"run": str(run), "test_reviews": len(split.labels), "accuracy": accuracy, "loss": loss, "recall": recall}
     if json_output:
         console.print_json(json.dumps(result))
     else:
-        console.print(f"{run}: test accuracy {accuracy:.4f}, test loss {loss:.4f} on {len(labels):,} texts")
+        console.print(f"{run}: test accuracy {accuracy:.4f}, test loss {loss:.4f} on {len(split.labels):,} texts")
         console.print("recall per class: " + ", ".join(f"{name} {value:.3f}" for name, value in recall.items()
                                                       if value is not None))
 
@@ -385,11 +378,12 @@ def explain(
     onnx: Onnx = False,
 ) -> None:
     """Show which words of a review pushed the prediction, coloured by how much."""
+    from seqlab.explain import explain as explain_prediction
     from seqlab.predict import load
 
     if text == "-":
         text = "\n".join(_read_stdin_lines(replace_invalid=False))
-    explanation = load(run, backend="onnx" if onnx else "pytorch").explain(text, method=method, target=target)
+    explanation = explain_prediction(load(run, backend="onnx" if onnx else "pytorch"), text, method=method, target=target)
     if json_output:
         print(json.dumps(explanation.to_dict(), ensure_ascii=False))
         return

@@ -1,5 +1,8 @@
 """Why a prediction came out as it did: a score for every word of the review.
 
+    from seqlab.explain import explain
+    explain(seqlab.load("runs/lstm"), "A wonderful film.", method="occlusion").words
+
 Three methods, each through the Predictor (same encoder, same ids, same backend):
 
 - ``attention``: the model's own attention weight on each token (attention models only). It says
@@ -20,16 +23,14 @@ were cut off were never read and get no score (``read: false``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from seqlab.errors import ConfigError, SeqlabError
-from seqlab.text.encoder import UNKNOWN
-
-if TYPE_CHECKING:
-    from seqlab.predict import Prediction, Predictor
+from seqlab.predict import Prediction, Predictor
+from seqlab.text.cache import EncodedSplit
+from seqlab.text.encoder import UNKNOWN, Encoded
 
 METHODS = ("auto", "attention", "occlusion", "integrated_gradients")
 IG_STEPS = 32  # points on the path from zero vectors to the real ones (midpoint rule)
@@ -111,10 +112,6 @@ def _align(predictor: Predictor, text: str) -> _Alignment:
                       list(words.offsets), list(words.tokens))
 
 
-def _target_probability(predictor: Predictor, logits: np.ndarray, target: int) -> np.ndarray:
-    return predictor.probabilities(logits)[:, target]  # (rows,)
-
-
 def _occlusion(predictor: Predictor, alignment: _Alignment, target: int) -> np.ndarray:
     """Per read position: P(target | text) - P(target | text with that token replaced by <unk>)."""
     ids = alignment.ids  # (1, read)
@@ -122,9 +119,9 @@ def _occlusion(predictor: Predictor, alignment: _Alignment, target: int) -> np.n
     variants = np.repeat(ids, read + 1, axis=0)  # (read + 1, read): row 0 unchanged, row i+1 hides token i
     variants[np.arange(1, read + 1), np.arange(read)] = UNKNOWN
     lengths = np.full(read + 1, read, dtype=np.int64)
-    chunks = [predictor.backend(variants[i : i + predictor.batch_size], lengths[i : i + predictor.batch_size]).logits
-              for i in range(0, read + 1, predictor.batch_size)]
-    p = _target_probability(predictor, np.concatenate(chunks), target)  # (read + 1,)
+    encoded = Encoded(variants.ravel().astype(np.int32), np.arange(read + 2, dtype=np.int64) * read, lengths)
+    logits = predictor.logits(EncodedSplit(encoded, np.zeros(read + 1, dtype=np.int64)))  # (read + 1, outputs)
+    p = predictor.probabilities(logits)[:, target]  # (read + 1,)
     return p[0] - p[1:]
 
 

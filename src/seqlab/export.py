@@ -1,4 +1,4 @@
-"""ONNX export of a run's model, and the ONNX Runtime backend of the Predictor.
+"""ONNX export of a run's model, read back by the Predictor's ONNX Runtime backend (seqlab.predict).
 
     seqlab export RUN --format onnx      # writes RUN/model.onnx beside RUN/encoder.json
 
@@ -11,21 +11,19 @@ weights it came from; a run whose weights changed since refuses a stale model.on
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from seqlab import __version__
-from seqlab.errors import ConfigError, RunError, SeqlabError
-from seqlab.files import atomic_path, file_sha256
-from seqlab.predict import Scores
-from seqlab.runs import Run, load_run
+from seqlab.errors import ConfigError, SeqlabError
+from seqlab.evaluation.metrics import probabilities
+from seqlab.files import atomic_path
+from seqlab.predict import ONNX_FILE, OnnxBackend, weights_digest
+from seqlab.runs import load_run
 
-ONNX_FILE = "model.onnx"
 FORMATS = ("onnx",)
 OPSET = 18  # ONNX operator set written; ONNX Runtime 1.18+ runs it
 TOLERANCE = 1e-4  # largest probability difference from PyTorch an export may show
@@ -54,10 +52,6 @@ class _Graph(torch.nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor):
         output = self.model(ids, lengths)
         return (output.logits, output.attention) if self.attention else output.logits
-
-
-def weights_digest(directory: Path) -> str:
-    return file_sha256(Path(directory) / "model.safetensors")
 
 
 def _example(vocab_size: int, batch: int, time: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,8 +124,6 @@ def export_onnx(run_directory: str | Path, format: str = "onnx") -> ExportResult
 
 
 def _difference(model, backend: OnnxBackend, vocab_size: int, batch: int, time: int, seed: int) -> float:
-    from seqlab.evaluation.metrics import probabilities
-
     ids, lengths = _example(vocab_size, batch, time, seed)
     with torch.no_grad():
         expected = probabilities(model(ids, lengths).logits)  # (batch, classes)
@@ -139,44 +131,4 @@ def _difference(model, backend: OnnxBackend, vocab_size: int, batch: int, time: 
     return float((expected - actual).abs().max())
 
 
-class OnnxBackend:
-    """The Predictor's backend on ONNX Runtime (one intra-op thread by default: see docs/serving.md)."""
-
-    name = "onnxruntime"
-
-    def __init__(self, path: str | Path, threads: int | None = None):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or int(os.environ.get("SEQLAB_ONNX_THREADS", "1"))
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # noqa: BLE001 - ONNX Runtime raises its own exception types
-            raise RunError(f"{path} is not a usable ONNX model ({str(error).splitlines()[0]}); "
-                           "re-export it with `seqlab export RUN --format onnx`") from None
-        self.outputs = [output.name for output in self.session.get_outputs()]
-        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-
-    @classmethod
-    def for_run(cls, run: Run, threads: int | None = None) -> OnnxBackend:
-        path = run.directory / ONNX_FILE
-        if not path.is_file():
-            raise RunError(f"{run.directory} has no {ONNX_FILE}; write it with "
-                           f"`seqlab export {run.directory} --format onnx`")
-        backend = cls(path, threads)
-        recorded = backend.metadata.get("weights_sha256")
-        if recorded != weights_digest(run.directory):
-            raise RunError(f"{path} was exported from other weights than {run.directory / 'model.safetensors'}; "
-                           f"re-export it with `seqlab export {run.directory} --format onnx`")
-        return backend
-
-    def __call__(self, ids: np.ndarray, lengths: np.ndarray) -> Scores:
-        feeds = {"ids": np.ascontiguousarray(ids, dtype=np.int64), "lengths": np.ascontiguousarray(lengths, dtype=np.int64)}
-        results = self.session.run(None, feeds)
-        named = dict(zip(self.outputs, results))
-        return Scores(named["logits"].astype(np.float32, copy=False), named.get("attention"))
-
-
-__all__ = ["ExportError", "ExportResult", "ONNX_FILE", "OnnxBackend", "export_onnx", "weights_digest"]
+__all__ = ["ExportError", "ExportResult", "FORMATS", "ONNX_FILE", "TOLERANCE", "export_onnx"]

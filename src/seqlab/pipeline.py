@@ -23,7 +23,8 @@ from seqlab.evaluation.baseline import BaselineResult, tfidf_baseline
 from seqlab.evaluation.figures import history_grid
 from seqlab.evaluation.gradients import GradientProfile, gradient_figure, gradient_profile, supports
 from seqlab.evaluation.report import write_report
-from seqlab.evaluation.metrics import probabilities, roc_points, test_metrics
+from seqlab.evaluation.metrics import metrics_from_logits, probabilities, roc_points
+from seqlab.evaluation.predicting import predict_logits
 from seqlab.models import SequenceClassifier, build_model, count_parameters, model_config
 from seqlab.files import file_sha256, write_json
 from seqlab.runs import save_run
@@ -33,7 +34,7 @@ from seqlab.models.embeddings import EmbeddingMatrix, apply_embeddings
 from seqlab.training import distributed
 from seqlab.training.callbacks import BestCheckpoint, training_callbacks
 from seqlab.training.checkpoint import Checkpoint, Checkpointer
-from seqlab.training.fit import Callback, Reporter, TrainConfig, default_device, predict_logits, split_validation
+from seqlab.training.fit import Callback, Reporter, TrainConfig, default_device, split_validation
 
 FIGURE_NAME = "sequence_models_history.png"
 
@@ -222,7 +223,7 @@ def train_model(
     train_seconds = time.perf_counter() - started
     logits = predict_logits(model, corpus.test, training.eval_batch_size)
     labels = torch.from_numpy(corpus.test.labels)
-    test = test_metrics(logits, labels) if len(corpus.test) else {}
+    test = metrics_from_logits(logits, labels, corpus.label_names) if len(corpus.test) else {}
     best = next((c for c in trainer.callbacks if isinstance(c, BestCheckpoint) and c.state is not None), None)
     history_dict = asdict(history)
     run_directory = None

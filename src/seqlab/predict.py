@@ -8,25 +8,25 @@ ONNX Runtime. Both see exactly the same ids, so they differ only by float roundi
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, NamedTuple, Protocol
+from typing import Any, Iterable, NamedTuple, Protocol, Sequence
 
 import numpy as np
 import torch
 
-from seqlab.errors import ConfigError, SeqlabError
-from seqlab.evaluation.metrics import probabilities
+from seqlab.errors import ConfigError, RunError, SeqlabError
+from seqlab.evaluation.metrics import metrics_from_logits, probabilities
+from seqlab.evaluation.predicting import batched_logits, cpu_threads
+from seqlab.files import file_sha256
 from seqlab.models import kernels
 from seqlab.runs import Run, load_run
 from seqlab.text.cache import EncodedSplit
-from seqlab.training.batches import Batch, iterate
-from seqlab.training.cpu import map_split
-
-if TYPE_CHECKING:
-    from seqlab.explain import Explanation
+from seqlab.training.batches import Batch
 
 BACKENDS = ("pytorch", "onnx")
+ONNX_FILE = "model.onnx"  # written into the run directory by `seqlab export` (seqlab/export.py)
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -61,6 +61,51 @@ class TorchBackend:
         output = self.model(torch.as_tensor(ids, device=device), torch.as_tensor(lengths, device=device))
         attention = None if output.attention is None else output.attention.float().cpu().numpy()
         return Scores(output.logits.float().cpu().numpy(), attention)
+
+
+def weights_digest(directory: Path) -> str:
+    """The SHA-256 of a run's weights, as recorded in the model.onnx exported from them."""
+    return file_sha256(Path(directory) / "model.safetensors")
+
+
+class OnnxBackend:
+    """The run's model.onnx on ONNX Runtime (one intra-op thread by default: see docs/serving.md)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or int(os.environ.get("SEQLAB_ONNX_THREADS", "1"))
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - ONNX Runtime raises its own exception types
+            raise RunError(f"{path} is not a usable ONNX model ({str(error).splitlines()[0]}); "
+                           "re-export it with `seqlab export RUN --format onnx`") from None
+        self.outputs = [output.name for output in self.session.get_outputs()]
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    @classmethod
+    def for_run(cls, run: Run, threads: int | None = None) -> OnnxBackend:
+        path = run.directory / ONNX_FILE
+        if not path.is_file():
+            raise RunError(f"{run.directory} has no {ONNX_FILE}; write it with "
+                           f"`seqlab export {run.directory} --format onnx`")
+        backend = cls(path, threads)
+        recorded = backend.metadata.get("weights_sha256")
+        if recorded != weights_digest(run.directory):
+            raise RunError(f"{path} was exported from other weights than {run.directory / 'model.safetensors'}; "
+                           f"re-export it with `seqlab export {run.directory} --format onnx`")
+        return backend
+
+    def __call__(self, ids: np.ndarray, lengths: np.ndarray) -> Scores:
+        feeds = {"ids": np.ascontiguousarray(ids, dtype=np.int64), "lengths": np.ascontiguousarray(lengths, dtype=np.int64)}
+        results = self.session.run(None, feeds)
+        named = dict(zip(self.outputs, results))
+        return Scores(named["logits"].astype(np.float32, copy=False), named.get("attention"))
 
 
 @dataclass(frozen=True)
@@ -99,21 +144,14 @@ class Predictor:
         return EncodedSplit(self.encoder.encode(texts), np.zeros(len(texts), dtype=np.int64))
 
     def logits(self, encoded: EncodedSplit) -> np.ndarray:
-        """(texts, outputs) logits in the texts' order, computed in length-sorted batches; on a CPU
-        with several cores, a PyTorch model's batches are split over them (fit.predict_logits)."""
-        threads = 1
-        if isinstance(self.backend, TorchBackend) and next(self.model.parameters()).device.type == "cpu":
-            threads = torch.get_num_threads()
+        """(texts, outputs) logits in the texts' order, through the one batched prediction loop
+        (evaluation/predicting.py); on a CPU, a PyTorch model's batches are split over its cores."""
+        threads = cpu_threads(self.model) if isinstance(self.backend, TorchBackend) else 1
 
-        def run(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-            return batch.indices, self.backend(batch.ids.numpy(), batch.lengths.numpy()).logits
+        def forward(batch: Batch) -> torch.Tensor:
+            return torch.from_numpy(self.backend(batch.ids.numpy(), batch.lengths.numpy()).logits)
 
-        out = None
-        for indices, logits in map_split(run, iterate(encoded, self.batch_size, rng=None, bucket=True), threads):
-            if out is None:
-                out = np.empty((len(encoded), logits.shape[-1]), dtype=np.float32)
-            out[indices] = logits  # (batch, outputs)
-        return out if out is not None else np.zeros((0, 1), dtype=np.float32)
+        return batched_logits(forward, encoded, self.batch_size, threads).numpy()
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """(texts, classes) probabilities from logits, with the arithmetic used in training."""
@@ -146,11 +184,10 @@ class Predictor:
             ))
         return results
 
-    def explain(self, text: str, method: str = "auto", target: str | None = None) -> Explanation:
-        """How much each word of `text` pushed the prediction (see seqlab.explain)."""
-        from seqlab.explain import explain
-
-        return explain(self, text, method=method, target=target)
+    def evaluate(self, texts: Iterable[str], labels: Sequence[int] | np.ndarray) -> dict[str, Any]:
+        """Accuracy, loss, F1, ROC-AUC and recall per class on labelled texts (evaluation/metrics.py)."""
+        logits = torch.from_numpy(self.logits(self.encode(texts)))
+        return metrics_from_logits(logits, torch.as_tensor(np.asarray(labels, dtype=np.int64)), self.label_names)
 
 
 def load(run_directory: str | Path, backend: str = "pytorch", threads: int | None = None,
@@ -164,10 +201,9 @@ def load(run_directory: str | Path, backend: str = "pytorch", threads: int | Non
         raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     run = load_run(run_directory)
     if backend == "onnx":
-        from seqlab.export import OnnxBackend
-
         return Predictor(run, backend=OnnxBackend.for_run(run, threads))
     return Predictor(run, backend=TorchBackend(run.model, precision))
 
 
-__all__ = ["BACKENDS", "Backend", "Prediction", "Predictor", "Scores", "TorchBackend", "load"]
+__all__ = ["BACKENDS", "Backend", "ONNX_FILE", "OnnxBackend", "Prediction", "Predictor", "Scores", "TorchBackend",
+           "load", "weights_digest"]

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from seqlab.evaluation.predicting import evaluate
 from seqlab.models import build_model
 from seqlab.training.callbacks import EarlyStopping
-from seqlab.training.fit import TrainConfig, evaluate, fit, split_validation
+from seqlab.training.fit import TrainConfig, fit, split_validation
 
 NEW_MODELS = ["gru", "birnn", "bilstm", "bigru", "rnn-attention", "lstm-attention", "gru-attention",
               "bilstm-attention", "bigru-attention", "transformer", "cnn", "fasttext"]

@@ -12,6 +12,7 @@ import pytest
 from rich.style import Style
 
 from seqlab.cli import _explanation_text, main
+from seqlab.explain import explain
 from seqlab.predict import load
 
 
@@ -67,7 +68,7 @@ def test_explain_prints_coloured_words_and_json(served_runs, capsys, monkeypatch
                                   "--method", "integrated_gradients")
     data = json.loads(output)
     assert data["method"] == "integrated_gradients" and [w["text"] for w in data["words"]][:2] == ["An", "excellent"]
-    explanation = load(served_runs[0]).explain(review, target="positive")
+    explanation = explain(load(served_runs[0]), review, target="positive")
     text = _explanation_text(explanation)
     assert explanation.words[1].score > 0 and explanation.words[-1].score < 0
     assert text.plain == review

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from seqlab.explain import explain
 from seqlab.predict import load
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -50,7 +51,7 @@ def test_type_a_review_click_and_see_the_prediction_and_why(page, served_runs, t
     page.fill("#review", REVIEW)
     page.click("#predict")
     page.wait_for_selector("#result:not([hidden])")
-    expected = load(served_runs[0]).explain(REVIEW)
+    expected = explain(load(served_runs[0]), REVIEW)
     assert page.text_content("#label") == expected.prediction.label == "positive"
     assert float(page.get_attribute("#result", "data-probability")) == expected.prediction.probability  # same number
     assert page.text_content("#probability") == f"{100 * expected.prediction.probability:.1f}%"

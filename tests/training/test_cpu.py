@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from seqlab.errors import ConfigError
+from seqlab.evaluation.predicting import predict_logits
 from seqlab.models import build_model
 from seqlab.training.batches import collate
 from seqlab.training.cpu import default_shards, denormals_flushed, has_shared_dropout, worker_threads
-from seqlab.training.fit import Trainer, TrainConfig, predict_logits
+from seqlab.training.fit import Trainer, TrainConfig
 
 
 def weights(model) -> torch.Tensor:

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+from seqlab.evaluation.predicting import evaluate
 from seqlab.models import build_model
 from seqlab.training.callbacks import EarlyStopping
-from seqlab.training.fit import TrainConfig, evaluate, fit, split_validation
+from seqlab.training.fit import TrainConfig, fit, split_validation
 
 
 @pytest.mark.slow
@@ -57,7 +58,7 @@ def test_validation_split_is_the_last_share_of_the_shuffled_set(tiny_reviews):
 
 
 def test_bucketed_batches_give_the_same_predictions_as_one_at_a_time(tiny_reviews):
-    from seqlab.training.fit import predict_logits
+    from seqlab.evaluation.predicting import predict_logits
 
     torch.manual_seed(0)
     model = build_model("lstm", vocab_size=tiny_reviews.encoder.vocab_size).eval()

@@ -136,7 +136,7 @@ def test_early_stopping_needs_a_validation_split(tiny_reviews):
 
 
 def test_best_checkpoint_is_saved_in_the_run_directory(tiny_reviews, tmp_path):
-    from seqlab.training.fit import evaluate
+    from seqlab.evaluation.predicting import evaluate
 
     training = TrainConfig(epochs=4, batch_size=64, learning_rate=0.02)
     model, result = train_model("gru", tiny_reviews, training, out=tmp_path / "run", embedding_dim=16, hidden_size=8)

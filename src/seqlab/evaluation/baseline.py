@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from seqlab.evaluation.metrics import roc_points, test_metrics
+from seqlab.evaluation.metrics import metrics_from_logits, roc_points
 
 NAME = "tfidf-logreg"
 
@@ -58,8 +58,8 @@ def tfidf_baseline(train_texts: Sequence[str], train_labels: np.ndarray, test_te
     logits = logits.unsqueeze(-1) if logits.ndim == 1 else logits  # (texts, outputs), as the models give
     labels = torch.from_numpy(np.asarray(test_labels, dtype=np.int64))
     parameters = int(classifier.coef_.size + classifier.intercept_.size)
-    return BaselineResult(NAME, parameters, train_seconds, test_metrics(logits, labels), roc_points(logits, labels),
-                          asdict(config))
+    return BaselineResult(NAME, parameters, train_seconds, metrics_from_logits(logits, labels),
+                          roc_points(logits, labels), asdict(config))
 
 
 def encoded_texts(split) -> list[str]:

@@ -1,6 +1,8 @@
-"""Loss, probabilities and metrics from logits: the same arithmetic for training and testing."""
+"""Loss, probabilities and metrics from logits: the same arithmetic for training, testing and prediction."""
 
 from __future__ import annotations
+
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -28,30 +30,31 @@ def predicted_labels(logits: torch.Tensor) -> torch.Tensor:
     return logits.argmax(-1)
 
 
-def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Accuracy and mean cross-entropy over all texts."""
-    return {
-        "accuracy": float((predicted_labels(logits) == labels).double().mean()),
-        "loss": float(loss_from_logits(logits.double(), labels)),
-    }
-
-
-def test_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Accuracy and loss, plus ROC-AUC and F1 (binary: of the positive class; more classes:
-    macro F1 and one-vs-rest ROC-AUC). Metrics undefined on this data are NaN."""
+def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor,
+                        label_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Every figure seqlab reports on labelled texts, from their (texts, outputs) logits: accuracy,
+    mean cross-entropy, F1 and ROC-AUC (binary: of the positive class; more classes: macro F1 and
+    one-vs-rest ROC-AUC; NaN where undefined on this data) and the recall of each class (None for
+    a class absent from `labels`), keyed by `label_names` (default: class numbers)."""
     from sklearn.metrics import f1_score, roc_auc_score
 
-    scores = metrics_from_logits(logits, labels)
+    predicted = predicted_labels(logits)
     probs = probabilities(logits).numpy()
-    truth = labels.numpy()
+    truth, guesses = labels.numpy(), predicted.numpy()
     binary = probs.shape[1] == 2
-    scores["f1"] = float(f1_score(truth, predicted_labels(logits).numpy(), average="binary" if binary else "macro",
-                                  zero_division=0))
+    scores: dict[str, Any] = {
+        "accuracy": float((predicted == labels).double().mean()),
+        "loss": float(loss_from_logits(logits.double(), labels)),
+        "f1": float(f1_score(truth, guesses, average="binary" if binary else "macro", zero_division=0)),
+    }
     try:
         scores["roc_auc"] = float(roc_auc_score(truth, probs[:, 1]) if binary else
                                   roc_auc_score(truth, probs, multi_class="ovr"))
     except ValueError:  # one class only in `labels`
         scores["roc_auc"] = float("nan")
+    names = label_names if label_names is not None else [str(number) for number in range(probs.shape[1])]
+    scores["recall"] = {name: float((guesses[truth == number] == number).mean()) if (truth == number).any() else None
+                        for number, name in enumerate(names)}
     return scores
 
 

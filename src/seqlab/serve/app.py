@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 
 from seqlab import __version__
 from seqlab.errors import ConfigError
+from seqlab.explain import explain as explain_prediction
 from seqlab.predict import Prediction, Predictor, load
 from seqlab.serve.batching import MicroBatcher
 from seqlab.serve.config import ServeConfig
@@ -132,7 +133,7 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
     async def explain(request: ExplainRequest):
         """Score each word of one text by how much it pushed the prediction."""
         model = model_named(request.model)
-        explanation = await model.run(model.predictor.explain, request.text, request.method, request.target)
+        explanation = await model.run(explain_prediction, model.predictor, request.text, request.method, request.target)
         return JSONResponse({"model": model.name, "backend": model.predictor.backend.name, **explanation.to_dict()})
 
     @app.get("/v1/models", response_model=list[ModelInfo], tags=["seqlab"])

@@ -16,8 +16,8 @@ How the work is shared. `TrainConfig.batch_size` stays the number of texts per g
   gradient of the global batch (a last batch that does not split evenly is weighted slightly
   differently). A global batch with fewer texts than processes (the very last one) is dropped,
   since every process must run the same number of steps;
-- training sums and validation metrics are summed over all processes: the figures cover the
-  whole validation set, not process 0's share.
+- training sums are summed over all processes, and validation logits gathered from them: the
+  figures cover the whole validation set, not process 0's share.
 
 Only process 0 (`is_main()`) writes logs, checkpoints and the run directory. A process that
 dies ends the others: torchrun tears the group down and exits non-zero (restart it, or use
@@ -36,11 +36,10 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from seqlab.errors import ConfigError
-from seqlab.evaluation.metrics import loss_from_logits, predicted_labels
+from seqlab.evaluation.metrics import metrics_from_logits
+from seqlab.evaluation.predicting import predict_logits
 from seqlab.models.base import SequenceClassifier
-from seqlab.models.kernels import predicting
 from seqlab.text.cache import EncodedSplit
-from seqlab.training.batches import iterate
 from seqlab.training.fit import Callback, Reporter, TrainConfig, Trainer, epoch_batches
 
 LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -123,31 +122,23 @@ def all_reduce_sums(values: list[float], device: torch.device) -> list[float]:
     return tensor.tolist()
 
 
-@torch.no_grad()
-def distributed_evaluate(model: SequenceClassifier, split: EncodedSplit, group: Group, batch_size: int = 512) -> dict[str, float]:
-    """Accuracy and mean loss over the whole of `split`, each process scoring one share of it."""
-    share = split.select(np.arange(group.rank, len(split), group.world_size))
-    loss_sum, correct = 0.0, 0.0
-    with predicting(model):
-        for batch in iterate(share, batch_size, rng=None, bucket=True):
-            batch = batch.to(group.device)
-            logits = model(batch.ids, batch.lengths).logits.double()  # (batch, outputs)
-            loss_sum += float(loss_from_logits(logits, batch.labels, reduction="sum"))
-            correct += float((predicted_labels(logits) == batch.labels).sum())
-    loss_sum, correct, seen = all_reduce_sums([loss_sum, correct, float(len(share))], group.device)
-    return {"accuracy": correct / max(seen, 1), "loss": loss_sum / max(seen, 1)}
-
-
-def evaluate_anywhere(model: SequenceClassifier, split: EncodedSplit, batch_size: int = 512) -> dict[str, float]:
-    """`fit.evaluate`, shared out over the processes when launched by torchrun."""
-    from seqlab.training.fit import evaluate
-
-    group = current()
-    return distributed_evaluate(model, split, group, batch_size) if group else evaluate(model, split, batch_size)
+def distributed_logits(model: SequenceClassifier, split: EncodedSplit, group: Group,
+                       batch_size: int = 512) -> torch.Tensor:
+    """(texts, outputs) logits of the whole of `split` on every process: each predicts one share
+    (text i on process i mod N), then all of them gather the others' shares."""
+    share = predict_logits(model, split.select(np.arange(group.rank, len(split), group.world_size)), batch_size,
+                           threads=1)
+    shares: list[torch.Tensor | None] = [None] * group.world_size
+    dist.all_gather_object(shares, share)
+    logits = torch.empty((len(split), shares[0].shape[-1]), dtype=torch.float32)
+    for rank, part in enumerate(shares):
+        logits[rank :: group.world_size] = part
+    return logits
 
 
 class DistributedTrainer(Trainer):
-    """The Trainer, one process of many: DDP for gradients, a share of every batch, summed metrics."""
+    """The Trainer, one process of many: DDP for gradients, a share of every batch, summed training
+    figures and validation logits gathered from every process."""
 
     def __init__(
         self,
@@ -178,7 +169,8 @@ class DistributedTrainer(Trainer):
         return loss_sum, int(correct), int(seen)
 
     def evaluate(self, split: EncodedSplit) -> dict[str, float]:
-        return distributed_evaluate(self.model, split, self.group, self.config.eval_batch_size)
+        logits = distributed_logits(self.model, split, self.group, self.config.eval_batch_size)
+        return metrics_from_logits(logits, torch.from_numpy(split.labels))
 
 
 def make_trainer(

@@ -11,14 +11,13 @@ import numpy as np
 import torch
 
 from seqlab.errors import ConfigError
-from seqlab.evaluation.metrics import loss_from_logits, metrics_from_logits, predicted_labels
+from seqlab.evaluation.metrics import loss_from_logits, predicted_labels
+from seqlab.evaluation.predicting import evaluate
 from seqlab.models.base import SequenceClassifier
 from seqlab.models.dropout import thread_generator
-from seqlab.models.kernels import predicting
 from seqlab.text.cache import EncodedSplit
-from seqlab.training.batches import Batch, batch_indices, collate, iterate
-from seqlab.training.cpu import (default_shards, denormals_flushed, has_shared_dropout, map_split, prepare_process,
-                                 worker_threads)
+from seqlab.training.batches import Batch, batch_indices, collate
+from seqlab.training.cpu import default_shards, denormals_flushed, has_shared_dropout, prepare_process, worker_threads
 
 
 SCHEDULES = ("none", "plateau", "cosine")
@@ -360,31 +359,3 @@ def fit(
 def _correct(logits: torch.Tensor, labels: torch.Tensor) -> int:
     with torch.no_grad():
         return int((predicted_labels(logits) == labels).sum())
-
-
-def predict_logits(model: SequenceClassifier, split: EncodedSplit, batch_size: int = 512,
-                   threads: int | None = None) -> torch.Tensor:
-    """(texts, outputs) logits in the split's order, computed in length-sorted batches. On a CPU,
-    each batch is split over `threads` threads of one core each (default: torch's thread count),
-    as in training: 1.2-1.5 times faster than one batch on two cores, in the memory of one batch."""
-    device = next(model.parameters()).device
-    threads = (threads or torch.get_num_threads()) if device.type == "cpu" else 1
-
-    @torch.no_grad()
-    def run(batch: Batch) -> tuple[np.ndarray, torch.Tensor]:
-        batch = batch.to(device)
-        return batch.indices, model(batch.ids, batch.lengths).logits.float().cpu()  # (batch, outputs)
-
-    out: torch.Tensor | None = None
-    with predicting(model):
-        for indices, logits in map_split(run, iterate(split, batch_size, rng=None, bucket=True), threads):
-            if out is None:
-                out = torch.empty((len(split), logits.shape[-1]), dtype=torch.float32)
-            out[torch.from_numpy(indices)] = logits
-    return out if out is not None else torch.empty((0, 1))
-
-
-def evaluate(model: SequenceClassifier, split: EncodedSplit, batch_size: int = 512,
-             threads: int | None = None) -> dict[str, float]:
-    """Accuracy and loss on `split` (e.g. the test reviews)."""
-    return metrics_from_logits(predict_logits(model, split, batch_size, threads), torch.from_numpy(split.labels))
