@@ -17,8 +17,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def texts(imdb_corpus):
-    chosen = list(imdb_corpus.test.texts[::2500][:10])
+def texts(synthetic_corpus):
+    chosen = list(synthetic_corpus.test.texts[::30][:10])
     return chosen + ["Short and sweet.", "", "word " * 500, "Ünïcödé — naïve café, 10/10!!"]
 
 

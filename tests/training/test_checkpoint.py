@@ -100,6 +100,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_weights_bit_for_bit(review
     assert metrics_a["test"] == metrics_b["test"]
 
 
+@pytest.mark.slow
 def test_resume_refuses_changed_data_and_extra_options(review_files, tmp_path):
     files = tmp_path / "files"
     files.mkdir()
