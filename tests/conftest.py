@@ -8,8 +8,9 @@ fast   ``pytest -m "not slow"``: unit tests. They read no archive: texts come fr
        on it). Run it while working.
 slow   ``pytest -m slow``: tests marked ``slow``, i.e. those that need the IMDb archive (the
        fixtures ``archive``, ``imdb_corpus``, ``reviews``, ``tiny_reviews``, ``trained_run``),
-       train for seconds (learning on real reviews, resuming, several processes) or run a
-       benchmark script or the lecture.
+       train for seconds (learning on real reviews, resuming), start other processes that
+       train or serve (torchrun, a child killed mid-checkpoint, the CLI-server parity check),
+       or run a benchmark script or the lecture.
 all    plain ``pytest`` (``make test``, CI): both tiers.
 
 A test that needs the archive without being marked slow stops the session at collection, so the
@@ -32,6 +33,7 @@ SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"
 ARCHIVE_FIXTURE = "archive"  # every real-review fixture depends on it
 
 # The synthetic corpus: each class has its own pool of sentiment words; filler words are shared.
+# Real English words, so that tests can type a review ("A wonderful film") at a model trained on it.
 POSITIVE_WORDS = ("excellent", "wonderful", "superb", "great", "brilliant", "moving", "beautiful", "best", "loved",
                   "delightful", "charming", "fine")
 NEGATIVE_WORDS = ("awful", "boring", "dull", "predictable", "worst", "terrible", "waste", "bad", "dreadful", "weak",
@@ -40,7 +42,7 @@ FILLER_WORDS = ("the", "a", "an", "film", "movie", "story", "plot", "cast", "act
                 "director", "script", "characters", "and", "but", "was", "is", "it", "this", "with", "of", "too",
                 "far", "long", "very", "quite", "only", "bit", "i", "one", "at", "for", "its", "part")
 SYLLABLES = ("ka", "lo", "mi", "zu", "re", "po", "sa", "ti", "ven", "dor", "bel", "qu")
-SYNTHETIC_SIZES = {"train": 600, "test": 300}
+SYNTHETIC_SIZES = {"train": 600, "test": 300}  # as tiny_reviews, which it replaces in unit tests
 
 
 def pytest_configure(config):

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from seqlab.predict import load
 from seqlab.serve.app import create_app, load_predictors
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # the CLI twice and a live server
 
 
 @pytest.fixture(scope="module")

@@ -180,6 +180,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a child process trains, then is killed
 @pytest.mark.parametrize("stage", ["tensors", "latest"])  # half a tensors file; all written but the pointer
 def test_kill_during_a_checkpoint_write_leaves_the_previous_one_loadable(tmp_path, stage):
     script = tmp_path / "child.py"
