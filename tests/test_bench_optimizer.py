@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_optimizer_benchmark_quick_mode_writes_its_table_and_json():
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "optimizer.py"), "--quick"], capture_output=True,
                             text=True, timeout=300)

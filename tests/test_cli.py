@@ -28,6 +28,7 @@ def compared(tmp_path_factory, archive):
     return out, result.output
 
 
+@pytest.mark.slow
 def test_compare_runs_the_whole_lecture_flow(compared):
     out, output = compared
     for text in ("Decoded sample review", 'Model: "rnn"', 'Model: "lstm"', "Epoch 2/2", "val_accuracy",
@@ -41,6 +42,7 @@ def test_compare_runs_the_whole_lecture_flow(compared):
         assert len(json.loads((out / name / "history.json").read_text())["val_loss"]) == 2
 
 
+@pytest.mark.slow
 def test_compare_is_reproducible_with_a_seed(compared, archive, tmp_path):
     out, _ = compared
     result = runner.invoke(app, ["compare", "rnn", "--archive", str(archive), "--train-size", "800",
@@ -51,26 +53,25 @@ def test_compare_is_reproducible_with_a_seed(compared, archive, tmp_path):
     assert first["loss"] == second["loss"] and first["val_accuracy"] == second["val_accuracy"]
 
 
-def test_predict_arguments_stdin_and_json(compared):
-    out, _ = compared
-    result = seqlab("predict", str(out / "lstm"), "A superb film.", "Dreadful.", "--json")
+def test_predict_arguments_stdin_and_json(synthetic_run):
+    result = seqlab("predict", str(synthetic_run), "A superb film.", "Dreadful.", "--json")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert [row["text"] for row in rows] == ["A superb film.", "Dreadful."]
     assert all(row["label"] in ("negative", "positive") for row in rows)
-    piped = seqlab("predict", str(out / "lstm"), "--json", stdin="A superb film.\nDreadful.\n".encode())
+    piped = seqlab("predict", str(synthetic_run), "--json", stdin="A superb film.\nDreadful.\n".encode())
     assert [json.loads(line)["probability"] for line in piped.stdout.decode().splitlines()] == [r["probability"] for r in rows]
 
 
-def test_predict_non_utf8_input_names_the_line(compared):
-    out, _ = compared
-    result = seqlab("predict", str(out / "rnn"), stdin=b"fine\n\xff\xfe broken\n")
+def test_predict_non_utf8_input_names_the_line(synthetic_run):
+    result = seqlab("predict", str(synthetic_run), stdin=b"fine\n\xff\xfe broken\n")
     assert result.returncode == 2
     assert b"line 2" in result.stderr and b"--replace-invalid" in result.stderr and b"Traceback" not in result.stderr
-    replaced = seqlab("predict", str(out / "rnn"), "--replace-invalid", "--json", stdin=b"fine\n\xff\xfe broken\n")
+    replaced = seqlab("predict", str(synthetic_run), "--replace-invalid", "--json", stdin=b"fine\n\xff\xfe broken\n")
     assert replaced.returncode == 0 and len(replaced.stdout.decode().splitlines()) == 2
 
 
+@pytest.mark.slow
 def test_evaluate_a_saved_run(compared, archive):
     out, _ = compared
     result = runner.invoke(app, ["evaluate", str(out / "lstm"), "--archive", str(archive), "--test-size", "200", "--json"])

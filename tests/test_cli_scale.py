@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from seqlab.launch import torchrun_command, without_option
 
 
@@ -27,6 +29,7 @@ def test_missing_prepared_corpus_and_archive_are_clear_errors(tmp_path):
     assert done.returncode == 2 and "aclImdb_v1.tar.gz" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow  # torchrun and its two processes
 def test_a_failing_process_fails_a_multi_process_run_with_a_clear_message(tmp_path):
     done = seqlab("train", "lstm", "--nproc", "2", "--prepared", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"))
     assert done.returncode == 2

@@ -63,6 +63,7 @@ def test_gradients_command(archive, tmp_path):
     assert (tmp_path / "gradients.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_gradients_of_a_trained_run_use_its_own_vocabulary(archive, trained_run, tmp_path):
     from seqlab.evaluation.gradients import encode_test_reviews
     from seqlab.predict import load
@@ -87,9 +88,9 @@ def test_gradients_of_a_trained_run_use_its_own_vocabulary(archive, trained_run,
     (["train", "lstm", "--schedule", "step", "--archive", "missing.tar.gz"], b"unknown schedule 'step'"),
     (["train", "lstm", "--embeddings", "no/such/file.txt", "--train-size", "10"], b"no word-vector file at no/such/file.txt"),
 ])
-def test_bad_zoo_input_gets_a_message_not_a_traceback(args, message, archive):
+def test_bad_zoo_input_gets_a_message_not_a_traceback(args, message, synthetic_csv):
     if "--embeddings" in args:
-        args = [*args, "--archive", str(archive)]
+        args = [*args, "--data", str(synthetic_csv / "train.csv")]
     result = seqlab(*args)
     assert result.returncode == 2, result.stdout
     assert message in result.stderr and b"Traceback" not in result.stderr

@@ -8,6 +8,8 @@ import io
 import re
 from pathlib import Path
 
+import pytest
+
 import seqlab
 
 LECTURE = Path(__file__).resolve().parent.parent / "docs" / "lecture.md"
@@ -29,6 +31,7 @@ def run_blocks(blocks: list[str]) -> list[str]:
     return outputs
 
 
+@pytest.mark.slow
 def test_lecture_runs_on_a_subset(archive, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(seqlab, "prepare_imdb",

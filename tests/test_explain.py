@@ -52,6 +52,7 @@ def toy_predictor(maxlen: int, truncating: str = "pre") -> Predictor:
     return Predictor(run)
 
 
+@pytest.mark.slow
 def test_words_keep_their_place_in_the_original_text(predictor):
     text = "Simply <br /><br />WONDERFUL — İstanbul's best film, isn't it?"
     explanation = explain(predictor, text)
@@ -61,6 +62,7 @@ def test_words_keep_their_place_in_the_original_text(predictor):
     assert all(w.read and isinstance(w.score, float) for w in explanation.words)
 
 
+@pytest.mark.slow
 def test_occlusion_scores_are_the_probability_drop_when_a_word_is_unknown(predictor):
     text = "a dull, boring film with one brilliant scene"
     explanation = explain(predictor, text, method="occlusion")
@@ -77,6 +79,7 @@ def test_occlusion_scores_are_the_probability_drop_when_a_word_is_unknown(predic
         assert word.score == pytest.approx(p[0] - p[1], abs=1e-5)
 
 
+@pytest.mark.slow
 def test_integrated_gradients_add_up_to_the_change_in_log_odds(predictor):
     text = "The acting is superb but the story is weak and predictable."
     explanation = explain(predictor, text, method="integrated_gradients", target="positive")
@@ -118,6 +121,7 @@ def test_sentiment_words_push_the_trained_model_the_right_way(predictor, imdb_co
     assert np.mean(np.array(pushes["good"]) > 0) > 0.8 and np.mean(np.array(pushes["bad"]) < 0) > 0.8
 
 
+@pytest.mark.slow
 def test_truncated_words_get_no_score(predictor):
     maxlen = predictor.encoder.config.maxlen
     text = " ".join(f"w{i}" for i in range(maxlen + 40)) + " great"
@@ -147,9 +151,10 @@ def test_attention_weights_land_on_the_words_they_belong_to(truncating):
         assert [w.text for w in read] == text.split()[:5]
         assert explanation.start_token == pytest.approx(float(weights[0]))
         assert [w.score for w in read] == pytest.approx(weights[1:].tolist())
-    assert explanation.words_cut == 3 if truncating == "pre" else 4
+    assert explanation.words_cut == (3 if truncating == "pre" else 4)
 
 
+@pytest.mark.slow
 def test_json_form_and_bad_options(predictor):
     data = explain(predictor, "good film").to_dict()
     assert json.loads(json.dumps(data))["words"][0] == {"text": "good", "start": 0, "end": 4, "token": "good",
@@ -163,6 +168,7 @@ def test_json_form_and_bad_options(predictor):
         explain(predictor, "good film", target="neutral")
 
 
+@pytest.mark.slow
 def test_empty_text_has_no_words(predictor):
     explanation = explain(predictor, "")
     assert explanation.words == [] and explanation.start_token is not None

@@ -16,9 +16,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def exported(trained_run, tmp_path_factory):
+def exported(synthetic_run, tmp_path_factory):
     directory = tmp_path_factory.mktemp("export") / "run"
-    shutil.copytree(trained_run, directory)
+    shutil.copytree(synthetic_run, directory)
     result = export_onnx(directory)
     return directory, result
 
@@ -40,9 +40,9 @@ def test_graph_has_dynamic_batch_and_length(exported):
 
 
 @pytest.mark.parametrize("batch", [1, 64])
-def test_onnx_predictions_match_pytorch(exported, imdb_corpus, batch):
+def test_onnx_predictions_match_pytorch(exported, synthetic_corpus, batch):
     directory, _ = exported
-    texts = list(imdb_corpus.test.texts[:batch])
+    texts = list(synthetic_corpus.test.texts[:batch])
     texts[0] = texts[0] + " and" * 300  # one review over maxlen, cut the same way in both
     torch_p = load(directory).predict_proba(texts)
     onnx_predictor = load(directory, backend="onnx")
@@ -63,9 +63,9 @@ def test_onnx_backend_explains_with_occlusion(exported):
         explain(load(directory, backend="onnx"), "fine", method="integrated_gradients")
 
 
-def test_missing_or_stale_onnx_is_refused_clearly(trained_run, exported, tmp_path):
+def test_missing_or_stale_onnx_is_refused_clearly(synthetic_run, exported, tmp_path):
     with pytest.raises(RunError, match="seqlab export"):
-        load(trained_run, backend="onnx") if not (trained_run / ONNX_FILE).exists() else None
+        load(synthetic_run, backend="onnx") if not (synthetic_run / ONNX_FILE).exists() else None
     stale = tmp_path / "run"
     shutil.copytree(exported[0], stale)
     weights = stale / "model.safetensors"
@@ -84,11 +84,11 @@ def test_missing_or_stale_onnx_is_refused_clearly(trained_run, exported, tmp_pat
 
 
 @pytest.mark.parametrize("name", ["cnn", "bigru-attention", "fasttext"])
-def test_models_with_dropout_export_and_match(name, tiny_reviews, tmp_path):
+def test_models_with_dropout_export_and_match(name, synthetic, tmp_path):
     """Dropout must be off both in the exported graph and in the PyTorch side of the check."""
     import seqlab
 
-    seqlab.train_model(name, tiny_reviews, seqlab.TrainConfig(epochs=1, batch_size=64, validation_split=0.0),
+    seqlab.train_model(name, synthetic, seqlab.TrainConfig(epochs=1, batch_size=64, validation_split=0.0),
                        out=tmp_path / name, embedding_dim=16, hidden_size=None if name == "fasttext" else 8,
                        embedding_dropout=0.3, output_dropout=0.5)
     result = export_onnx(tmp_path / name)

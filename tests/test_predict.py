@@ -8,11 +8,11 @@ from seqlab.runs import save_run
 
 
 @pytest.fixture(scope="module")
-def predictor(tmp_path_factory, tiny_reviews):
+def predictor(tmp_path_factory, synthetic):
     torch.manual_seed(0)
-    model = build_model("gru", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=16, hidden_size=8)
+    model = build_model("gru", vocab_size=synthetic.encoder.vocab_size, embedding_dim=16, hidden_size=8)
     directory = tmp_path_factory.mktemp("runs") / "gru"
-    save_run(directory, model, tiny_reviews.encoder, tiny_reviews.label_names, {}, {}, {})
+    save_run(directory, model, synthetic.encoder, synthetic.label_names, {}, {}, {})
     return load(directory)
 
 
@@ -37,8 +37,8 @@ def test_long_text_is_cut_like_training_and_says_so(predictor):
     assert longer.probability == prediction.probability
 
 
-def test_predictor_uses_the_encoder_saved_with_the_model(predictor, tiny_reviews):
-    assert predictor.encoder.to_json() == tiny_reviews.encoder.to_json()
+def test_predictor_uses_the_encoder_saved_with_the_model(predictor, synthetic):
+    assert predictor.encoder.to_json() == synthetic.encoder.to_json()
 
 
 def test_non_string_input_is_rejected_clearly(predictor):
@@ -50,11 +50,11 @@ def test_no_texts_give_no_predictions(predictor):
     assert predictor.predict([]) == []
 
 
-def test_bfloat16_predictions_stay_close_to_float32(predictor, imdb_corpus):
+def test_bfloat16_predictions_stay_close_to_float32(predictor, synthetic_corpus):
     from seqlab.predict import Predictor, TorchBackend
 
     fast = Predictor(predictor.run, backend=TorchBackend(predictor.run.model, "bfloat16"))
-    texts = imdb_corpus.test.texts[:64]
+    texts = synthetic_corpus.test.texts[:64]
     assert abs(fast.predict_proba(texts) - predictor.predict_proba(texts)).max() < 1e-2
     assert predictor.run.model.embedding.weight.dtype == torch.float32  # the run's model is untouched
 

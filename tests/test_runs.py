@@ -12,23 +12,23 @@ from seqlab.predict import load
 
 
 @pytest.fixture
-def saved_run(tmp_path, tiny_reviews):
+def saved_run(tmp_path, synthetic):
     torch.manual_seed(0)
-    model = build_model("lstm", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=16, hidden_size=8)
+    model = build_model("lstm", vocab_size=synthetic.encoder.vocab_size, embedding_dim=16, hidden_size=8)
     directory = tmp_path / "run"
-    runs.save_run(directory, model, tiny_reviews.encoder, tiny_reviews.label_names, {"epochs": 0}, {"loss": []}, {})
+    runs.save_run(directory, model, synthetic.encoder, synthetic.label_names, {"epochs": 0}, {"loss": []}, {})
     return directory, model
 
 
-def test_round_trip_gives_identical_probabilities(saved_run, tiny_reviews, imdb_corpus):
+def test_round_trip_gives_identical_probabilities(saved_run, synthetic, synthetic_corpus):
     directory, model = saved_run
     predictor = load(directory)
-    texts = imdb_corpus.test.texts[:50]
+    texts = synthetic_corpus.test.texts[:50]
     from seqlab.evaluation.metrics import probabilities
     from seqlab.text.cache import EncodedSplit
     from seqlab.evaluation.predicting import predict_logits
 
-    direct = probabilities(predict_logits(model, EncodedSplit(tiny_reviews.encoder.encode(texts), np.zeros(50, dtype=np.int64))))
+    direct = probabilities(predict_logits(model, EncodedSplit(synthetic.encoder.encode(texts), np.zeros(50, dtype=np.int64))))
     assert np.array_equal(predictor.predict_proba(texts), direct.numpy())
     assert sorted(p.name for p in directory.iterdir()) == [
         "config.json", "encoder.json", "history.json", "metrics.json", "model.safetensors"]
@@ -76,7 +76,7 @@ def test_missing_run_directory_says_how_to_make_one(tmp_path):
         load(tmp_path / "absent")
 
 
-def test_failed_save_leaves_the_previous_run_intact(saved_run, tiny_reviews, monkeypatch):
+def test_failed_save_leaves_the_previous_run_intact(saved_run, synthetic, monkeypatch):
     directory, _ = saved_run
     before = (directory / "model.safetensors").read_bytes()
 
@@ -85,8 +85,8 @@ def test_failed_save_leaves_the_previous_run_intact(saved_run, tiny_reviews, mon
 
     monkeypatch.setattr(runs.safetensors.torch, "save_file", crash)
     with pytest.raises(OSError):
-        runs.save_run(directory, build_model("rnn", vocab_size=10_000), tiny_reviews.encoder,
-                      tiny_reviews.label_names, {}, {}, {})
+        runs.save_run(directory, build_model("rnn", vocab_size=10_000), synthetic.encoder,
+                      synthetic.label_names, {}, {}, {})
     assert (directory / "model.safetensors").read_bytes() == before
     assert [p.name for p in directory.parent.iterdir()] == ["run"]  # no staging leftovers
 

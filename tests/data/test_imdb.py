@@ -11,6 +11,7 @@ from seqlab.data import imdb
 from seqlab.errors import DataError
 
 
+@pytest.mark.slow
 def test_reads_all_labelled_reviews(imdb_corpus):
     assert len(imdb_corpus.train) == 25_000 and len(imdb_corpus.test) == 25_000
     assert imdb_corpus.label_names == ("negative", "positive")
@@ -19,11 +20,13 @@ def test_reads_all_labelled_reviews(imdb_corpus):
     assert all(isinstance(text, str) and text for text in imdb_corpus.train.texts[:100])
 
 
+@pytest.mark.slow
 def test_reads_unlabelled_reviews_on_request(archive):
     corpus = imdb.read_archive(archive, unlabelled=True)
     assert len(corpus.unlabelled) == 50_000
 
 
+@pytest.mark.slow
 def test_subset_is_balanced_and_seeded(imdb_corpus):
     a = imdb_corpus.subset(1000, 100, seed=3)
     b = imdb_corpus.subset(1000, 100, seed=3)
@@ -69,6 +72,7 @@ def test_download_with_right_checksum_is_kept(tmp_path):
     assert destination.read_bytes() == b"payload"
 
 
+@pytest.mark.slow
 def test_truncated_archive_is_reported(archive, tmp_path):
     broken = tmp_path / "truncated.tar.gz"
     with open(archive, "rb") as handle:
@@ -77,6 +81,7 @@ def test_truncated_archive_is_reported(archive, tmp_path):
         imdb.read_archive(broken)
 
 
+@pytest.mark.slow
 def test_damaged_archive_is_reported(archive, tmp_path):
     damaged = tmp_path / "damaged.tar.gz"
     with open(archive, "rb") as handle:
@@ -99,6 +104,7 @@ def test_archive_without_reviews_is_reported(tmp_path):
         imdb.read_archive(path)
 
 
+@pytest.mark.slow
 def test_fast_tar_reader_agrees_with_tarfile(archive):
     from seqlab.data import tarstream
 

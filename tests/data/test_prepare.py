@@ -21,9 +21,9 @@ def _write(path: Path, rows) -> Path:
 
 
 @pytest.fixture
-def files(tmp_path, imdb_corpus, monkeypatch):
+def files(tmp_path, synthetic_corpus, monkeypatch):
     monkeypatch.setenv("SEQLAB_CACHE", str(tmp_path / "cache"))
-    small = imdb_corpus.subset(200, 60, seed=5)
+    small = synthetic_corpus.subset(200, 60, seed=5)
     names = small.label_names
     train = [(t, names[int(l)]) for t, l in zip(small.train.texts, small.train.labels)]
     test = [(t, names[int(l)]) for t, l in zip(small.test.texts, small.test.labels)]

@@ -13,9 +13,9 @@ def test_tfidf_baseline_on_real_reviews(imdb_corpus):
     assert result.parameters > 10_000
 
 
-def test_baseline_reads_encoded_ids_when_texts_are_not_at_hand(tiny_reviews):
-    texts = encoded_texts(tiny_reviews.test)
-    assert len(texts) == len(tiny_reviews.test)
-    assert texts[0].split() == [str(i) for i in tiny_reviews.test.encoded.sequence(0)]
-    result = tfidf_baseline(encoded_texts(tiny_reviews.train), tiny_reviews.train.labels, texts, tiny_reviews.test.labels)
+def test_baseline_reads_encoded_ids_when_texts_are_not_at_hand(synthetic):
+    texts = encoded_texts(synthetic.test)
+    assert len(texts) == len(synthetic.test)
+    assert texts[0].split() == [str(i) for i in synthetic.test.encoded.sequence(0)]
+    result = tfidf_baseline(encoded_texts(synthetic.train), synthetic.train.labels, texts, synthetic.test.labels)
     assert result.test["accuracy"] > 0.6

@@ -42,12 +42,12 @@ def test_bidirectional_and_transformer_are_refused():
                                    torch.ones(1, 3, dtype=torch.long), torch.tensor([1]))
 
 
-def test_profile_on_real_reviews_and_figure(tiny_reviews, tmp_path):
+def test_profile_on_synthetic_texts_and_figure(synthetic, tmp_path):
     torch.manual_seed(0)
     profiles = {}
     for name in ("rnn", "lstm"):
-        model = build_model(name, vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=16, hidden_size=16)
-        profiles[name] = gradient_profile(name, model, tiny_reviews.test, steps=150, count=16)
+        model = build_model(name, vocab_size=synthetic.encoder.vocab_size, embedding_dim=16, hidden_size=16)
+        profiles[name] = gradient_profile(name, model, synthetic.test, steps=150, count=16)
         assert len(profiles[name].norms) == 150 and all(n >= 0 for n in profiles[name].norms)
     # Freshly initialised, both pass less gradient to early steps than to the last one. (The
     # untrained LSTM, forget gates near sigmoid(1), loses more than the orthogonally initialised
@@ -56,4 +56,4 @@ def test_profile_on_real_reviews_and_figure(tiny_reviews, tmp_path):
     path = gradient_figure({f"{k} (fresh)": v for k, v in profiles.items()}, tmp_path / "gradients.png")
     assert path.stat().st_size > 10_000
     with pytest.raises(ConfigError, match="no review has 100000 tokens"):
-        long_reviews(tiny_reviews.test, 100_000, 4)
+        long_reviews(synthetic.test, 100_000, 4)

@@ -18,6 +18,7 @@ def tiny_comparison(tiny_reviews, imdb_corpus, tmp_path_factory):
     return comparison, out
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_html_with_table_figures_configs_and_samples(tiny_comparison):
     comparison, out = tiny_comparison
     html = (out / "report.html").read_text()
@@ -31,6 +32,7 @@ def test_report_is_self_contained_html_with_table_figures_configs_and_samples(ti
         assert text in html, text
 
 
+@pytest.mark.slow
 def test_table_as_markdown_and_csv(tiny_comparison):
     comparison, out = tiny_comparison
     rows = list(csv.reader(io.StringIO((out / "results.csv").read_text())))
@@ -45,14 +47,14 @@ def test_table_as_markdown_and_csv(tiny_comparison):
     assert results["baseline"]["test"]["accuracy"] > 0.5
 
 
-def test_a_failed_model_is_reported_and_the_others_kept(tiny_reviews, tmp_path):
+def test_a_failed_model_is_reported_and_the_others_kept(synthetic, tmp_path):
     from seqlab.models.embeddings import EmbeddingMatrix
     import torch
 
     # 5-dimensional vectors fit no model built with embedding_dim=16: every model fails, report still written.
-    matrix = EmbeddingMatrix(torch.zeros(tiny_reviews.encoder.vocab_size, 5),
-                             torch.zeros(tiny_reviews.encoder.vocab_size, dtype=torch.bool), "vectors.txt")
-    comparison = compare(["gru"], tiny_reviews, TrainConfig(epochs=1), tmp_path, embeddings=matrix,
+    matrix = EmbeddingMatrix(torch.zeros(synthetic.encoder.vocab_size, 5),
+                             torch.zeros(synthetic.encoder.vocab_size, dtype=torch.bool), "vectors.txt")
+    comparison = compare(["gru"], synthetic, TrainConfig(epochs=1), tmp_path, embeddings=matrix,
                          gradient_steps=0, embedding_dim=16)
     assert comparison.results[0].error and "pass --embedding-dim 5" in comparison.results[0].error
     assert "failed" in (tmp_path / "results.md").read_text()

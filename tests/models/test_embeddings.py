@@ -117,12 +117,12 @@ def test_dimension_mismatch_says_how_to_fix(tmp_path, encoder):
         apply_embeddings(model, embedding_matrix(read_vectors(path), encoder))
 
 
-def test_frozen_embeddings_do_not_train(tiny_reviews):
+def test_frozen_embeddings_do_not_train(synthetic):
     from seqlab.training.fit import TrainConfig, fit
 
     torch.manual_seed(0)
-    model = build_model("transformer", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=16, heads=2,
+    model = build_model("transformer", vocab_size=synthetic.encoder.vocab_size, embedding_dim=16, heads=2,
                         layers=1, hidden_size=16, freeze_embeddings=True)
     before = model.embedding.weight.detach().clone()
-    fit(model, tiny_reviews.train.take(np.arange(128)), None, TrainConfig(epochs=1, batch_size=64))
+    fit(model, synthetic.train.take(np.arange(128)), None, TrainConfig(epochs=1, batch_size=64))
     assert torch.equal(model.embedding.weight.detach(), before)

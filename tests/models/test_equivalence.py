@@ -28,10 +28,10 @@ def reference_logits(model, ids: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
-def test_bucketed_fused_outputs_and_gradients_equal_the_step_by_step_reference(name, tiny_reviews):
+def test_bucketed_fused_outputs_and_gradients_equal_the_step_by_step_reference(name, synthetic):
     torch.manual_seed(0)
-    model = build_model(name, vocab_size=tiny_reviews.encoder.vocab_size)
-    split = tiny_reviews.test
+    model = build_model(name, vocab_size=synthetic.encoder.vocab_size)
+    split = synthetic.test
     indices = np.argsort(split.lengths)[::37][:8]  # reviews of very different lengths in one batch
     batch = collate(split, indices)
     fast = model(batch.ids, batch.lengths).logits  # (8, 1)
@@ -50,10 +50,10 @@ def test_bucketed_fused_outputs_and_gradients_equal_the_step_by_step_reference(n
 @pytest.mark.parametrize("name,options", [("rnn", {}), ("lstm", {}), ("gru", {}), ("bilstm", {}),
                                           ("bigru-attention", {}), ("bigru", {"layers": 2, "pooling": "max"}),
                                           ("lstm", {"layers": 2}), ("rnn", {"pooling": "mean"})])
-def test_predicting_from_folded_tables_equals_the_reference(name, options, tiny_reviews):
+def test_predicting_from_folded_tables_equals_the_reference(name, options, synthetic):
     torch.manual_seed(0)
-    model = build_model(name, vocab_size=tiny_reviews.encoder.vocab_size, **options).eval()
-    split = tiny_reviews.test
+    model = build_model(name, vocab_size=synthetic.encoder.vocab_size, **options).eval()
+    split = synthetic.test
     batch = collate(split, np.argsort(split.lengths)[::13][:kernels.LSTM_MIN_BATCH])  # enough texts to fold an LSTM
     assert len(batch.ids) >= kernels.LSTM_MIN_BATCH
     reference = model(batch.ids, batch.lengths)  # gradients on: the modules' own kernels
@@ -86,12 +86,12 @@ def _same_as_the_modules_own(model, batch) -> None:
 
 
 @pytest.mark.parametrize("name", ["rnn", "lstm", "bigru"])
-def test_predictions_after_training_steps_use_the_new_weights(name, tiny_reviews):
+def test_predictions_after_training_steps_use_the_new_weights(name, synthetic):
     """Tables made while predicting (validation) must not outlive the optimizer's steps that follow
     (the fused Adam kernel bumps no version counter)."""
     torch.manual_seed(0)
-    model = build_model(name, vocab_size=tiny_reviews.encoder.vocab_size)
-    split = tiny_reviews.test
+    model = build_model(name, vocab_size=synthetic.encoder.vocab_size)
+    split = synthetic.test
     batch = collate(split, np.argsort(split.lengths)[::13][:kernels.LSTM_MIN_BATCH])
     optimizer = adam(list(model.parameters()), TrainConfig(learning_rate=0.01))
     assert optimizer.defaults["fused"]  # the kernel that writes weights behind autograd's back
@@ -111,9 +111,9 @@ def test_predictions_after_training_steps_use_the_new_weights(name, tiny_reviews
     assert not model.training
 
 
-def test_a_folded_model_keeps_its_tables_through_a_predicting_block(tiny_reviews):
-    model = kernels.fold(build_model("gru", vocab_size=tiny_reviews.encoder.vocab_size).eval())
-    batch = collate(tiny_reviews.test, np.arange(4))
+def test_a_folded_model_keeps_its_tables_through_a_predicting_block(synthetic):
+    model = kernels.fold(build_model("gru", vocab_size=synthetic.encoder.vocab_size).eval())
+    batch = collate(synthetic.test, np.arange(4))
     with kernels.predicting(model):
         pass
     with torch.inference_mode():
@@ -123,12 +123,12 @@ def test_a_folded_model_keeps_its_tables_through_a_predicting_block(tiny_reviews
         assert kernels.plan(model.recurrent, batch.ids, model) != kernels.TABLE
 
 
-def test_dropout_left_on_while_predicting_keeps_the_modules_own_kernels(tiny_reviews):
+def test_dropout_left_on_while_predicting_keeps_the_modules_own_kernels(synthetic):
     # Sampling predictions with dropout on (the rest of the model in eval mode) must keep drawing masks.
-    model = build_model("lstm", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dropout=0.5).eval()
+    model = build_model("lstm", vocab_size=synthetic.encoder.vocab_size, embedding_dropout=0.5).eval()
     kernels.fold(model)
     model.embedding_dropout.train()
-    batch = collate(tiny_reviews.test, np.arange(kernels.LSTM_MIN_BATCH))
+    batch = collate(synthetic.test, np.arange(kernels.LSTM_MIN_BATCH))
     with torch.inference_mode():
         assert kernels.plan(model.recurrent, batch.ids, model) != kernels.TABLE
         first, second = (model(batch.ids, batch.lengths).logits for _ in range(2))

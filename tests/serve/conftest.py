@@ -1,4 +1,4 @@
-"""Server fixtures: the trained run served by the app, in-process (TestClient) or by real uvicorn on loopback."""
+"""Server fixtures: the synthetic run served by the app, in-process (TestClient) or by real uvicorn on loopback."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from seqlab.export import export_onnx
 
 
 @pytest.fixture(scope="package")
-def served_runs(trained_run, tmp_path_factory):
-    """Two run directories: the trained LSTM with model.onnx exported, and a copy under another name."""
+def served_runs(synthetic_run, tmp_path_factory):
+    """Two run directories: the synthetic run with model.onnx exported, and a copy under another name."""
     root = tmp_path_factory.mktemp("served")
     first, second = root / "lstm", root / "other"
-    shutil.copytree(trained_run, first)
+    shutil.copytree(synthetic_run, first)
     export_onnx(first)
     shutil.copytree(first, second)
     return first, second

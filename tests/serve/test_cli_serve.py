@@ -78,9 +78,9 @@ def test_explain_prints_coloured_words_and_json(served_runs, capsys, monkeypatch
     assert background["awful"].red > background["awful"].green  # red: toward negative
 
 
-def test_export_command_writes_model_onnx(trained_run, tmp_path):
+def test_export_command_writes_model_onnx(synthetic_run, tmp_path):
     run = tmp_path / "run"
-    shutil.copytree(trained_run, run)
+    shutil.copytree(synthetic_run, run)
     result = seqlab("export", str(run), "--format", "onnx")
     assert result.returncode == 0, result.stderr.decode()
     assert (run / "model.onnx").is_file() and b"largest probability difference" in result.stdout
@@ -96,9 +96,9 @@ def test_bad_input_gets_a_message_not_a_traceback(args, message, capsys, monkeyp
     assert code == 2 and message in errors and "Traceback" not in errors
 
 
-def test_missing_onnx_and_bad_method_are_explained(trained_run, served_runs, capsys, monkeypatch):
-    assert not (trained_run / "model.onnx").exists()
-    code, _, errors = seqlab_here(capsys, monkeypatch, "predict", str(trained_run), "--onnx", "fine")
+def test_missing_onnx_and_bad_method_are_explained(synthetic_run, served_runs, capsys, monkeypatch):
+    assert not (synthetic_run / "model.onnx").exists()
+    code, _, errors = seqlab_here(capsys, monkeypatch, "predict", str(synthetic_run), "--onnx", "fine")
     assert code == 2 and "seqlab export" in errors
     code, _, errors = seqlab_here(capsys, monkeypatch, "explain", str(served_runs[0]), "fine", "--method", "attention")
     assert code == 2 and "no attention weights" in errors

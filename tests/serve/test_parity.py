@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from seqlab.predict import load
 from seqlab.serve.app import create_app, load_predictors
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # the CLI twice and a live server
 
 
 @pytest.fixture(scope="module")
-def texts(imdb_corpus):
-    chosen = list(imdb_corpus.test.texts[::2500][:10])
+def texts(synthetic_corpus):
+    chosen = list(synthetic_corpus.test.texts[::30][:10])
     return chosen + ["Short and sweet.", "", "word " * 500, "Ünïcödé — naïve café, 10/10!!"]
 
 

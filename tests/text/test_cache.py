@@ -4,12 +4,12 @@ from seqlab.text import cache
 from seqlab.text.encoder import EncoderConfig
 
 
-def _corpus(imdb_corpus):
-    return imdb_corpus.subset(300, 100, seed=1)
+def _corpus(synthetic_corpus):
+    return synthetic_corpus.subset(300, 100, seed=1)
 
 
-def test_second_load_comes_from_cache_and_is_identical(imdb_corpus, tmp_path):
-    corpus = _corpus(imdb_corpus)
+def test_second_load_comes_from_cache_and_is_identical(synthetic_corpus, tmp_path):
+    corpus = _corpus(synthetic_corpus)
     reads = []
 
     def read():
@@ -24,8 +24,8 @@ def test_second_load_comes_from_cache_and_is_identical(imdb_corpus, tmp_path):
     assert first.encoder.to_json() == second.encoder.to_json()
 
 
-def test_changing_a_setting_or_the_source_rebuilds(imdb_corpus, tmp_path):
-    corpus = _corpus(imdb_corpus)
+def test_changing_a_setting_or_the_source_rebuilds(synthetic_corpus, tmp_path):
+    corpus = _corpus(synthetic_corpus)
     reads = []
 
     def read():
@@ -39,8 +39,8 @@ def test_changing_a_setting_or_the_source_rebuilds(imdb_corpus, tmp_path):
     assert not hit and len(reads) == 3
 
 
-def test_damaged_cache_entry_is_rebuilt(imdb_corpus, tmp_path):
-    corpus = _corpus(imdb_corpus)
+def test_damaged_cache_entry_is_rebuilt(synthetic_corpus, tmp_path):
+    corpus = _corpus(synthetic_corpus)
     cache.load_or_encode("fp", lambda: corpus, EncoderConfig(), tmp_path)
     entry = tmp_path / "encoded" / cache.cache_key("fp", EncoderConfig())
     (entry / "train_ids.npy").write_bytes(b"garbage")
@@ -48,8 +48,8 @@ def test_damaged_cache_entry_is_rebuilt(imdb_corpus, tmp_path):
     assert not hit and len(again.train) == 300
 
 
-def test_take_gathers_ragged_rows(tiny_reviews):
-    split = tiny_reviews.train
+def test_take_gathers_ragged_rows(synthetic):
+    split = synthetic.train
     picked = split.take(np.array([5, 0, 7]))
     for row, source in enumerate([5, 0, 7]):
         assert np.array_equal(picked.encoded.sequence(row), split.encoded.sequence(source))

@@ -71,6 +71,7 @@ def test_json_round_trip_encodes_identically(encoder):
     assert again.config == encoder.config
 
 
+@pytest.mark.slow
 def test_vocabulary_size_on_real_reviews(reviews):
     assert reviews.encoder.vocab_size == 10_000
     assert reviews.train.encoded.ids.max() < 10_000 and reviews.train.encoded.ids.min() >= 1

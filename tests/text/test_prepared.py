@@ -26,6 +26,7 @@ class FailingSource:
         return self.texts[start:stop], self.labels[start:stop]
 
 
+@pytest.mark.slow
 def test_prepare_resumes_and_its_memory_mapped_arrays_equal_an_in_memory_encoding(imdb_corpus, tmp_path):
     corpus = imdb_corpus.subset(1_500, 400, seed=3)
     config = EncoderConfig(max_features=2_000, maxlen=120)
@@ -76,9 +77,9 @@ def test_prepare_resumes_and_its_memory_mapped_arrays_equal_an_in_memory_encodin
     assert np.array_equal(a.ids.numpy(), b.ids.numpy()) and np.array_equal(a.labels.numpy(), b.labels.numpy())
 
 
-def test_prepare_refuses_to_mix_encoder_settings(imdb_corpus, tmp_path):
-    texts = imdb_corpus.train.texts[:100]
-    sources = {"train": FailingSource(texts, imdb_corpus.train.labels[:100], fail_from=50)}
+def test_prepare_refuses_to_mix_encoder_settings(synthetic_corpus, tmp_path):
+    texts = synthetic_corpus.train.texts[:100]
+    sources = {"train": FailingSource(texts, synthetic_corpus.train.labels[:100], fail_from=50)}
     with pytest.raises(Interrupted):
         prepare(sources, tmp_path, EncoderConfig(maxlen=30), chunk_size=50, workers=1)
     with pytest.raises(DataError, match="other encoder settings"):

@@ -23,6 +23,7 @@ def small_corpus(imdb_corpus):
                    unlabelled=list(imdb_corpus.test.texts[-2000:]))
 
 
+@pytest.mark.slow
 def test_learns_from_training_and_unlabelled_texts_never_test(small_corpus, tmp_path):
     texts = word2vec_texts(small_corpus)
     assert len(texts) == 4000 and not set(small_corpus.test.texts) & set(texts)
@@ -36,6 +37,7 @@ def test_learns_from_training_and_unlabelled_texts_never_test(small_corpus, tmp_
     assert matrix.coverage > 0.9  # the words are split exactly as the encoder splits them
 
 
+@pytest.mark.slow
 def test_cached_by_fingerprint_and_settings(small_corpus, tmp_path):
     first, _ = cached_word2vec(small_corpus, EncoderConfig(), SMALL, tmp_path)
     again, hit = cached_word2vec(small_corpus, EncoderConfig(), SMALL, tmp_path, out=tmp_path / "copy.bin")

@@ -73,6 +73,7 @@ def test_ids_equal_the_tokenizers_on_any_text(batch, truncating, lowercase, star
         assert np.array_equal(encoded_together.full_lengths, alone.full_lengths)
 
 
+@pytest.mark.slow
 def test_vocabulary_and_ids_on_real_reviews(imdb_corpus):
     texts = list(imdb_corpus.train.texts[:3_000]) + list(imdb_corpus.train.texts[-3_000:])
     config = EncoderConfig(max_features=2_000, maxlen=300)
@@ -97,6 +98,7 @@ def test_counts_cover_only_the_texts_asked_for():
     assert split.word_counts(first=0) == {} and split.word_counts() == {"a": 2, "b": 1, "c": 1, "zebra": 3}
 
 
+@pytest.mark.slow
 def test_helper_processes_give_the_codes_of_one_process(imdb_corpus):
     """Oracle: the same texts split here alone; shares split in other processes, then renumbered."""
     texts = list(imdb_corpus.train.texts[:1_500]) + ["Café CAFÉ", "", "naïve\x00<br />x"]
@@ -136,6 +138,7 @@ def test_remembered_pieces_are_bounded(monkeypatch):
     assert word_ids.encode(["é"])[0].tolist() == [3]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [1, 2_500, 12_000])
 def test_chunking_gives_the_same_ids(imdb_corpus, size, monkeypatch):
     texts = list(imdb_corpus.test.texts[:size])

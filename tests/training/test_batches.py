@@ -4,8 +4,8 @@ from seqlab.text.encoder import pad_sequences
 from seqlab.training.batches import STEP_MULTIPLE, batch_indices, collate
 
 
-def test_collate_puts_tokens_first_and_padding_after(tiny_reviews):
-    split = tiny_reviews.train
+def test_collate_puts_tokens_first_and_padding_after(synthetic):
+    split = synthetic.train
     indices = np.array([3, 10, 42])
     batch = collate(split, indices)
     sequences = [split.encoded.sequence(i).tolist() for i in indices]
@@ -38,8 +38,8 @@ def test_bucketing_cuts_padding_and_stays_seeded():
     assert all(np.array_equal(a, b) for a, b in zip(bucketed, again))
 
 
-def test_split_keeps_rows_in_order_and_cuts_each_piece_to_its_own_length(tiny_reviews):
-    split = tiny_reviews.train
+def test_split_keeps_rows_in_order_and_cuts_each_piece_to_its_own_length(synthetic):
+    split = synthetic.train
     indices = np.argsort(split.lengths)[::20][:9]  # short to long
     batch = collate(split, indices)
     pieces = batch.split(2)

@@ -100,6 +100,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_weights_bit_for_bit(review
     assert metrics_a["test"] == metrics_b["test"]
 
 
+@pytest.mark.slow
 def test_resume_refuses_changed_data_and_extra_options(review_files, tmp_path):
     files = tmp_path / "files"
     files.mkdir()
@@ -179,6 +180,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a child process trains, then is killed
 @pytest.mark.parametrize("stage", ["tensors", "latest"])  # half a tensors file; all written but the pointer
 def test_kill_during_a_checkpoint_write_leaves_the_previous_one_loadable(tmp_path, stage):
     script = tmp_path / "child.py"

@@ -16,13 +16,13 @@ def weights(model) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "cnn", "fasttext"])
-def test_split_batch_gradients_equal_the_whole_batchs(name, tiny_reviews):
-    split = tiny_reviews.train
+def test_split_batch_gradients_equal_the_whole_batchs(name, synthetic):
+    split = synthetic.train
     batch = collate(split, torch.arange(48).numpy())
     gradients = {}
     for shards in (1, 3):
         torch.manual_seed(0)
-        model = build_model(name, vocab_size=tiny_reviews.encoder.vocab_size, output_dropout=0.0)  # no masks to differ
+        model = build_model(name, vocab_size=synthetic.encoder.vocab_size, output_dropout=0.0)  # no masks to differ
         trainer = Trainer(model, split, None, TrainConfig(learning_rate=0.0, shards=shards))
         with worker_threads(trainer.shards) as trainer.pool:
             loss, correct = trainer.train_step(batch)
@@ -33,61 +33,61 @@ def test_split_batch_gradients_equal_the_whole_batchs(name, tiny_reviews):
     torch.testing.assert_close(split_up[2], whole[2], atol=1e-6, rtol=1e-5)
 
 
-def test_sharded_training_is_repeatable_and_close_to_one_thread(tiny_reviews):
+def test_sharded_training_is_repeatable_and_close_to_one_thread(synthetic):
     runs = []
     for shards in (2, 2, 1):
         torch.manual_seed(0)
-        model = build_model("lstm", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=16, hidden_size=8)
-        history = Trainer(model, tiny_reviews.train, tiny_reviews.test, TrainConfig(epochs=2, shards=shards)).fit()
+        model = build_model("lstm", vocab_size=synthetic.encoder.vocab_size, embedding_dim=16, hidden_size=8)
+        history = Trainer(model, synthetic.train, synthetic.test, TrainConfig(epochs=2, shards=shards)).fit()
         runs.append((weights(model), history))
     assert torch.equal(runs[0][0], runs[1][0])
     assert runs[0][1].loss == runs[1][1].loss and runs[0][1].val_loss == runs[1][1].val_loss
     torch.testing.assert_close(runs[0][0], runs[2][0], atol=1e-4, rtol=1e-4)
 
 
-def test_predicting_with_worker_threads_gives_the_same_logits(tiny_reviews):
+def test_predicting_with_worker_threads_gives_the_same_logits(synthetic):
     torch.manual_seed(0)
-    model = build_model("gru", vocab_size=tiny_reviews.encoder.vocab_size)
-    plain = predict_logits(model, tiny_reviews.test, batch_size=16, threads=1)
-    threaded = predict_logits(model, tiny_reviews.test, batch_size=16, threads=2)
+    model = build_model("gru", vocab_size=synthetic.encoder.vocab_size)
+    plain = predict_logits(model, synthetic.test, batch_size=16, threads=1)
+    threaded = predict_logits(model, synthetic.test, batch_size=16, threads=2)
     torch.testing.assert_close(threaded, plain, atol=1e-6, rtol=1e-5)
 
 
-def test_sharded_dropout_is_repeatable(tiny_reviews):
+def test_sharded_dropout_is_repeatable(synthetic):
     runs = []
     for dropout in (0.3, 0.3, 0.0):
         torch.manual_seed(0)
-        model = build_model("gru", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=16, hidden_size=8,
+        model = build_model("gru", vocab_size=synthetic.encoder.vocab_size, embedding_dim=16, hidden_size=8,
                             embedding_dropout=dropout, word_dropout=dropout, output_dropout=dropout)
-        trainer = Trainer(model, tiny_reviews.train, None, TrainConfig(epochs=1, shards=2))
+        trainer = Trainer(model, synthetic.train, None, TrainConfig(epochs=1, shards=2))
         trainer.fit()
         runs.append(weights(model))
     assert torch.equal(runs[0], runs[1])
     assert not torch.allclose(runs[0], runs[2])  # the masks were applied
 
 
-def test_defaults_split_unless_dropout_draws_from_the_shared_generator(tiny_reviews):
-    vocabulary = tiny_reviews.encoder.vocab_size
+def test_defaults_split_unless_dropout_draws_from_the_shared_generator(synthetic):
+    vocabulary = synthetic.encoder.vocab_size
     recurrent = build_model("lstm", vocab_size=vocabulary, output_dropout=0.3)
     stacked = build_model("lstm", vocab_size=vocabulary, layers=2, recurrent_dropout=0.3)
     transformer = build_model("transformer", vocab_size=vocabulary)
     assert not has_shared_dropout(recurrent) and has_shared_dropout(stacked) and has_shared_dropout(transformer)
-    assert Trainer(recurrent, tiny_reviews.train, None, TrainConfig()).shards == torch.get_num_threads()
-    assert Trainer(transformer, tiny_reviews.train, None, TrainConfig()).shards == 1
+    assert Trainer(recurrent, synthetic.train, None, TrainConfig()).shards == torch.get_num_threads()
+    assert Trainer(transformer, synthetic.train, None, TrainConfig()).shards == 1
     with pytest.raises(ConfigError, match="needs a model whose dropout masks come from models/dropout.py"):
-        Trainer(stacked, tiny_reviews.train, None, TrainConfig(shards=2))
+        Trainer(stacked, synthetic.train, None, TrainConfig(shards=2))
     with pytest.raises(ConfigError, match="shards must be at least 1"):
         TrainConfig(shards=0)
 
 
-def test_denormals_are_flushed_while_training_and_restored_after(tiny_reviews):
+def test_denormals_are_flushed_while_training_and_restored_after(synthetic):
     subnormal = torch.tensor([1e-39])
     assert float(subnormal * 2) > 0
     with denormals_flushed():
         assert float(subnormal * 2) == 0.0
     assert float(subnormal * 2) > 0
-    model = build_model("rnn", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=8, hidden_size=4)
-    Trainer(model, tiny_reviews.train, None, TrainConfig(epochs=1)).fit()
+    model = build_model("rnn", vocab_size=synthetic.encoder.vocab_size, embedding_dim=8, hidden_size=4)
+    Trainer(model, synthetic.train, None, TrainConfig(epochs=1)).fit()
     assert float(subnormal * 2) > 0  # training leaves the process as it found it
 
 

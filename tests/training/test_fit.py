@@ -25,10 +25,10 @@ def test_learns_sentiment_from_real_reviews(reviews, name, epochs):
     assert evaluate(model, reviews.test)["accuracy"] >= 0.70
 
 
-def test_early_stopping_stops_and_restores_the_best_epoch(tiny_reviews):
+def test_early_stopping_stops_and_restores_the_best_epoch(synthetic):
     torch.manual_seed(0)
-    model = build_model("lstm", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=16, hidden_size=8)
-    train, validation = split_validation(tiny_reviews.train, 0.2, seed=0)
+    model = build_model("lstm", vocab_size=synthetic.encoder.vocab_size, embedding_dim=16, hidden_size=8)
+    train, validation = split_validation(synthetic.train, 0.2, seed=0)
     stopper = EarlyStopping("val_loss", patience=1)
     # A learning rate this high makes validation loss rise after the first epochs.
     history = fit(model, train, validation, TrainConfig(epochs=8, learning_rate=0.05), callbacks=[stopper])
@@ -37,11 +37,11 @@ def test_early_stopping_stops_and_restores_the_best_epoch(tiny_reviews):
     assert evaluate(model, validation)["loss"] == pytest.approx(history.val_loss[best], abs=1e-6)
 
 
-def test_same_seed_same_weights_bit_for_bit(tiny_reviews):
+def test_same_seed_same_weights_bit_for_bit(synthetic):
     def run():
         torch.manual_seed(7)
-        model = build_model("lstm", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=16, hidden_size=8)
-        history = fit(model, tiny_reviews.train, tiny_reviews.test, TrainConfig(epochs=2, batch_size=64, seed=7))
+        model = build_model("lstm", vocab_size=synthetic.encoder.vocab_size, embedding_dim=16, hidden_size=8)
+        history = fit(model, synthetic.train, synthetic.test, TrainConfig(epochs=2, batch_size=64, seed=7))
         return model.state_dict(), history
 
     (first, history_a), (second, history_b) = run(), run()
@@ -49,20 +49,20 @@ def test_same_seed_same_weights_bit_for_bit(tiny_reviews):
     assert history_a.loss == history_b.loss and history_a.val_accuracy == history_b.val_accuracy
 
 
-def test_validation_split_is_the_last_share_of_the_shuffled_set(tiny_reviews):
-    train, validation = split_validation(tiny_reviews.train, 0.2, seed=42)
+def test_validation_split_is_the_last_share_of_the_shuffled_set(synthetic):
+    train, validation = split_validation(synthetic.train, 0.2, seed=42)
     assert (len(train), len(validation)) == (480, 120)
     order = np.random.default_rng(42).permutation(600)
-    assert np.array_equal(validation.labels, tiny_reviews.train.labels[order[-120:]])
-    assert split_validation(tiny_reviews.train, 0.0, seed=42)[1] is None
+    assert np.array_equal(validation.labels, synthetic.train.labels[order[-120:]])
+    assert split_validation(synthetic.train, 0.0, seed=42)[1] is None
 
 
-def test_bucketed_batches_give_the_same_predictions_as_one_at_a_time(tiny_reviews):
+def test_bucketed_batches_give_the_same_predictions_as_one_at_a_time(synthetic):
     from seqlab.evaluation.predicting import predict_logits
 
     torch.manual_seed(0)
-    model = build_model("lstm", vocab_size=tiny_reviews.encoder.vocab_size).eval()
-    split = tiny_reviews.test.take(np.arange(40))
+    model = build_model("lstm", vocab_size=synthetic.encoder.vocab_size).eval()
+    split = synthetic.test.take(np.arange(40))
     batched = predict_logits(model, split, batch_size=16)
     single = torch.cat([predict_logits(model, split.take(np.array([i])), batch_size=1) for i in range(40)])
     torch.testing.assert_close(batched, single, rtol=0, atol=1e-5)

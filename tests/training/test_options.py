@@ -22,39 +22,39 @@ def _trainer(reviews, **options):
     return trainer
 
 
-def test_lecture_defaults_add_nothing_but_the_best_checkpoint(tiny_reviews):
-    trainer = _trainer(tiny_reviews)
+def test_lecture_defaults_add_nothing_but_the_best_checkpoint(synthetic):
+    trainer = _trainer(synthetic)
     assert [type(c) for c in trainer.callbacks] == [BestCheckpoint]
     assert type(trainer.optimizer) is torch.optim.Adam and trainer.config.clip_norm is None
 
 
-def test_cosine_schedule_anneals_to_zero_over_all_batches(tiny_reviews):
-    trainer = _trainer(tiny_reviews, epochs=2, schedule="cosine")
+def test_cosine_schedule_anneals_to_zero_over_all_batches(synthetic):
+    trainer = _trainer(synthetic, epochs=2, schedule="cosine")
     assert any(isinstance(c, LearningRateSchedule) for c in trainer.callbacks)
     trainer.fit()
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
 
 
-def test_plateau_schedule_halves_when_validation_loss_rises(tiny_reviews):
-    trainer = _trainer(tiny_reviews, epochs=6, schedule="plateau", learning_rate=0.05)
+def test_plateau_schedule_halves_when_validation_loss_rises(synthetic):
+    trainer = _trainer(synthetic, epochs=6, schedule="plateau", learning_rate=0.05)
     history = trainer.fit()
     rises = sum(b >= a for a, b in zip(history.val_loss, history.val_loss[1:]))
     assert rises > 0  # this learning rate overfits 480 reviews quickly
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.05 * 0.5 ** rises)
 
 
-def test_gradient_clipping_bounds_the_update(tiny_reviews):
+def test_gradient_clipping_bounds_the_update(synthetic):
     from seqlab.training.batches import collate
 
-    trainer = _trainer(tiny_reviews, clip_norm=1e-3)
+    trainer = _trainer(synthetic, clip_norm=1e-3)
     batch = collate(trainer.train, np.arange(64))
     trainer.train_step(batch)
     total = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in trainer.model.parameters() if p.grad is not None]))
     assert float(total) == pytest.approx(1e-3, rel=1e-3)
 
 
-def test_weight_decay_uses_decoupled_adamw(tiny_reviews):
-    trainer = _trainer(tiny_reviews, weight_decay=0.01)
+def test_weight_decay_uses_decoupled_adamw(synthetic):
+    trainer = _trainer(synthetic, weight_decay=0.01)
     assert type(trainer.optimizer) is torch.optim.AdamW
     assert trainer.optimizer.param_groups[0]["weight_decay"] == 0.01
 
@@ -110,8 +110,8 @@ def test_adam_falls_back_to_the_loop_without_a_fused_kernel(monkeypatch):
     assert type(optimizer) is NoFusedKernel and not optimizer.defaults["fused"]
 
 
-def test_patience_and_restore_best_add_early_stopping(tiny_reviews):
-    trainer = _trainer(tiny_reviews, patience=2, restore_best=True, monitor="val_accuracy")
+def test_patience_and_restore_best_add_early_stopping(synthetic):
+    trainer = _trainer(synthetic, patience=2, restore_best=True, monitor="val_accuracy")
     stopper = next(c for c in trainer.callbacks if isinstance(c, EarlyStopping))
     assert (stopper.patience, stopper.restore_best, stopper.monitor) == (2, True, "val_accuracy")
 
@@ -128,37 +128,37 @@ def test_bad_training_options(options, message):
         TrainConfig(**options)
 
 
-def test_early_stopping_needs_a_validation_split(tiny_reviews):
-    model = build_model("gru", vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=8, hidden_size=4)
-    trainer = Trainer(model, tiny_reviews.train, None, TrainConfig(patience=1, validation_split=0.0))
+def test_early_stopping_needs_a_validation_split(synthetic):
+    model = build_model("gru", vocab_size=synthetic.encoder.vocab_size, embedding_dim=8, hidden_size=4)
+    trainer = Trainer(model, synthetic.train, None, TrainConfig(patience=1, validation_split=0.0))
     with pytest.raises(ConfigError, match="validation_split > 0"):
         training_callbacks(trainer)
 
 
-def test_best_checkpoint_is_saved_in_the_run_directory(tiny_reviews, tmp_path):
+def test_best_checkpoint_is_saved_in_the_run_directory(synthetic, tmp_path):
     from seqlab.evaluation.predicting import evaluate
 
     training = TrainConfig(epochs=4, batch_size=64, learning_rate=0.02)
-    model, result = train_model("gru", tiny_reviews, training, out=tmp_path / "run", embedding_dim=16, hidden_size=8)
+    model, result = train_model("gru", synthetic, training, out=tmp_path / "run", embedding_dim=16, hidden_size=8)
     best = result.best_epoch
     assert best == 1 + int(np.argmin(result.history["val_loss"]))
     state = safetensors.torch.load_file(tmp_path / "run" / "best.safetensors")
     model.load_state_dict(state)
-    _, validation = split_validation(tiny_reviews.train, training.validation_split, training.seed)
+    _, validation = split_validation(synthetic.train, training.validation_split, training.seed)
     assert evaluate(model, validation)["loss"] == pytest.approx(result.history["val_loss"][best - 1], abs=1e-6)
     assert {"roc_auc", "f1", "accuracy", "loss"} <= set(result.test)
 
 
 @pytest.mark.parametrize("name", ["rnn", "lstm"])
-def test_bfloat16_training_steps_close_to_float32_and_keeps_float32_weights(name, tiny_reviews):
+def test_bfloat16_training_steps_close_to_float32_and_keeps_float32_weights(name, synthetic):
     from seqlab.training.batches import collate
 
     gradients = {}
     for precision in ("float32", "bfloat16"):
         torch.manual_seed(0)
-        model = build_model(name, vocab_size=tiny_reviews.encoder.vocab_size, embedding_dim=16, hidden_size=8)
-        trainer = Trainer(model, tiny_reviews.train, None, TrainConfig(precision=precision, shards=1))
-        loss, _ = trainer.train_step(collate(tiny_reviews.train, np.arange(64)))
+        model = build_model(name, vocab_size=synthetic.encoder.vocab_size, embedding_dim=16, hidden_size=8)
+        trainer = Trainer(model, synthetic.train, None, TrainConfig(precision=precision, shards=1))
+        loss, _ = trainer.train_step(collate(synthetic.train, np.arange(64)))
         assert all(p.dtype == torch.float32 for p in model.parameters())
         gradients[precision] = (loss, torch.cat([p.grad.flatten() for p in model.parameters()]))
     (loss32, grad32), (loss16, grad16) = gradients["float32"], gradients["bfloat16"]
@@ -190,17 +190,17 @@ def _checkpoint_files(directory):
 
 @pytest.mark.parametrize("schedule,files", [("cosine", "run.checkpoint"), ("plateau", "run.checkpoint"),
                                             ("cosine", "snapshot")])
-def test_a_resumed_run_keeps_its_schedule_and_best_weights(tiny_reviews, tmp_path, schedule, files):
+def test_a_resumed_run_keeps_its_schedule_and_best_weights(synthetic, tmp_path, schedule, files):
     """Oracle: the run never stopped. The schedule's position, the best epoch's weights and the
     early-stopping counter live in callbacks; a resume that lost them would end elsewhere."""
     options = {"epochs": 3, "schedule": schedule, "restore_best": True, "patience": 3, "monitor": "val_accuracy",
                "learning_rate": 0.02}
     save, restore = _checkpoint_files(tmp_path / files)
-    whole = _trainer(tiny_reviews, **options)
+    whole = _trainer(synthetic, **options)
     whole.callbacks.append(_SaveAfterEpoch(save, epoch=1))
     whole_history = whole.fit()
 
-    resumed = _trainer(tiny_reviews, **options)
+    resumed = _trainer(synthetic, **options)
     resumed.callbacks.append(_SaveAfterEpoch(lambda trainer: None, epoch=1))  # the same callbacks, in order
     restore(resumed)
     history = resumed.fit()
