@@ -11,13 +11,14 @@ import urllib.request
 import pytest
 from rich.style import Style
 
-from seqlab.cli import _explanation_text, main
+from seqlab.cli import main
+from seqlab.cli.output import explanation_text
 from seqlab.predict import load
 
 
 def seqlab(*args: str) -> subprocess.CompletedProcess:
     """The `seqlab` entry point in a subprocess: what a user sees, tracebacks included (startup costs seconds)."""
-    return subprocess.run([sys.executable, "-m", "seqlab.cli", *args], capture_output=True, timeout=300,
+    return subprocess.run([sys.executable, "-m", "seqlab", *args], capture_output=True, timeout=300,
                           env={**os.environ, "COLUMNS": "120"})
 
 
@@ -35,7 +36,7 @@ def seqlab_here(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
 
 
 def test_serve_starts_on_loopback_and_answers(served_runs, unused_port):
-    process = subprocess.Popen([sys.executable, "-m", "seqlab.cli", "serve", str(served_runs[0]), f"b={served_runs[1]}",
+    process = subprocess.Popen([sys.executable, "-m", "seqlab", "serve", str(served_runs[0]), f"b={served_runs[1]}",
                                 "--port", str(unused_port), "--onnx"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         url = f"http://127.0.0.1:{unused_port}"
@@ -68,7 +69,7 @@ def test_explain_prints_coloured_words_and_json(served_runs, capsys, monkeypatch
     data = json.loads(output)
     assert data["method"] == "integrated_gradients" and [w["text"] for w in data["words"]][:2] == ["An", "excellent"]
     explanation = load(served_runs[0]).explain(review, target="positive")
-    text = _explanation_text(explanation)
+    text = explanation_text(explanation)
     assert explanation.words[1].score > 0 and explanation.words[-1].score < 0
     assert text.plain == review
     background = {text.plain[span.start:span.end]: Style.parse(str(span.style)).bgcolor.get_truecolor()
