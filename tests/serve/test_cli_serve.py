@@ -12,6 +12,7 @@ import pytest
 from rich.style import Style
 
 from seqlab.cli import main
+from seqlab.cli.exit_codes import ExitCode
 from seqlab.cli.output import explanation_text
 from seqlab.predict import load
 
@@ -93,14 +94,14 @@ def test_export_command_writes_model_onnx(trained_run, tmp_path):
 ])
 def test_bad_input_gets_a_message_not_a_traceback(args, message, capsys, monkeypatch):
     code, _, errors = seqlab_here(capsys, monkeypatch, *args)
-    assert code == 2 and message in errors and "Traceback" not in errors
+    assert code == ExitCode.RUN and message in errors and "Traceback" not in errors
 
 
 def test_missing_onnx_and_bad_method_are_explained(trained_run, served_runs, capsys, monkeypatch):
     assert not (trained_run / "model.onnx").exists()
     code, _, errors = seqlab_here(capsys, monkeypatch, "predict", str(trained_run), "--onnx", "fine")
-    assert code == 2 and "seqlab export" in errors
+    assert code == ExitCode.RUN and "seqlab export" in errors
     code, _, errors = seqlab_here(capsys, monkeypatch, "explain", str(served_runs[0]), "fine", "--method", "attention")
-    assert code == 2 and "no attention weights" in errors
+    assert code == ExitCode.USAGE and "no attention weights" in errors
     code, _, errors = seqlab_here(capsys, monkeypatch, "serve", str(served_runs[0]), str(served_runs[0]))
-    assert code == 2 and "NAME=PATH" in errors
+    assert code == ExitCode.USAGE and "NAME=PATH" in errors
