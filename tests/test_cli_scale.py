@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from seqlab.cli.exit_codes import ExitCode
 from seqlab.launch import torchrun_command, without_option
 
 
@@ -23,15 +24,15 @@ def test_launcher_passes_the_command_on_without_nproc():
 
 def test_missing_prepared_corpus_and_archive_are_clear_errors(tmp_path):
     done = seqlab("train", "lstm", "--prepared", str(tmp_path / "nowhere"))
-    assert done.returncode == 2 and "no prepared corpus at" in done.stderr and "seqlab data prepare" in done.stderr
+    assert done.returncode == ExitCode.DATA and "no prepared corpus at" in done.stderr and "seqlab data prepare" in done.stderr
     assert "Traceback" not in done.stderr
     done = seqlab("data", "prepare", str(tmp_path / "missing.tar.gz"), "--out", str(tmp_path / "p"))
-    assert done.returncode == 2 and "aclImdb_v1.tar.gz" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == ExitCode.DATA and "aclImdb_v1.tar.gz" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.slow  # torchrun and its two processes
 def test_a_failing_process_fails_a_multi_process_run_with_a_clear_message(tmp_path):
     done = seqlab("train", "lstm", "--nproc", "2", "--prepared", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"))
-    assert done.returncode == 2
+    assert done.returncode == ExitCode.FAILED
     assert "distributed training failed" in done.stderr and "no prepared corpus at" in done.stderr
     assert not (tmp_path / "r").exists()

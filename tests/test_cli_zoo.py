@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from seqlab.cli import app
+from seqlab.cli.exit_codes import ExitCode
 from test_cli import seqlab
 
 runner = CliRunner()
@@ -48,7 +49,7 @@ def test_word2vec_command_then_training_with_its_vectors(archive, tmp_path):
     assert config["model"]["config"]["embedding_dim"] == 16 and config["model"]["config"]["freeze_embeddings"]
     mismatch = seqlab("train", "gru", "--archive", str(archive), "--train-size", "400", "--test-size", "100",
                       "--embeddings", str(vectors), "--embedding-dim", "32", "--out", str(tmp_path / "never"))
-    assert mismatch.returncode == 2 and b"pass --embedding-dim 16" in mismatch.stderr
+    assert mismatch.returncode == ExitCode.USAGE and b"pass --embedding-dim 16" in mismatch.stderr
     assert b"Traceback" not in mismatch.stderr and not (tmp_path / "never").exists()
 
 
@@ -80,19 +81,21 @@ def test_gradients_of_a_trained_run_use_its_own_vocabulary(archive, trained_run,
     assert profiles["small-lstm (trained)"]["norms"] != profiles["small-lstm (fresh)"]["norms"]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["summary", "lstm", "--pooling", "median"], b"unknown pooling 'median'; choose one of last, mean, max, attention"),
-    (["summary", "transformer", "--embedding-dim", "30", "--heads", "4"], b"must be a multiple of heads"),
-    (["summary", "lstm", "--heads", "4"], b"model 'lstm' has no option heads"),
-    (["gradients", "bilstm"], b"gradients supports one-directional recurrent models (rnn, lstm, gru"),
-    (["train", "lstm", "--schedule", "step", "--archive", "missing.tar.gz"], b"unknown schedule 'step'"),
-    (["train", "lstm", "--embeddings", "no/such/file.txt", "--train-size", "10"], b"no word-vector file at no/such/file.txt"),
+@pytest.mark.parametrize("args,message,code", [
+    (["summary", "lstm", "--pooling", "median"], b"unknown pooling 'median'; choose one of last, mean, max, attention",
+     ExitCode.USAGE),
+    (["summary", "transformer", "--embedding-dim", "30", "--heads", "4"], b"must be a multiple of heads", ExitCode.USAGE),
+    (["summary", "lstm", "--heads", "4"], b"model 'lstm' has no option heads", ExitCode.USAGE),
+    (["gradients", "bilstm"], b"gradients supports one-directional recurrent models (rnn, lstm, gru", ExitCode.USAGE),
+    (["train", "lstm", "--schedule", "step", "--archive", "missing.tar.gz"], b"unknown schedule 'step'", ExitCode.USAGE),
+    (["train", "lstm", "--embeddings", "no/such/file.txt", "--train-size", "10"], b"no word-vector file at no/such/file.txt",
+     ExitCode.DATA),
 ])
-def test_bad_zoo_input_gets_a_message_not_a_traceback(args, message, synthetic_csv):
+def test_bad_zoo_input_gets_a_message_not_a_traceback(args, message, code, synthetic_csv):
     if "--embeddings" in args:
         args = [*args, "--data", str(synthetic_csv / "train.csv")]
     result = seqlab(*args)
-    assert result.returncode == 2, result.stdout
+    assert result.returncode == code, result.stdout
     assert message in result.stderr and b"Traceback" not in result.stderr
 
 

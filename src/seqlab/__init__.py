@@ -5,17 +5,20 @@
     model, result = seqlab.train_model("lstm", corpus, out="runs/lstm")
     predictor = seqlab.load("runs/lstm")
     predictor.predict(["A wonderful film."])
+
+The names below are imported on first use, so `import seqlab` (and `seqlab --help`) loads no torch.
 """
 
-__version__ = "0.1.0"
+from seqlab.lazy import lazy_exports
 
-from seqlab.errors import SeqlabError  # noqa: E402
-from seqlab.pipeline import compare, prepare_imdb, sample_predictions, train_model  # noqa: E402
-from seqlab.predict import Prediction, Predictor, load  # noqa: E402
-from seqlab.text.encoder import EncoderConfig  # noqa: E402
-from seqlab.training.fit import TrainConfig  # noqa: E402
+__version__ = "0.1.0"  # the one place the version is written; pyproject.toml reads it from here
 
 __all__ = [
     "EncoderConfig", "Prediction", "Predictor", "SeqlabError", "TrainConfig", "__version__", "compare", "load",
     "prepare_imdb", "sample_predictions", "train_model",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "SeqlabError": "seqlab.errors", "EncoderConfig": "seqlab.text.config", "TrainConfig": "seqlab.training.config",
+    **{name: "seqlab.pipeline" for name in ("compare", "prepare_imdb", "sample_predictions", "train_model")},
+    **{name: "seqlab.predict" for name in ("Prediction", "Predictor", "load")},
+})

@@ -8,11 +8,12 @@ import pytest
 from typer.testing import CliRunner
 
 from seqlab.cli import app
+from seqlab.cli.exit_codes import ExitCode
 from seqlab.errors import SeqlabError
 
 
 def seqlab(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "seqlab.cli", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "seqlab", *args], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, "COLUMNS": "200"}, timeout=300)
 
 
@@ -34,7 +35,7 @@ def test_bad_data_gets_a_message_and_no_run_directory(tmp_path, content, message
 def test_the_command_prints_the_message_without_a_traceback(tmp_path):
     (tmp_path / "bad.csv").write_bytes(b"text,label\ngood film,1\nbad film,neg\n")
     result = seqlab("train", "lstm", "--data", "bad.csv", "--out", "run", cwd=tmp_path)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.returncode == ExitCode.DATA and "Traceback" not in result.stderr
     assert "line 3: the label column 'label' mixes whole numbers" in " ".join(result.stderr.split())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
 

@@ -18,7 +18,7 @@ from seqlab.predict import load
 
 def seqlab(*args: str) -> subprocess.CompletedProcess:
     """The `seqlab` entry point in a subprocess: what a user sees, tracebacks included (startup costs seconds)."""
-    return subprocess.run([sys.executable, "-m", "seqlab.cli", *args], capture_output=True, timeout=300,
+    return subprocess.run([sys.executable, "-m", "seqlab", *args], capture_output=True, timeout=300,
                           env={**os.environ, "COLUMNS": "120"})
 
 
@@ -36,7 +36,7 @@ def seqlab_here(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
 
 
 def test_serve_starts_on_loopback_and_answers(served_runs, unused_port):
-    process = subprocess.Popen([sys.executable, "-m", "seqlab.cli", "serve", str(served_runs[0]), f"b={served_runs[1]}",
+    process = subprocess.Popen([sys.executable, "-m", "seqlab", "serve", str(served_runs[0]), f"b={served_runs[1]}",
                                 "--port", str(unused_port), "--onnx"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         url = f"http://127.0.0.1:{unused_port}"
@@ -69,7 +69,7 @@ def test_explain_prints_coloured_words_and_json(served_runs, capsys, monkeypatch
     data = json.loads(output)
     assert data["method"] == "integrated_gradients" and [w["text"] for w in data["words"]][:2] == ["An", "excellent"]
     explanation = explain(load(served_runs[0]), review, target="positive")
-    text = _explanation_text(explanation)
+    text = explanation_text(explanation)
     assert explanation.words[1].score > 0 and explanation.words[-1].score < 0
     assert text.plain == review
     background = {text.plain[span.start:span.end]: Style.parse(str(span.style)).bgcolor.get_truecolor()
@@ -93,14 +93,14 @@ def test_export_command_writes_model_onnx(synthetic_run, tmp_path):
 ])
 def test_bad_input_gets_a_message_not_a_traceback(args, message, capsys, monkeypatch):
     code, _, errors = seqlab_here(capsys, monkeypatch, *args)
-    assert code == 2 and message in errors and "Traceback" not in errors
+    assert code == ExitCode.RUN and message in errors and "Traceback" not in errors
 
 
 def test_missing_onnx_and_bad_method_are_explained(synthetic_run, served_runs, capsys, monkeypatch):
     assert not (synthetic_run / "model.onnx").exists()
     code, _, errors = seqlab_here(capsys, monkeypatch, "predict", str(synthetic_run), "--onnx", "fine")
-    assert code == 2 and "seqlab export" in errors
+    assert code == ExitCode.RUN and "seqlab export" in errors
     code, _, errors = seqlab_here(capsys, monkeypatch, "explain", str(served_runs[0]), "fine", "--method", "attention")
-    assert code == 2 and "no attention weights" in errors
+    assert code == ExitCode.USAGE and "no attention weights" in errors
     code, _, errors = seqlab_here(capsys, monkeypatch, "serve", str(served_runs[0]), str(served_runs[0]))
-    assert code == 2 and "NAME=PATH" in errors
+    assert code == ExitCode.USAGE and "NAME=PATH" in errors

@@ -1,6 +1,7 @@
 """Corpus sources: where labelled texts come from."""
 
-from seqlab.data.corpus import Corpus, Split
-from seqlab.data.imdb import load as load_imdb
+from seqlab.lazy import lazy_exports
 
 __all__ = ["Corpus", "Split", "load_imdb"]
+__getattr__, __dir__ = lazy_exports(__name__, {"Corpus": "seqlab.data.corpus", "Split": "seqlab.data.corpus",
+                                               "load_imdb": "seqlab.data.imdb:load"})

@@ -8,47 +8,19 @@ the names are kept in the run, so predictions speak the data's own labels.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from seqlab.data import imdb
+from seqlab.data.config import DataSource
 from seqlab.data.corpus import Corpus, Split
 from seqlab.data.files import LabelledTexts, TableOptions, read_table
 from seqlab.data.folders import folder_fingerprint, has_split_folders, read_folder
 from seqlab.errors import ConfigError, DataError
 from seqlab.files import file_sha256
 
-IMDB = "imdb"
 SOURCE_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class DataSource:
-    data: str = IMDB  # 'imdb', a CSV/TSV/JSONL/Parquet file, or a folder with a subfolder per class
-    test_data: str | None = None  # a separate test set in the same form; without one, a stratified share of data
-    text_column: str = "text"  # column (JSON key) with the texts
-    label_column: str = "label"  # column (JSON key) with the labels: class names or whole numbers
-    replace_invalid: bool = False  # read bytes that are not UTF-8 as U+FFFD instead of stopping
-    test_split: float = 0.2  # share of each class held out for testing when there is no test_data
-    split_seed: int = 0  # seeds that held-out share
-    archive: str | None = None  # IMDb only: a local aclImdb_v1.tar.gz
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.test_split < 1:
-            raise ConfigError(f"test_split must be in [0, 1); got {self.test_split}")
-
-    @property
-    def is_imdb(self) -> bool:
-        return self.data == IMDB and not Path(self.data).exists()
-
-    @property
-    def table_options(self) -> TableOptions:
-        return TableOptions(self.text_column, self.label_column, self.replace_invalid)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _read(path: Path, options: TableOptions) -> LabelledTexts:

@@ -1,6 +1,9 @@
 """Models: one registry, one forward contract (ids, lengths) -> Output."""
 
-from seqlab.models.base import LayerRow, Output, SequenceClassifier, count_parameters
-from seqlab.models.registry import build_model, model_config, model_names
+from seqlab.lazy import lazy_exports
 
 __all__ = ["LayerRow", "Output", "SequenceClassifier", "build_model", "count_parameters", "model_config", "model_names"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    **{name: "seqlab.models.base" for name in ("LayerRow", "Output", "SequenceClassifier", "count_parameters")},
+    "build_model": "seqlab.models.registry", "model_config": "seqlab.models.registry", "model_names": "seqlab.models.names",
+})

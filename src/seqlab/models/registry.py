@@ -8,42 +8,24 @@ from typing import Any, Callable
 from seqlab.errors import ConfigError
 from seqlab.models.base import SequenceClassifier
 from seqlab.models.convolution import ConvolutionClassifier, ConvolutionConfig
+from seqlab.models.names import model_entry
 from seqlab.models.ngrams import NgramBagClassifier, NgramBagConfig
 from seqlab.models.recurrent import RecurrentClassifier, RecurrentConfig
 from seqlab.models.transformer import TransformerClassifier, TransformerConfig
 
-# name -> (config class, the defaults that make this name, model class)
-_REGISTRY: dict[str, tuple[type, dict[str, Any], Callable[[Any], SequenceClassifier]]] = {
-    "rnn": (RecurrentConfig, {"cell": "rnn"}, RecurrentClassifier),
-    "lstm": (RecurrentConfig, {"cell": "lstm"}, RecurrentClassifier),
-    "gru": (RecurrentConfig, {"cell": "gru"}, RecurrentClassifier),
-    "birnn": (RecurrentConfig, {"cell": "rnn", "bidirectional": True}, RecurrentClassifier),
-    "bilstm": (RecurrentConfig, {"cell": "lstm", "bidirectional": True}, RecurrentClassifier),
-    "bigru": (RecurrentConfig, {"cell": "gru", "bidirectional": True}, RecurrentClassifier),
-    # Additive attention pooling over the recurrent outputs; Output.attention holds the weights.
-    "rnn-attention": (RecurrentConfig, {"cell": "rnn", "pooling": "attention"}, RecurrentClassifier),
-    "lstm-attention": (RecurrentConfig, {"cell": "lstm", "pooling": "attention"}, RecurrentClassifier),
-    "gru-attention": (RecurrentConfig, {"cell": "gru", "pooling": "attention"}, RecurrentClassifier),
-    "bilstm-attention": (RecurrentConfig, {"cell": "lstm", "bidirectional": True, "pooling": "attention"},
-                         RecurrentClassifier),
-    "bigru-attention": (RecurrentConfig, {"cell": "gru", "bidirectional": True, "pooling": "attention"},
-                        RecurrentClassifier),
-    "transformer": (TransformerConfig, {}, TransformerClassifier),
-    # Filters over windows of 3, 4 and 5 words, max-pooled (Kim, 2014): n-grams rather than order.
-    "cnn": (ConvolutionConfig, {}, ConvolutionClassifier),
-    # The mean of word and hashed word-pair vectors (fastText): no recurrence, order only in the pairs.
-    "fasttext": (NgramBagConfig, {}, NgramBagClassifier),
+# family (models/names.py) -> (config class, model class)
+_FAMILIES: dict[str, tuple[type, Callable[[Any], SequenceClassifier]]] = {
+    "recurrent": (RecurrentConfig, RecurrentClassifier),
+    "transformer": (TransformerConfig, TransformerClassifier),
+    "convolution": (ConvolutionConfig, ConvolutionClassifier),
+    "ngrams": (NgramBagConfig, NgramBagClassifier),
 }
 
 
-def model_names() -> list[str]:
-    return list(_REGISTRY)
-
-
 def _entry(name: str):
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+    family, defaults = model_entry(name)
+    config_class, model_class = _FAMILIES[family]
+    return config_class, defaults, model_class
 
 
 def model_config(name: str, **overrides: Any):

@@ -13,31 +13,10 @@ from typing import Iterable, Sequence
 import numpy as np
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
-from seqlab.errors import ConfigError
+from seqlab.text.config import RESERVED, EncoderConfig
 from seqlab.text.words import SplitTexts, WordIds, most_frequent
 
 PAD, START, UNKNOWN = 0, 1, 2
-RESERVED = ("<pad>", "<start>", "<unk>")
-SIDES = ("pre", "post")
-
-
-@dataclass
-class EncoderConfig:
-    max_features: int = 10_000  # ids in the vocabulary, the 3 reserved ones included (Keras num_words)
-    maxlen: int = 200  # tokens kept per text; longer texts are cut
-    truncating: str = "pre"  # 'pre' drops the start and keeps the last maxlen tokens, as Keras's pad_sequences
-    padding: str = "pre"  # side padding goes in fixed-length arrays; models see lengths and ignore it
-    lowercase: bool = True  # fold case before looking words up
-    start_token: bool = True  # begin every text with id 1, as keras.datasets.imdb does
-
-    def __post_init__(self) -> None:
-        if self.max_features <= len(RESERVED):
-            raise ConfigError(f"max_features must be more than {len(RESERVED)} (the reserved ids); got {self.max_features}")
-        if self.maxlen < 1:
-            raise ConfigError(f"maxlen must be at least 1; got {self.maxlen}")
-        for name in ("truncating", "padding"):
-            if getattr(self, name) not in SIDES:
-                raise ConfigError(f"{name} must be 'pre' or 'post'; got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)

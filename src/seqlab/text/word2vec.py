@@ -9,31 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from seqlab.data.corpus import Corpus
 from seqlab.errors import ConfigError
 from seqlab.files import atomic_path
-from seqlab.text.encoder import EncoderConfig, TextEncoder
+from seqlab.text.config import EncoderConfig, Word2VecConfig
+from seqlab.text.encoder import TextEncoder
 
 FORMAT = 1
-
-
-@dataclass
-class Word2VecConfig:
-    dimension: int = 128  # size of each vector (match the model's embedding_dim)
-    window: int = 5  # words either side that count as context
-    min_count: int = 5  # ignore words seen fewer times than this
-    epochs: int = 5  # passes over the texts
-    skip_gram: bool = False  # CBOW (several times faster on 2 cores); True: skip-gram, better for rare words
-    negative: int = 5  # negative samples per positive pair
-    workers: int = 2  # training threads
-    seed: int = 0  # gensim's seed (one worker gives identical vectors run to run)
-
-    def __post_init__(self) -> None:
-        if self.dimension < 1 or self.epochs < 1 or self.window < 1 or self.min_count < 1:
-            raise ConfigError("word2vec dimension, epochs, window and min_count must be at least 1")
 
 
 def word2vec_texts(corpus: Corpus) -> list[str]:

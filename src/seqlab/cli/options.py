@@ -1,5 +1,6 @@
 """Command-line options: each declared once (typer aliases), and the set `seqlab train` and
-`seqlab compare` share, handed to them as one RunOptions.
+`seqlab compare` share, handed to them as one RunOptions. Their defaults come from the config
+dataclasses, whose modules import nothing heavy, so `--help` loads no torch or numpy.
 
 No postponed annotations here: typer reads the aliases when commands are defined, and
 `takes_run_options` builds command signatures from real annotation objects.
@@ -13,9 +14,9 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-from seqlab.data.sources import DataSource
-from seqlab.text.encoder import EncoderConfig
-from seqlab.training.fit import TrainConfig
+from seqlab.data.config import DataSource
+from seqlab.text.config import EncoderConfig
+from seqlab.training.config import TrainConfig
 
 
 def default(config_class, name: str):

@@ -1,0 +1,48 @@
+"""`seqlab serve` and `seqlab export`: saved runs over HTTP, and as ONNX for ONNX Runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from seqlab.cli.options import Onnx, default
+from seqlab.cli.output import console
+from seqlab.serve.config import ServeConfig
+
+
+def serve(
+    runs: Annotated[list[str], typer.Argument(help="Run directories to serve, as PATH (named after its folder) or NAME=PATH.")],
+    host: Annotated[str, typer.Option(help="Address to bind; the default accepts only this machine.")] = default(ServeConfig, "host"),
+    port: Annotated[int, typer.Option(help="TCP port.")] = default(ServeConfig, "port"),
+    onnx: Onnx = False,
+    batching: Annotated[bool, typer.Option(help="Merge concurrent requests into one model call.")] = default(ServeConfig, "batching"),
+    batch_window_ms: Annotated[float, typer.Option(help="How long a batch waits for more requests after its first.")] = default(ServeConfig, "batch_window_ms"),
+    max_batch_size: Annotated[int, typer.Option(help="Texts after which a batch stops collecting.")] = default(ServeConfig, "max_batch_size"),
+    threads: Annotated[int, typer.Option(help="Threads for PyTorch / ONNX Runtime.")] = default(ServeConfig, "threads"),
+) -> None:
+    """Serve run directories over HTTP: /v1/predict, /v1/explain, the Open Inference Protocol (/v2), a page at /."""
+    from seqlab.serve.app import load_predictors, run_server
+
+    config = ServeConfig(host=host, port=port, batching=batching, batch_window_ms=batch_window_ms,
+                         max_batch_size=max_batch_size, threads=threads)
+    predictors = load_predictors(runs, backend="onnx" if onnx else "pytorch", threads=threads)
+    where = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    console.print(f"serving {', '.join(predictors)} on {where}/ (API docs at {where}/docs); Ctrl-C stops")
+    run_server(predictors, config)
+
+
+def export(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    format: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
+) -> None:
+    """Write RUN/model.onnx (dynamic batch and length), checked against PyTorch, for ONNX Runtime."""
+    from seqlab.export import TOLERANCE, export_onnx
+
+    result = export_onnx(run, format=format)
+    outputs = "logits and attention" if result.attention else "logits"
+    console.print(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.1f} MB, {result.exporter} exporter, "
+                  f"outputs {outputs}); largest probability difference from PyTorch "
+                  f"{result.max_difference:.1e} (limit {TOLERANCE:.0e})")
+    console.print(f"use it with `seqlab predict {run} --onnx ...` or `seqlab serve {run} --onnx`")

@@ -1,0 +1,155 @@
+"""`seqlab compare` and `seqlab train`: train models on a corpus and save their runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from seqlab.cli.exit_codes import ExitCode
+from seqlab.cli.options import CheckpointEvery, Resume, RunOptions, takes_run_options
+from seqlab.cli.output import console, print_corpus, print_samples, print_summary, results_table
+from seqlab.errors import ConfigError
+from seqlab.models.names import model_names
+
+
+@takes_run_options
+def compare(
+    models: Annotated[list[str], typer.Argument(help=f"Models to train and compare: {', '.join(model_names())}.")],
+    out: Annotated[Path, typer.Option(help="Folder for run directories, figures, results and report.html.")] = Path("runs"),
+    baseline: Annotated[bool, typer.Option(help="Add TF-IDF (1-2-grams) + logistic regression to the table.")] = True,
+    gradient_steps: Annotated[int, typer.Option(help="Time steps of the gradient-per-step figure (0: none).")] = 100,
+    *,
+    run: RunOptions,  # the options train and compare share (options.py)
+) -> None:
+    """The lecture end to end: train each model, test table, history figure, sample predictions."""
+    from seqlab.models import build_model
+    from seqlab.models.summary import summary_table
+    from seqlab.pipeline import compare as run_compare
+    from seqlab.pipeline import prepare, pretrained_embeddings
+    from seqlab.training.progress import ConsoleReporter
+
+    from seqlab.evaluation.report import rich_table
+
+    options = dict(run.model_options)
+    for name in models:  # unknown names and options fail before the data is read
+        build_model(name, **options)
+    prepared = prepare(run.data, run.encoder, run.train_size, run.test_size)
+    corpus = prepared.corpus
+    print_corpus(corpus)
+    print_summary(prepared.summary)
+    matrix = pretrained_embeddings(run.embeddings, run.data, corpus, options["embedding_dim"], run.train_size,
+                                   console.print)
+    if matrix is not None:
+        options["embedding_dim"] = matrix.dimension
+    for name in models:
+        console.print(summary_table(build_model(name, vocab_size=corpus.encoder.vocab_size, **options),
+                                    run.encoder.maxlen))
+    raw = None
+    if baseline:
+        from seqlab.data.sources import load_corpus
+
+        raw = load_corpus(run.data)
+        if run.train_size is not None or run.test_size is not None:
+            raw = raw.subset(run.train_size, run.test_size, seed=0)  # the same texts prepare drew
+    comparison = run_compare(
+        models, corpus, run.training, out, reporter_for=lambda name: ConsoleReporter(console, name.upper()),
+        on_result=lambda r: console.print(f"{r.name.upper()}: test accuracy {r.test['accuracy']:.4f}, test loss "
+                                          f"{r.test['loss']:.4f}\n" if not r.error else f"[red]{r.name} failed:[/] {r.error}"),
+        embeddings=matrix, baseline_corpus=raw, gradient_steps=gradient_steps or None, **options,
+    )
+    rows = [r.to_dict() for r in comparison.results]
+    if comparison.baseline:
+        from dataclasses import asdict
+
+        rows.append({**asdict(comparison.baseline), "baseline": True})
+    console.print(rich_table(rows))
+    if comparison.samples:
+        print_samples(comparison.samples)
+    console.print(f"Runs, figures, results.json/.md/.csv and {comparison.report} are in {comparison.directory}/")
+    if any(r.error for r in comparison.results):
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@takes_run_options
+def train(
+    ctx: typer.Context,
+    model: Annotated[Optional[str], typer.Argument(help=f"Model name: {', '.join(model_names())}.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory to write (default runs/MODEL).")] = None,
+    checkpoint_every: CheckpointEvery = 0,
+    resume: Resume = None,
+    prepared: Annotated[Optional[Path], typer.Option(help="Train from a corpus made by `seqlab data prepare` (memory-mapped; encoder options come from it).")] = None,
+    nproc: Annotated[int, typer.Option(help="Processes to train on, launched through torchrun (gloo on CPU, nccl on GPUs).")] = 1,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Multi-process runs: snapshot folder saved every epoch (and --checkpoint-steps); a run finding one resumes from it.")] = None,
+    checkpoint_steps: Annotated[Optional[int], typer.Option(help="Multi-process runs: also snapshot every this many batches.")] = None,
+    *,
+    run: RunOptions,  # the options train and compare share (options.py)
+) -> None:
+    """Train one model (on IMDb, your own data or a prepared corpus) and save its run directory; checkpoints as it goes."""
+    from seqlab.models import build_model
+    from seqlab.recipes import Recipe, resume as resume_run, train_recipe
+    from seqlab.training import distributed
+    from seqlab.training.progress import ConsoleReporter
+
+    if nproc > 1 and not distributed.launched_by_torchrun():
+        from seqlab.launch import relaunch_with_torchrun
+
+        raise typer.Exit(relaunch_with_torchrun(nproc, sys.argv[1:]))
+
+    def on_prepared(prepared):
+        print_corpus(prepared.corpus)
+        print_summary(prepared.summary)
+
+    options, training = run.model_options, run.training
+    if resume is not None:
+        given = [f"--{name.replace('_', '-')}" if name != "model" else "MODEL" for name in ctx.params
+                 if name != "resume" and ctx.get_parameter_source(name).name == "COMMANDLINE"]
+        if given:
+            raise ConfigError(f"--resume continues with the settings the run started with; drop {', '.join(given)}")
+        _, result = resume_run(resume, ConsoleReporter(console, "resumed"), on_prepared, log=console.print)
+    elif model is None:
+        raise ConfigError(f"name a model to train ({', '.join(model_names())}), or give --resume RUN")
+    elif prepared is not None or distributed.launched_by_torchrun():
+        result = _train_distributed(model, options, training, prepared, run.archive, checkpoint, checkpoint_steps,
+                                    run.encoder, run.train_size, run.test_size, out or Path("runs") / model)
+    else:
+        build_model(model, **options)
+        recipe = Recipe(model=model, model_options=options, encoder=run.encoder, training=training, data=run.data,
+                        train_size=run.train_size, test_size=run.test_size, checkpoint_every=checkpoint_every,
+                        embeddings=run.embeddings)
+        _, result = train_recipe(recipe, out or Path("runs") / model, ConsoleReporter(console, model.upper()),
+                                 on_prepared, log=console.print)
+    if result is not None:
+        console.print(results_table([result]))
+        console.print(f"Saved run directory {result.run_directory}/")
+
+
+def _train_distributed(model, options, training, prepared, archive, checkpoint, checkpoint_steps, encoder_config,
+                       train_size, test_size, out):
+    """One process of a torchrun run (or a run on a prepared corpus); returns the result on process 0 only."""
+    from seqlab.models import build_model
+    from seqlab.pipeline import prepare_imdb, train_model
+    from seqlab.training import distributed
+    from seqlab.training.progress import ConsoleReporter
+
+    build_model(model, **options)
+    main_process = distributed.is_main()
+
+    def load_corpus():
+        if prepared is not None:
+            from seqlab.text.prepared import open_prepared
+
+            return open_prepared(prepared)
+        return prepare_imdb(archive, encoder_config, train_size, test_size)
+
+    if not main_process:
+        distributed.barrier()  # process 0 fills the tokenized-data cache first
+    corpus = load_corpus()
+    if main_process:
+        distributed.barrier()
+        print_corpus(corpus)
+    _, result = train_model(model, corpus, training, out, ConsoleReporter(console, model.upper()) if main_process else None,
+                            checkpoint=checkpoint, checkpoint_steps=checkpoint_steps, **options)
+    return result if main_process else None
