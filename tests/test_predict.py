@@ -66,6 +66,7 @@ def test_unknown_precision_lists_the_valid_ones(predictor):
         TorchBackend(predictor.run.model, "int4")
 
 
+@pytest.mark.slow
 def test_evaluate_scores_texts_as_training_scores_their_ids(predictor, imdb_corpus):
     """`seqlab evaluate` and a training run's test figures come from one metrics function."""
     import numpy as np

@@ -11,7 +11,9 @@ import urllib.request
 import pytest
 from rich.style import Style
 
-from seqlab.cli import _explanation_text, main
+from seqlab.cli import main
+from seqlab.cli.exit_codes import ExitCode
+from seqlab.cli.output import explanation_text
 from seqlab.explain import explain
 from seqlab.predict import load
 
