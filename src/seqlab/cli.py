@@ -118,9 +118,7 @@ def compare(
     if baseline:
         from seqlab.data.sources import load_corpus
 
-        raw = load_corpus(run.data)
-        if run.train_size is not None or run.test_size is not None:
-            raw = raw.subset(run.train_size, run.test_size, seed=0)  # the same texts prepare drew
+        raw = load_corpus(run.data, run.train_size, run.test_size)  # the same texts prepare drew
     comparison = run_compare(
         models, corpus, run.training, out, reporter_for=lambda name: ConsoleReporter(console, name.upper()),
         on_result=lambda r: console.print(f"{r.name.upper()}: test accuracy {r.test['accuracy']:.4f}, test loss "
@@ -198,7 +196,7 @@ def _train_distributed(model, options, training, prepared, archive, checkpoint, 
                        train_size, test_size, out):
     """One process of a torchrun run (or a run on a prepared corpus); returns the result on process 0 only."""
     from seqlab.models import build_model
-    from seqlab.pipeline import prepare_imdb, train_model
+    from seqlab.pipeline import prepare, train_model
     from seqlab.training import distributed
     from seqlab.training.progress import ConsoleReporter
 
@@ -206,11 +204,9 @@ def _train_distributed(model, options, training, prepared, archive, checkpoint, 
     main_process = distributed.is_main()
 
     def load_corpus():
-        if prepared is not None:
-            from seqlab.text.prepared import open_prepared
-
-            return open_prepared(prepared)
-        return prepare_imdb(archive, encoder_config, train_size, test_size)
+        if prepared is not None:  # the folder's own encoder
+            return prepare(DataSource(data=str(prepared)), None, train_size, test_size).corpus
+        return prepare(DataSource(archive=str(archive) if archive else None), encoder_config, train_size, test_size).corpus
 
     if not main_process:
         distributed.barrier()  # process 0 fills the tokenized-data cache first
@@ -235,31 +231,18 @@ def evaluate(
     label_column: LabelColumn = default(DataSource, "label_column"),
     replace_invalid: ReplaceInvalid = False,
 ) -> None:
-    """Test a saved run on labelled texts (IMDb's test reviews by default), with the run's own encoder."""
-    import numpy as np
+    """Test a saved run on labelled texts (IMDb's test reviews by default), with the run's own encoder;
+    --test-size N scores the N test reviews that training with --test-size N held out."""
+    from seqlab.pipeline import evaluate_run
 
-    from seqlab.data.corpus import Corpus
-    from seqlab.data.sources import load_evaluation_split
-    from seqlab.predict import load
-
-    predictor = load(run, precision=precision)
     source = data_source(data, None, text_column, label_column, replace_invalid, 0.2, archive)
-    split = load_evaluation_split(source, predictor.label_names)
-    if test_size is not None:
-        split = Corpus("evaluation", split, split, predictor.label_names, "").subset(None, test_size, seed=0).test
-    probs = predictor.predict_proba(split.texts)
-    labels = split.labels
-    predicted = probs.argmax(1)
-    accuracy = float((predicted == labels).mean())
-    loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1)).mean())
-    recall = {name: float((predicted[labels == i] == i).mean()) if (labels == i).any() else None
-              for i, name in enumerate(predictor.label_names)}
-    result = {"run": str(run), "test_reviews": len(labels), "accuracy": accuracy, "loss": loss, "recall": recall}
+    result = evaluate_run(run, source, test_size, precision)
     if json_output:
         console.print_json(json.dumps(result))
     else:
-        console.print(f"{run}: test accuracy {accuracy:.4f}, test loss {loss:.4f} on {len(labels):,} texts")
-        console.print("recall per class: " + ", ".join(f"{name} {value:.3f}" for name, value in recall.items()
+        console.print(f"{run}: test accuracy {result['accuracy']:.4f}, test loss {result['loss']:.4f} on "
+                      f"{result['test_reviews']:,} texts")
+        console.print("recall per class: " + ", ".join(f"{name} {value:.3f}" for name, value in result["recall"].items()
                                                       if value is not None))
 
 
@@ -445,18 +428,14 @@ def data_prepare(
     """Tokenize DATA once into memory-mapped arrays; a rerun after an interruption resumes."""
     import time
 
-    from seqlab.data import imdb
-    from seqlab.text.prepared import InMemorySource, open_prepared, prepare
+    from seqlab.text.prepared import open_prepared, prepare_source
 
     if not data.is_file():
         raise SeqlabError(f"no file at {data}; give the path of aclImdb_v1.tar.gz")
     started = time.perf_counter()
-    corpus = imdb.read_archive(data)
-    sources = {"train": InMemorySource(corpus.train.texts, corpus.train.labels),
-               "test": InMemorySource(corpus.test.texts, corpus.test.labels)}
-    prepare(sources, out, encoder_config(max_features, maxlen, truncating, padding), corpus.label_names,
-            name=corpus.name, chunk_size=chunk_size, workers=workers,
-            progress=lambda stage, done, total: console.print(f"{stage}: {done:,}/{total:,} texts", end="\r"))
+    prepare_source(DataSource(archive=str(data)), out, encoder_config(max_features, maxlen, truncating, padding),
+                   chunk_size=chunk_size, workers=workers,
+                   progress=lambda stage, done, total: console.print(f"{stage}: {done:,}/{total:,} texts", end="\r"))
     prepared = open_prepared(out)
     console.print(f"\nPrepared {len(prepared.train):,} training and {len(prepared.test):,} test texts "
                   f"({int(prepared.train.lengths.sum() + prepared.test.lengths.sum()):,} tokens) in {out} "
