@@ -205,6 +205,9 @@ def _train_distributed(model, options, training, prepared, archive, checkpoint, 
 
     def load_corpus():
         if prepared is not None:  # the folder's own encoder
+            from seqlab.text.prepared import read_manifest
+
+            read_manifest(prepared)  # names a folder that is no prepared corpus as such
             return prepare(DataSource(data=str(prepared)), None, train_size, test_size).corpus
         return prepare(DataSource(archive=str(archive) if archive else None), encoder_config, train_size, test_size).corpus
 
