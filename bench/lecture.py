@@ -33,7 +33,7 @@ def main() -> None:
 
     started = time.perf_counter()
     sizes = (2000, 1000) if args.quick else (None, None)
-    corpus = seqlab.prepare_imdb(archive_path(), train_size=sizes[0], test_size=sizes[1])
+    corpus = seqlab.prepare(seqlab.DataSource(archive=str(archive_path()) if archive_path() else None), train_size=sizes[0], test_size=sizes[1]).corpus
     prepare_seconds = time.perf_counter() - started
     training = seqlab.TrainConfig(epochs=1 if args.quick else 5)
 

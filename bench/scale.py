@@ -71,13 +71,15 @@ def children_peak_mb() -> float:
 
 
 def prepare_corpus(count: int, directory: Path, workers: int, chunk_size: int) -> dict:
-    from seqlab.text.prepared import open_prepared, prepare
+    from seqlab.data.sources import DataSource
+    from seqlab.pipeline import prepare
+    from seqlab.text import prepared
 
     started = time.perf_counter()
-    prepare({"train": SyntheticReviews(count)}, directory, name=f"synthetic-{count}", chunk_size=chunk_size,
-            workers=workers, vocabulary_texts=min(count, 100_000))
+    prepared.prepare({"train": SyntheticReviews(count)}, directory, name=f"synthetic-{count}", chunk_size=chunk_size,
+                     workers=workers, vocabulary_texts=min(count, 100_000))
     seconds = time.perf_counter() - started
-    corpus = open_prepared(directory)
+    corpus = prepare(DataSource(data=str(directory))).corpus
     tokens = int(corpus.train.lengths.sum())
     disk = sum(path.stat().st_size for path in directory.rglob("*.npy"))
     return {"texts": len(corpus.train), "tokens": tokens, "seconds": seconds, "rows_per_s": count / seconds,
@@ -88,14 +90,15 @@ def train_worker(prepared: Path, steps: int, result: Path) -> None:
     """One process of a training run (launched by torchrun): `steps` global batches from the memory map."""
     import torch
 
+    from seqlab.data.sources import DataSource
     from seqlab.models import build_model
-    from seqlab.text.prepared import open_prepared
+    from seqlab.pipeline import prepare
     from seqlab.training import distributed
     from seqlab.training.batches import collate
     from seqlab.training.fit import TrainConfig
 
     group = distributed.current()
-    corpus = open_prepared(prepared)
+    corpus = prepare(DataSource(data=str(prepared))).corpus
     torch.manual_seed(0)
     model = build_model("lstm", vocab_size=corpus.encoder.vocab_size)
     trainer = distributed.make_trainer(model, corpus.train, None, TrainConfig(batch_size=128, seed=0))

@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 
 def prepare_arrays(directory: Path, quick: bool) -> None:
     sizes = (2_000, 1_000) if quick else (None, None)
-    corpus = seqlab.prepare_imdb(archive_path(), train_size=sizes[0], test_size=sizes[1])
+    corpus = seqlab.prepare(seqlab.DataSource(archive=str(archive_path()) if archive_path() else None), train_size=sizes[0], test_size=sizes[1]).corpus
     order = np.random.default_rng(113).permutation(len(corpus.train))  # keras.datasets.imdb shuffles with seed 113
     for name, split in (("train", corpus.train.take(order)), ("test", corpus.test)):
         encoded = split.encoded

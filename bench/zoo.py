@@ -186,7 +186,8 @@ def main() -> None:
     dimension = 32 if args.quick else 128
     w2v_config = Word2VecConfig(dimension=dimension, epochs=1 if args.quick else 5)
     encoders = {(p.maxlen, p.vocabulary): seqlab.EncoderConfig(max_features=p.vocabulary, maxlen=p.maxlen) for p in plans}
-    corpora = {key: seqlab.prepare_imdb(path, encoder, *sizes) for key, encoder in encoders.items()}
+    corpora = {key: seqlab.prepare(seqlab.DataSource(archive=str(path)), encoder, *sizes).corpus
+               for key, encoder in encoders.items()}
     prepare_seconds = time.perf_counter() - started
 
     word2vec_seconds, vectors, coverage = 0.0, {}, None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import re
 from pathlib import Path
@@ -34,8 +33,9 @@ def run_blocks(blocks: list[str]) -> list[str]:
 @pytest.mark.slow
 def test_lecture_runs_on_a_subset(archive, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(seqlab, "prepare_imdb",
-                        functools.partial(seqlab.prepare_imdb, archive=archive, train_size=1_000, test_size=300))
+    prepare = seqlab.prepare
+    monkeypatch.setattr(seqlab, "prepare", lambda source, encoder=None: prepare(
+        seqlab.DataSource(archive=str(archive)), encoder, train_size=1_000, test_size=300))
     blocks = python_blocks(LECTURE)
     assert len(blocks) >= 9
     outputs = run_blocks(blocks)

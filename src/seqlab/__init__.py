@@ -1,7 +1,7 @@
 """seqlab: sequence models for text classification on PyTorch.
 
     import seqlab
-    corpus = seqlab.prepare_imdb()                       # IMDb, tokenized and cached
+    corpus = seqlab.prepare("imdb").corpus               # IMDb, tokenized and cached
     model, result = seqlab.train_model("lstm", corpus, out="runs/lstm")
     predictor = seqlab.load("runs/lstm")
     predictor.predict(["A wonderful film."])
@@ -14,11 +14,12 @@ from seqlab.lazy import lazy_exports
 __version__ = "0.1.0"  # the one place the version is written; pyproject.toml reads it from here
 
 __all__ = [
-    "EncoderConfig", "Prediction", "Predictor", "SeqlabError", "TrainConfig", "__version__", "compare", "load",
-    "prepare_imdb", "sample_predictions", "train_model",
+    "DataSource", "EncoderConfig", "Prediction", "Predictor", "SeqlabError", "TrainConfig", "__version__", "compare",
+    "evaluate_run", "load", "prepare", "sample_predictions", "train_model",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, {
     "SeqlabError": "seqlab.errors", "EncoderConfig": "seqlab.text.config", "TrainConfig": "seqlab.training.config",
-    **{name: "seqlab.pipeline" for name in ("compare", "prepare_imdb", "sample_predictions", "train_model")},
+    "DataSource": "seqlab.data.config",
+    **{name: "seqlab.pipeline" for name in ("compare", "evaluate_run", "prepare", "sample_predictions", "train_model")},
     **{name: "seqlab.predict" for name in ("Prediction", "Predictor", "load")},
 })

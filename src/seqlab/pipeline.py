@@ -18,7 +18,7 @@ import torch
 from seqlab.data import imdb
 from seqlab.data.corpus import Corpus
 from seqlab.data.sources import DataSource
-from seqlab.data.summary import DataSummary
+from seqlab.text.summary import DataSummary
 from seqlab.evaluation.baseline import BaselineResult, tfidf_baseline
 from seqlab.evaluation.figures import history_grid
 from seqlab.evaluation.gradients import GradientProfile, gradient_figure, gradient_profile, supports
@@ -26,7 +26,7 @@ from seqlab.evaluation.report import write_report
 from seqlab.evaluation.metrics import metrics_from_logits, probabilities, roc_points
 from seqlab.evaluation.predicting import predict_logits
 from seqlab.models import SequenceClassifier, build_model, count_parameters, model_config
-from seqlab.files import file_sha256, write_json
+from seqlab.files import write_json
 from seqlab.runs import save_run
 from seqlab.text.cache import EncodedCorpus, load_or_encode
 from seqlab.text.encoder import EncoderConfig
@@ -37,32 +37,6 @@ from seqlab.training.checkpoint import Checkpoint, Checkpointer
 from seqlab.training.fit import Callback, Reporter, TrainConfig, default_device, split_validation
 
 FIGURE_NAME = "sequence_models_history.png"
-
-
-def prepare_imdb(
-    archive: str | Path | None = None,
-    encoder: EncoderConfig | None = None,
-    train_size: int | None = None,
-    test_size: int | None = None,
-    cache: bool = True,
-) -> EncodedCorpus:
-    """IMDb read, tokenized and encoded; cached so a second call skips all of it.
-
-    `train_size`/`test_size` draw a class-balanced random subset (for quick runs).
-    """
-    encoder = encoder or EncoderConfig()
-    path = imdb.locate_archive(archive)
-    fingerprint = f"imdb:{file_sha256(path)}"
-    subset = train_size is not None or test_size is not None
-    if subset:
-        fingerprint += f":subset:{train_size}:{test_size}:0"
-
-    def read():
-        corpus = imdb.read_archive(path)
-        return corpus.subset(train_size, test_size, seed=0) if subset else corpus
-
-    corpus, _ = load_or_encode(fingerprint, read, encoder, imdb.cache_dir() if cache else None)
-    return corpus
 
 
 @dataclass
@@ -80,24 +54,32 @@ def prepare(
     test_size: int | None = None,
     cache: bool = True,
 ) -> Prepared:
-    """Any data source (IMDb, a CSV/TSV/JSONL/Parquet file, a folder per class) read, checked,
-    tokenized, encoded and summarised; cached by file content and encoder settings."""
+    """The one door to data: any source (IMDb, a CSV/TSV/JSONL/Parquet file, a folder per class,
+    a folder written by `seqlab data prepare`) read, checked, tokenized, encoded and summarised;
+    cached by the source's fingerprint and the encoder settings.
+
+    `train_size`/`test_size` draw a class-balanced subset of each split (sources.load_corpus);
+    `evaluate` draws the same test reviews for the same `test_size`. A prepared folder is opened
+    memory-mapped with its own encoder: `encoder` (if given) must equal it.
+    """
     from seqlab.data.sources import fingerprint as source_fingerprint
     from seqlab.data.sources import load_corpus
-    from seqlab.data.summary import TextFigures, summarize, text_figures
+    from seqlab.text.summary import TextFigures, summarize, text_figures
     from seqlab.text.cache import cache_key
 
     source = DataSource(data=source) if isinstance(source, str) else source
+    fingerprint = source_fingerprint(source, train_size, test_size)
+    if source.is_prepared:
+        from seqlab.text.prepared import open_source
+
+        corpus, figures = open_source(source, encoder, train_size, test_size)
+        return Prepared(corpus, summarize(corpus, TextFigures(**figures)),
+                        f"{fingerprint}|{cache_key(fingerprint, corpus.encoder.config)}", True)
     encoder = encoder or EncoderConfig()
-    fingerprint = source_fingerprint(source)
-    subset = train_size is not None or test_size is not None
-    if subset:
-        fingerprint += f":subset:{train_size}:{test_size}:0"
     figures: list[TextFigures] = []
 
     def read():
-        corpus = load_corpus(source)
-        corpus = corpus.subset(train_size, test_size, seed=0) if subset else corpus
+        corpus = load_corpus(source, train_size, test_size)
         figures.append(text_figures(corpus))
         return corpus
 
@@ -111,6 +93,27 @@ def prepare(
     if figures_path and not figures_path.is_file():
         write_json(figures_path, asdict(figures[-1]))
     return Prepared(corpus, summarize(corpus, figures[-1]), f"{fingerprint}|{cache_key(fingerprint, encoder)}", hit)
+
+
+def evaluate_run(
+    run: str | Path,
+    source: DataSource | str = "imdb",
+    test_size: int | None = None,
+    precision: str = "float32",
+) -> dict:
+    """Test the saved run `run` on labelled texts with its own encoder: accuracy, loss and recall per class.
+
+    IMDb's test reviews, else every text of the source (sources.load_evaluation_split); with
+    `test_size`, the very test reviews that training with the same `test_size` held out."""
+    from seqlab.data.sources import load_evaluation_split
+    from seqlab.predict import load
+
+    predictor = load(run, precision=precision)
+    source = DataSource(data=source) if isinstance(source, str) else source
+    split = load_evaluation_split(source, predictor.label_names, test_size)
+    scores = predictor.evaluate(split.texts, split.labels)
+    return {"run": str(run), "test_reviews": len(split.labels), "accuracy": scores["accuracy"], "loss": scores["loss"],
+            "recall": scores["recall"]}
 
 
 def pretrained_embeddings(
@@ -136,7 +139,9 @@ def pretrained_embeddings(
 
         raw = imdb.load(data.archive, unlabelled=True)
         if train_size is not None:
-            raw = raw.subset(train_size, None, seed=0)
+            from seqlab.data.sources import SUBSET_SEED
+
+            raw = raw.subset(train_size, None, seed=SUBSET_SEED)  # the training reviews prepare drew
         config = Word2VecConfig(dimension=embedding_dim or Word2VecConfig.dimension)
         log(f"word2vec on {len(raw.train):,} training + {len(raw.unlabelled):,} unlabelled reviews "
             f"(never the test reviews), {config.dimension} dimensions ...")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from seqlab.data.sources import DataSource
+from seqlab.data.sources import DataSource, fingerprint, load_corpus
+from seqlab.errors import ConfigError, DataError
 from seqlab.pipeline import prepare
 from seqlab.text.encoder import EncoderConfig
+from seqlab.text.prepared import prepare_source
 
 
 def _write(path: Path, rows) -> Path:
@@ -72,3 +76,48 @@ def test_without_a_test_set_a_stratified_share_is_held_out(files):
     prepared = prepare(DataSource(data=str(train), test_split=0.25))
     assert prepared.summary.test_counts == [round(count * 0.25) for count in counts]
     assert [a + b for a, b in zip(prepared.summary.train_counts, prepared.summary.test_counts)] == counts
+
+
+def test_a_prepared_folder_is_just_another_source(files, tmp_path):
+    train, test = files
+    source = DataSource(data=str(train), test_data=str(test))
+    config = EncoderConfig(max_features=2_000, maxlen=100)
+    folder = prepare_source(source, tmp_path / "prepared", config, chunk_size=64, workers=1)
+    assert json.loads((folder / "manifest.json").read_text())["source"] == fingerprint(source)
+
+    prepared = prepare(DataSource(data=str(folder)))
+    corpus = prepared.corpus
+    assert isinstance(corpus.train.encoded.ids, np.memmap) and corpus.encoder.config == config
+    assert prepared.from_cache and prepared.fingerprint.startswith("prepared:")
+    assert (len(corpus.train), len(corpus.test)) == (202, 61)
+    assert prepared.summary.text.train_duplicates == 2 and prepared.summary.text.overlap == 1  # from the manifest
+    assert prepare(DataSource(data=str(folder)), config).corpus.encoder.config == config  # the same settings: fine
+
+    # A subset selects the reviews the same sizes draw from the data it was made from.
+    subset = prepare(DataSource(data=str(folder)), None, 100, 30).corpus
+    raw = load_corpus(source, 100, 30)
+    for name in ("train", "test"):
+        selected, texts = getattr(subset, name), getattr(raw, name)
+        expected = corpus.encoder.encode(texts.texts)
+        assert np.array_equal(selected.labels, texts.labels)
+        assert all(np.array_equal(selected.encoded.sequence(i), expected.sequence(i)) for i in range(len(texts)))
+
+
+def test_options_a_prepared_folder_cannot_honour_are_errors_naming_them(files, tmp_path):
+    train, test = files
+    source = DataSource(data=str(train), test_data=str(test))
+    folder = prepare_source(source, tmp_path / "prepared", EncoderConfig(maxlen=100), chunk_size=256, workers=1)
+    with pytest.raises(ConfigError, match="--maxlen 50 .it was prepared with 100"):
+        prepare(DataSource(data=str(folder)), EncoderConfig(maxlen=50))
+    with pytest.raises(ConfigError, match="--test-data, --text-column cannot apply"):
+        prepare(DataSource(data=str(folder), text_column="body", test_data=str(test)))
+    with pytest.raises(DataError, match="holds token ids, not the texts"):
+        load_corpus(DataSource(data=str(folder)))
+    with pytest.raises(DataError, match="preparation of other data"):
+        prepare_source(DataSource(data=str(test)), folder, EncoderConfig(maxlen=100), workers=1)
+
+
+def test_an_unfinished_folder_is_named_as_such(tmp_path):
+    (tmp_path / "half" / ".chunks").mkdir(parents=True)
+    with pytest.raises(DataError, match="unfinished"):
+        prepare(DataSource(data=str(tmp_path / "half")))

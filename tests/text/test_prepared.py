@@ -77,10 +77,12 @@ def test_prepare_resumes_and_its_memory_mapped_arrays_equal_an_in_memory_encodin
     assert np.array_equal(a.ids.numpy(), b.ids.numpy()) and np.array_equal(a.labels.numpy(), b.labels.numpy())
 
 
-def test_prepare_refuses_to_mix_encoder_settings(synthetic_corpus, tmp_path):
+def test_prepare_refuses_to_mix_encoder_settings_or_sources(synthetic_corpus, tmp_path):
     texts = synthetic_corpus.train.texts[:100]
     sources = {"train": FailingSource(texts, synthetic_corpus.train.labels[:100], fail_from=50)}
     with pytest.raises(Interrupted):
-        prepare(sources, tmp_path, EncoderConfig(maxlen=30), chunk_size=50, workers=1)
+        prepare(sources, tmp_path, EncoderConfig(maxlen=30), chunk_size=50, workers=1, fingerprint="data:first")
     with pytest.raises(DataError, match="other encoder settings"):
         prepare(sources, tmp_path, EncoderConfig(maxlen=40), chunk_size=50, workers=1)
+    with pytest.raises(DataError, match="a preparation of other data .data:first"):
+        prepare(sources, tmp_path, EncoderConfig(maxlen=30), chunk_size=50, workers=1, fingerprint="data:second")

@@ -6,8 +6,8 @@
 import argparse
 import os
 
-from seqlab.pipeline import train_model
-from seqlab.text.prepared import open_prepared
+from seqlab.data.sources import DataSource
+from seqlab.pipeline import prepare, train_model
 from seqlab.training import distributed
 from seqlab.training.fit import Callback, TrainConfig
 
@@ -34,5 +34,5 @@ if __name__ == "__main__":
     parser.add_argument("--die-at", type=int)
     args = parser.parse_args()
     callbacks = [DieAt(args.die_at)] if args.die_at else []
-    train_model("lstm", open_prepared(args.prepared), TrainConfig(**SETTINGS), out=args.out, callbacks=callbacks,
+    train_model("lstm", prepare(DataSource(data=args.prepared)).corpus, TrainConfig(**SETTINGS), out=args.out, callbacks=callbacks,
                 checkpoint=args.checkpoint, checkpoint_steps=10, **MODEL)

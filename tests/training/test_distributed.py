@@ -13,9 +13,11 @@ import pytest
 import safetensors.torch
 import torch
 
+from seqlab.data.sources import DataSource
+from seqlab.pipeline import prepare as pipeline_prepare
 from seqlab.pipeline import train_model
 from seqlab.text.encoder import EncoderConfig
-from seqlab.text.prepared import InMemorySource, open_prepared, prepare
+from seqlab.text.prepared import InMemorySource, prepare
 from seqlab.training.distributed import shard_batches
 from seqlab.training.fit import TrainConfig, epoch_batches
 
@@ -70,7 +72,7 @@ def test_every_process_gets_an_equal_length_bucketed_share_of_each_batch():
 
 @pytest.mark.slow
 def test_two_processes_match_one_within_a_point(prepared, two_process_run):
-    _, single = train_model("lstm", open_prepared(prepared), TrainConfig(**SETTINGS), **MODEL)
+    _, single = train_model("lstm", pipeline_prepare(DataSource(data=str(prepared))).corpus, TrainConfig(**SETTINGS), **MODEL)
     history = json.loads((two_process_run / "history.json").read_text())
     metrics = json.loads((two_process_run / "metrics.json").read_text())
     assert single.history["val_accuracy"][-1] > 0.6  # it learned something worth comparing

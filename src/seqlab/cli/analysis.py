@@ -88,7 +88,8 @@ def gradients(
     from seqlab.evaluation.gradients import encode_test_reviews, gradient_figure, gradient_profile, supports
     from seqlab.files import write_json
     from seqlab.models import build_model
-    from seqlab.pipeline import prepare_imdb, train_model
+    from seqlab.data.config import DataSource
+        from seqlab.pipeline import prepare, train_model
     from seqlab.predict import load
     from seqlab.training.progress import ConsoleReporter
 
@@ -106,8 +107,8 @@ def gradients(
             test = encode_test_reviews(archive, run.encoder, steps)
         else:
             if corpus is None:
-                corpus = prepare_imdb(archive, EncoderConfig(max_features=max_features, maxlen=max(maxlen, steps)),
-                                      train_size, None)
+                corpus = prepare(DataSource(archive=str(archive) if archive else None),
+                                 EncoderConfig(max_features=max_features, maxlen=max(maxlen, steps)), train_size).corpus
             test = corpus.test
             trained, _ = train_model(name, corpus, TrainConfig(epochs=epochs, seed=seed), None,
                                      ConsoleReporter(console, name.upper()))

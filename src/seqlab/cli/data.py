@@ -9,6 +9,7 @@ import typer
 
 from seqlab.cli.options import MaxFeatures, Maxlen, Padding, Truncating, default, encoder_config
 from seqlab.cli.output import console
+from seqlab.data.config import DataSource
 from seqlab.errors import DataError
 from seqlab.text.config import EncoderConfig
 
@@ -26,18 +27,14 @@ def data_prepare(
     """Tokenize DATA once into memory-mapped arrays; a rerun after an interruption resumes."""
     import time
 
-    from seqlab.data import imdb
-    from seqlab.text.prepared import InMemorySource, open_prepared, prepare
+    from seqlab.text.prepared import open_prepared, prepare_source
 
     if not data.is_file():
         raise DataError(f"no file at {data}; give the path of aclImdb_v1.tar.gz")
     started = time.perf_counter()
-    corpus = imdb.read_archive(data)
-    sources = {"train": InMemorySource(corpus.train.texts, corpus.train.labels),
-               "test": InMemorySource(corpus.test.texts, corpus.test.labels)}
-    prepare(sources, out, encoder_config(max_features, maxlen, truncating, padding), corpus.label_names,
-            name=corpus.name, chunk_size=chunk_size, workers=workers,
-            progress=lambda stage, done, total: console.print(f"{stage}: {done:,}/{total:,} texts", end="\r"))
+    prepare_source(DataSource(archive=str(data)), out, encoder_config(max_features, maxlen, truncating, padding),
+                   chunk_size=chunk_size, workers=workers,
+                   progress=lambda stage, done, total: console.print(f"{stage}: {done:,}/{total:,} texts", end="\r"))
     prepared = open_prepared(out)
     console.print(f"\nPrepared {len(prepared.train):,} training and {len(prepared.test):,} test texts "
                   f"({int(prepared.train.lengths.sum() + prepared.test.lengths.sum()):,} tokens) in {out} "

@@ -25,22 +25,16 @@ def evaluate(
     label_column: LabelColumn = default(DataSource, "label_column"),
     replace_invalid: ReplaceInvalid = False,
 ) -> None:
-    """Test a saved run on labelled texts (IMDb's test reviews by default), with the run's own encoder."""
-    from seqlab.data.corpus import Corpus
-    from seqlab.data.sources import load_evaluation_split
-    from seqlab.predict import load
+    """Test a saved run on labelled texts (IMDb's test reviews by default), with the run's own encoder;
+    --test-size N scores the N test reviews that training with --test-size N held out."""
+    from seqlab.pipeline import evaluate_run
 
-    predictor = load(run, precision=precision)
     source = data_source(data, None, text_column, label_column, replace_invalid, 0.2, archive)
-    split = load_evaluation_split(source, predictor.label_names)
-    if test_size is not None:
-        split = Corpus("evaluation", split, split, predictor.label_names, "").subset(None, test_size, seed=0).test
-    scores = predictor.evaluate(split.texts, split.labels)
-    accuracy, loss, recall = scores["accuracy"], scores["loss"], scores["recall"]
-    result = {"run": str(run), "test_reviews": len(split.labels), "accuracy": accuracy, "loss": loss, "recall": recall}
+    result = evaluate_run(run, source, test_size, precision)
     if json_output:
         console.print_json(json.dumps(result))
     else:
-        console.print(f"{run}: test accuracy {accuracy:.4f}, test loss {loss:.4f} on {len(split.labels):,} texts")
-        console.print("recall per class: " + ", ".join(f"{name} {value:.3f}" for name, value in recall.items()
+        console.print(f"{run}: test accuracy {result['accuracy']:.4f}, test loss {result['loss']:.4f} on "
+                      f"{result['test_reviews']:,} texts")
+        console.print("recall per class: " + ", ".join(f"{name} {value:.3f}" for name, value in result["recall"].items()
                                                       if value is not None))

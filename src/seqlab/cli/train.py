@@ -51,9 +51,7 @@ def compare(
     if baseline:
         from seqlab.data.sources import load_corpus
 
-        raw = load_corpus(run.data)
-        if run.train_size is not None or run.test_size is not None:
-            raw = raw.subset(run.train_size, run.test_size, seed=0)  # the same texts prepare drew
+        raw = load_corpus(run.data, run.train_size, run.test_size)  # the same texts prepare drew
     comparison = run_compare(
         models, corpus, run.training, out, reporter_for=lambda name: ConsoleReporter(console, name.upper()),
         on_result=lambda r: console.print(f"{r.name.upper()}: test accuracy {r.test['accuracy']:.4f}, test loss "
@@ -130,7 +128,7 @@ def _train_distributed(model, options, training, prepared, archive, checkpoint, 
                        train_size, test_size, out):
     """One process of a torchrun run (or a run on a prepared corpus); returns the result on process 0 only."""
     from seqlab.models import build_model
-    from seqlab.pipeline import prepare_imdb, train_model
+    from seqlab.pipeline import prepare, train_model
     from seqlab.training import distributed
     from seqlab.training.progress import ConsoleReporter
 
@@ -138,11 +136,12 @@ def _train_distributed(model, options, training, prepared, archive, checkpoint, 
     main_process = distributed.is_main()
 
     def load_corpus():
-        if prepared is not None:
-            from seqlab.text.prepared import open_prepared
+        if prepared is not None:  # the folder's own encoder
+            from seqlab.text.prepared import read_manifest
 
-            return open_prepared(prepared)
-        return prepare_imdb(archive, encoder_config, train_size, test_size)
+            read_manifest(prepared)  # names a folder that is no prepared corpus as such
+            return prepare(DataSource(data=str(prepared)), None, train_size, test_size).corpus
+        return prepare(DataSource(archive=str(archive) if archive else None), encoder_config, train_size, test_size).corpus
 
     if not main_process:
         distributed.barrier()  # process 0 fills the tokenized-data cache first

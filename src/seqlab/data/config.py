@@ -15,11 +15,13 @@ if TYPE_CHECKING:
     from seqlab.data.files import TableOptions
 
 IMDB = "imdb"
+PREPARED_MANIFEST = "manifest.json"  # written last by `seqlab data prepare`: its presence marks a finished folder
+PREPARED_CHUNKS = ".chunks"  # the finished chunks of a preparation in progress
 
 
 @dataclass(frozen=True)
 class DataSource:
-    data: str = IMDB  # 'imdb', a CSV/TSV/JSONL/Parquet file, or a folder with a subfolder per class
+    data: str = IMDB  # 'imdb', a CSV/TSV/JSONL/Parquet file, a folder with a subfolder per class, or a prepared folder
     test_data: str | None = None  # a separate test set in the same form; without one, a stratified share of data
     text_column: str = "text"  # column (JSON key) with the texts
     label_column: str = "label"  # column (JSON key) with the labels: class names or whole numbers
@@ -35,6 +37,12 @@ class DataSource:
     @property
     def is_imdb(self) -> bool:
         return self.data == IMDB and not Path(self.data).exists()
+
+    @property
+    def is_prepared(self) -> bool:
+        """A folder written by `seqlab data prepare` (finished or not)."""
+        path = Path(self.data)
+        return path.is_dir() and ((path / PREPARED_MANIFEST).is_file() or (path / PREPARED_CHUNKS).is_dir())
 
     @property
     def table_options(self) -> TableOptions:

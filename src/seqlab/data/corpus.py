@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+
 @dataclass(frozen=True)
 class Split:
     """Texts with integer labels (0 .. number of classes - 1)."""
@@ -38,24 +39,45 @@ class Corpus:
 
     def subset(self, train: int | None = None, test: int | None = None, seed: int = 0) -> Corpus:
         """A random, class-balanced sample of each split (for quick runs and tests)."""
-        rng = np.random.default_rng(seed)
         return Corpus(
             name=f"{self.name}[train={train},test={test},seed={seed}]",
-            train=_sample(self.train, train, rng),
-            test=_sample(self.test, test, rng),
+            train=_take(self.train, balanced_sample(self.train.labels, train, seed, "train")),
+            test=_take(self.test, balanced_sample(self.test.labels, test, seed, "test")),
             label_names=self.label_names,
-            fingerprint=f"{self.fingerprint}:subset:{train}:{test}:{seed}",
+            fingerprint=subset_fingerprint(self.fingerprint, train, test, seed),
             unlabelled=self.unlabelled,
         )
 
 
-def _sample(split: Split, size: int | None, rng: np.random.Generator) -> Split:
-    if size is None or size >= len(split):
-        return split
-    classes = np.unique(split.labels)
+def subset_fingerprint(fingerprint: str, train: int | None, test: int | None, seed: int) -> str:
+    """The fingerprint of `Corpus.subset(train, test, seed)` of the corpus `fingerprint` names."""
+    if train is None and test is None:
+        return fingerprint
+    return f"{fingerprint}:balanced-sample(train={train},test={test},seed={seed})"
+
+
+def balanced_sample(labels: np.ndarray, size: int | None, seed: int, split: str) -> np.ndarray | None:
+    """Positions of a random, class-balanced sample of `size` texts of `split` (None: keep them all).
+
+    The draw depends only on the labels, `size`, `seed` and which split it is."""
+    if size is None or size >= len(labels):
+        return None
+    rng = _generator(seed, split)
+    classes = np.unique(labels)
     per_class = np.array_split(np.arange(size), len(classes))
-    chosen = [
-        rng.choice(np.flatnonzero(split.labels == label), len(part), replace=False)
-        for label, part in zip(classes, per_class)
-    ]
-    return split.take(rng.permutation(np.concatenate(chosen)))
+    chosen = [rng.choice(np.flatnonzero(labels == label), len(part), replace=False)
+              for label, part in zip(classes, per_class)]
+    return rng.permutation(np.concatenate(chosen))
+
+
+def _generator(seed: int, split: str) -> np.random.Generator:
+    """Each split draws from a random stream of its own, so that the test reviews a test size selects
+    do not depend on the training size (evaluation redraws them without one). The training draw
+    keeps the stream it always had: the same seed still gives the same training reviews."""
+    if split not in ("train", "test"):
+        raise ValueError(f"no split {split!r}: subsets are drawn of 'train' or 'test'")
+    return np.random.default_rng(seed if split == "train" else [seed, 1])
+
+
+def _take(split: Split, indices: np.ndarray | None) -> Split:
+    return split if indices is None else split.take(indices)

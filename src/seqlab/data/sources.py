@@ -1,8 +1,13 @@
-"""One way to name the data: ``--data imdb|FILE|FOLDER`` and an optional ``--test-data``.
+"""One way to name the data: ``--data imdb|FILE|FOLDER|PREPARED`` and an optional ``--test-data``.
 
 Without a test set, a stratified share of the data is held out for testing. Labels may be
 names or whole numbers; classes are numbered in sorted order of the training labels, and
-the names are kept in the run, so predictions speak the data's own labels.
+the names are kept in the run, so predictions speak the data's own labels. A folder written
+by `seqlab data prepare` (found by its manifest) holds token ids instead of texts; the
+pipeline's `prepare` opens it memory-mapped.
+
+`fingerprint` is the one naming scheme of the data: caches, resumed runs and prepared
+folders all record it.
 """
 
 from __future__ import annotations
@@ -13,14 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from seqlab.data import imdb
-from seqlab.data.config import DataSource
-from seqlab.data.corpus import Corpus, Split
+from seqlab.data.config import PREPARED_CHUNKS, PREPARED_MANIFEST, DataSource
+from seqlab.data.corpus import Corpus, Split, balanced_sample, subset_fingerprint
 from seqlab.data.files import LabelledTexts, TableOptions, read_table
 from seqlab.data.folders import folder_fingerprint, has_split_folders, read_folder
 from seqlab.errors import ConfigError, DataError
 from seqlab.files import file_sha256
 
 SOURCE_FORMAT = 1
+SUBSET_SEED = 0  # every --train-size/--test-size subset is drawn with this seed, in training and evaluation alike
 
 
 def _read(path: Path, options: TableOptions) -> LabelledTexts:
@@ -36,10 +42,20 @@ def _content_hash(path: Path) -> str:
     return file_sha256(path)
 
 
-def fingerprint(source: DataSource) -> str:
-    """Identifies the corpus `source` yields: file contents (not names or dates) plus every reading option."""
+def fingerprint(source: DataSource, train_size: int | None = None, test_size: int | None = None) -> str:
+    """Identifies the corpus `load_corpus(source, train_size, test_size)` yields: file contents (not names
+    or dates), every reading option and the subset drawn."""
+    return subset_fingerprint(_source_fingerprint(source), train_size, test_size, SUBSET_SEED)
+
+
+def _source_fingerprint(source: DataSource) -> str:
     if source.is_imdb:
         return f"imdb:{file_sha256(imdb.locate_archive(source.archive))}"
+    if source.is_prepared:  # its manifest records the fingerprint of what it was made from, the encoder and sizes
+        manifest = Path(source.data) / PREPARED_MANIFEST
+        if not manifest.is_file():
+            raise DataError(f"{source.data} is an unfinished preparation; rerun `seqlab data prepare` to complete it")
+        return f"prepared:{file_sha256(manifest)}"
     material = {k: v for k, v in source.to_dict().items() if k not in ("data", "test_data", "archive")}
     material["format"] = SOURCE_FORMAT
     material["data"] = _content_hash(Path(source.data))
@@ -49,8 +65,19 @@ def fingerprint(source: DataSource) -> str:
     return "data:" + json.dumps(material, sort_keys=True)
 
 
-def load_corpus(source: DataSource) -> Corpus:
-    """The corpus `source` names, checked: at least two classes, no unknown test labels."""
+def load_corpus(source: DataSource, train_size: int | None = None, test_size: int | None = None) -> Corpus:
+    """The corpus `source` names, checked: at least two classes, no unknown test labels; with
+    `train_size`/`test_size`, the class-balanced subset every command draws for those sizes."""
+    corpus = _load_corpus(source)
+    if train_size is None and test_size is None:
+        return corpus
+    return corpus.subset(train_size, test_size, seed=SUBSET_SEED)
+
+
+def _load_corpus(source: DataSource) -> Corpus:
+    if source.is_prepared:
+        raise DataError(f"{source.data} is a prepared corpus: it holds token ids, not the texts this needs; "
+                        "give the data it was prepared from")
     if source.is_imdb:
         if source.test_data:
             raise ConfigError("IMDb comes with its own test reviews; drop --test-data or give --data a file")
@@ -110,9 +137,20 @@ def stratified_split(split: Split, share: float, seed: int) -> tuple[Split, Spli
     return split.take(train), split.take(test)
 
 
-def load_evaluation_split(source: DataSource, names: tuple[str, ...]) -> Split:
+def load_evaluation_split(source: DataSource, names: tuple[str, ...], test_size: int | None = None) -> Split:
     """Texts to test a trained model on, labelled with the model's classes `names`: IMDb's test
-    reviews, else every row of --test-data (or of --data; a train/test folder gives its test/)."""
+    reviews, else every row of --test-data (or of --data; a train/test folder gives its test/).
+
+    `test_size` draws the class-balanced subset that training with the same `test_size` held out."""
+    split = _evaluation_split(source, names)
+    indices = balanced_sample(split.labels, test_size, SUBSET_SEED, "test")
+    return split if indices is None else split.take(indices)
+
+
+def _evaluation_split(source: DataSource, names: tuple[str, ...]) -> Split:
+    if source.is_prepared:
+        raise DataError(f"{source.data} is a prepared corpus (token ids, not texts); evaluate on the data it was "
+                        "prepared from")
     if source.is_imdb:
         corpus = imdb.load(source.archive)
         if tuple(corpus.label_names) != tuple(names):

@@ -1,7 +1,8 @@
 """Encoded corpora: token ids, lengths and labels as arrays, cached on disk by fingerprint.
 
-The cache key covers everything that changes the arrays: the source's content fingerprint,
-the subset drawn from it and every encoder setting. A hit skips reading and tokenizing.
+The cache key covers everything that changes the arrays: the source's fingerprint
+(`data.sources.fingerprint`: content, reading options and the subset drawn) and every
+encoder setting. A hit skips reading and tokenizing. `pipeline.prepare` is the one caller.
 """
 
 from __future__ import annotations

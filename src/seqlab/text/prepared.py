@@ -1,6 +1,7 @@
 """Corpora larger than memory: tokenize once into memory-mapped arrays, train from them.
 
-    DIR/manifest.json             splits, sizes, dtypes, label names, source; written last
+    DIR/manifest.json             splits, sizes, dtypes, label names, the source's fingerprint, text
+                                  figures (duplicates, overlap); written last
     DIR/encoder.json              the encoder every chunk was encoded with
     DIR/SPLIT/ids.npy             (tokens,) uint16 (or int32 for vocabularies over 65,536) token ids, flat
     DIR/SPLIT/offsets.npy         (texts + 1,) int64: text i is ids[offsets[i]:offsets[i + 1]]
@@ -12,6 +13,9 @@ processes; each finished chunk is written atomically under DIR/.chunks, so a rer
 interruption skips what is done. The chunks are then appended into the flat arrays with plain
 file writes (memory stays at about one chunk) and removed. Training opens the arrays with
 np.load(mmap_mode="r"): batches read only the pages of the texts they contain.
+
+Such a folder is a data source like any other: `pipeline.prepare(DataSource(data=DIR))`
+opens it (sources.py recognises it by its manifest).
 """
 
 from __future__ import annotations
@@ -20,16 +24,19 @@ import json
 import multiprocessing
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
 
-from seqlab.errors import DataError
-from seqlab.files import atomic_path, write_json
+from seqlab.data.corpus import balanced_sample
+from seqlab.data.sources import PREPARED_CHUNKS, PREPARED_MANIFEST, SUBSET_SEED, DataSource, load_corpus
+from seqlab.errors import ConfigError, DataError
+from seqlab.files import atomic_path, write_json, write_text
 from seqlab.text.cache import EncodedCorpus, EncodedSplit, EncodedView
 from seqlab.text.encoder import EncoderConfig, TextEncoder
+from seqlab.text.summary import text_figures
 
 PREPARED_FORMAT = 1
 ARRAYS = ("ids", "offsets", "full_lengths", "labels")
@@ -71,7 +78,7 @@ def _job_source(source: TextSource, start: int, stop: int) -> TextSource:
 
 
 def _chunk_path(out: Path, split: str, index: int) -> Path:
-    return out / ".chunks" / f"{split}-{index:06d}.npz"
+    return out / PREPARED_CHUNKS / f"{split}-{index:06d}.npz"
 
 
 def _encode_chunk(job: tuple) -> int:
@@ -169,19 +176,29 @@ def prepare(
     workers: int | None = None,
     vocabulary_texts: int = 200_000,
     progress: Callable[[str, int, int], None] | None = None,
+    fingerprint: str | None = None,
+    figures: dict | None = None,
 ) -> Path:
     """Encode `sources` (split name -> texts; "train" required) into memory-mapped arrays at `out`.
 
     The vocabulary is fitted on the first `vocabulary_texts` training texts (all of them for
     IMDb-sized corpora). Resumable: a rerun reuses the encoder and the chunks already written.
+    `fingerprint` (sources.fingerprint of the data) and `figures` (text/summary.py's TextFigures) go into
+    the manifest; a rerun with another fingerprint is refused rather than mixing two corpora.
     """
     out = Path(out)
-    if (out / "manifest.json").is_file():
+    marker = out / PREPARED_CHUNKS / "source"
+    if (out / PREPARED_MANIFEST).is_file():
+        _check_source(out, read_manifest(out).get("source"), fingerprint)
         return out
     if "train" not in sources or len(sources["train"]) == 0:
         raise DataError("prepare needs a non-empty 'train' split")
     workers = max(1, workers or os.cpu_count() or 1)
-    out.mkdir(parents=True, exist_ok=True)
+    if marker.is_file():  # resuming: the chunks already written are of the data recorded here
+        _check_source(out, marker.read_text() or None, fingerprint)
+        fingerprint = fingerprint or marker.read_text() or None
+    else:
+        write_text(marker, fingerprint or "")
     encoder_path = out / "encoder.json"
     if encoder_path.is_file():  # resuming: keep the encoder the finished chunks were made with
         encoder = TextEncoder.from_json(encoder_path.read_text())
@@ -194,7 +211,6 @@ def prepare(
         with atomic_path(encoder_path) as temporary:
             temporary.write_text(encoder.to_json())
     document = encoder.to_json()
-    (out / ".chunks").mkdir(exist_ok=True)
     jobs, chunk_lists = [], {}
     for split, source in sources.items():
         bounds = [(start, min(start + chunk_size, len(source))) for start in range(0, len(source), chunk_size)]
@@ -213,12 +229,35 @@ def prepare(
                 if progress:
                     progress("encode", done, total)
     splits = {split: _append_arrays(out, split, chunks, encoder.vocab_size) for split, chunks in chunk_lists.items()}
-    write_json(out / "manifest.json", {
+    write_json(out / PREPARED_MANIFEST, {
         "format": PREPARED_FORMAT, "name": name, "label_names": list(label_names), "splits": splits,
-        "encoder": asdict(encoder.config), "vocab_size": encoder.vocab_size,
+        "encoder": asdict(encoder.config), "vocab_size": encoder.vocab_size, "source": fingerprint,
+        "text": figures,
     })
-    shutil.rmtree(out / ".chunks", ignore_errors=True)
+    shutil.rmtree(out / PREPARED_CHUNKS, ignore_errors=True)
     return out
+
+
+def _check_source(out: Path, recorded: str | None, given: str | None) -> None:
+    if given is not None and recorded is not None and recorded != given:
+        raise DataError(f"{out} holds a preparation of other data ({recorded}); use another --out or delete it")
+
+
+def prepare_source(
+    source: DataSource,
+    out: str | Path,
+    encoder_config: EncoderConfig | None = None,
+    chunk_size: int = 20_000,
+    workers: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Path:
+    """Any data source (`--data`) read and prepared at `out`, its fingerprint and text figures in the manifest."""
+    corpus = load_corpus(source)
+    sources = {"train": InMemorySource(corpus.train.texts, corpus.train.labels),
+               "test": InMemorySource(corpus.test.texts, corpus.test.labels)}
+    return prepare(sources, out, encoder_config, corpus.label_names, name=corpus.name, chunk_size=chunk_size,
+                   workers=workers, progress=progress, fingerprint=corpus.fingerprint,
+                   figures=asdict(text_figures(corpus)))
 
 
 def open_split(directory: Path, split: str) -> EncodedSplit:
@@ -229,17 +268,26 @@ def open_split(directory: Path, split: str) -> EncodedSplit:
     return EncodedSplit(view, np.array(arrays["labels"]))
 
 
-def open_prepared(directory: str | Path) -> EncodedCorpus:
-    """A prepared corpus as an EncodedCorpus whose token ids stay on disk (no test split: an empty one)."""
+def read_manifest(directory: str | Path) -> dict:
+    """The manifest of the finished preparation at `directory`, checked for its format."""
     directory = Path(directory)
-    manifest_path = directory / "manifest.json"
+    manifest_path = directory / PREPARED_MANIFEST
     if not manifest_path.is_file():
-        hint = " (unfinished: rerun `seqlab data prepare` to complete it)" if (directory / ".chunks").is_dir() else ""
+        hint = " (unfinished: rerun `seqlab data prepare` to complete it)" if (directory / PREPARED_CHUNKS).is_dir() else ""
         raise DataError(f"no prepared corpus at {directory}{hint}; make one with `seqlab data prepare DATA --out {directory}`")
     manifest = json.loads(manifest_path.read_text())
     if manifest.get("format") != PREPARED_FORMAT:
         raise DataError(f"{directory} was prepared in format {manifest.get('format')!r}; this seqlab reads "
                         f"{PREPARED_FORMAT}: prepare it again")
+    return manifest
+
+
+def open_prepared(directory: str | Path) -> EncodedCorpus:
+    """A prepared corpus as an EncodedCorpus whose token ids stay on disk (no test split: an empty one).
+
+    Reading a prepared folder as a data source goes through `pipeline.prepare`, which calls this."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)
     encoder = TextEncoder.from_json((directory / "encoder.json").read_text())
     train = open_split(directory, "train")
     if "test" in manifest["splits"]:
@@ -247,3 +295,30 @@ def open_prepared(directory: str | Path) -> EncodedCorpus:
     else:
         test = train.select(np.zeros(0, dtype=np.int64))
     return EncodedCorpus(manifest["name"], encoder, train, test, tuple(manifest["label_names"]))
+
+
+def open_source(source: DataSource, encoder_config: EncoderConfig | None = None, train_size: int | None = None,
+                test_size: int | None = None) -> tuple[EncodedCorpus, dict]:
+    """The prepared folder `source` names, opened for `pipeline.prepare`: the corpus and its text figures.
+
+    A subset is a selection of positions: the reviews `train_size`/`test_size` draw from the data
+    it was made from. Options that cannot apply to a folder already encoded are errors naming them."""
+    unused = [f"--{name.replace('_', '-')}" for name, value in asdict(source).items()
+              if name not in ("data", "archive") and value != getattr(DataSource(), name)]
+    if unused:
+        raise ConfigError(f"{source.data} is a prepared corpus with its own splits and tokens: "
+                          f"{', '.join(unused)} cannot apply to it; drop {'it' if len(unused) == 1 else 'them'}")
+    corpus = open_prepared(source.data)
+    if encoder_config is not None:
+        kept = asdict(corpus.encoder.config)
+        differing = [f"--{name.replace('_', '-')} {value} (it was prepared with {kept[name]})"
+                     for name, value in asdict(encoder_config).items() if value != kept[name]]
+        if differing:
+            raise ConfigError(f"{source.data} is a prepared corpus, encoded once with its own settings: "
+                              f"{'; '.join(differing)}; drop the option or prepare it again with it")
+    splits = {}
+    for name, size in (("train", train_size), ("test", test_size)):
+        split = getattr(corpus, name)
+        indices = balanced_sample(split.labels, size, SUBSET_SEED, name)
+        splits[name] = split if indices is None else split.select(indices)
+    return replace(corpus, **splits), read_manifest(source.data).get("text") or {}

@@ -61,10 +61,17 @@ def text_figures(corpus: Corpus, examples: int = 3) -> TextFigures:
     )
 
 
+COVERAGE_BLOCK = 1 << 24  # tokens counted at a time: a memory-mapped corpus is read, never held, whole
+
+
 def _coverage(split: EncodedSplit) -> float:
     ids = split.encoded.ids
-    words = int((ids != START).sum())
-    return float((ids[ids != START] != UNKNOWN).sum() / words) if words else 1.0
+    words = known = 0
+    for start in range(0, len(ids), COVERAGE_BLOCK):
+        block = np.asarray(ids[start : start + COVERAGE_BLOCK])
+        words += int((block != START).sum())
+        known += int(((block != START) & (block != UNKNOWN)).sum())
+    return known / words if words else 1.0
 
 
 def summarize(corpus: EncodedCorpus, text: TextFigures) -> DataSummary:
