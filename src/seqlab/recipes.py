@@ -129,8 +129,8 @@ def train_recipe(
         on_prepared(prepared)
     saved = _recorded(recipe, out) | {"fingerprint": prepared.fingerprint}
     callback = Checkpointer(directory, saved, every_steps=recipe.checkpoint_every)
-    data = {"source": saved["data"]["data"] if not recipe.data.is_imdb else recipe.data.data,
-            "test_source": recipe.data.test_data, "summary": prepared.summary.to_dict()}
+    data = {"source": saved["data"]["data"], "test_source": recipe.data.test_data,
+            "summary": prepared.summary.to_dict()}
     if matrix is not None:
         options["embedding_dim"] = matrix.dimension
     return train_model(recipe.model, prepared.corpus, recipe.training, out, reporter,
