@@ -36,3 +36,22 @@ def test_a_failing_process_fails_a_multi_process_run_with_a_clear_message(tmp_pa
     assert done.returncode == ExitCode.FAILED
     assert "distributed training failed" in done.stderr and "no prepared corpus at" in done.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_options_a_prepared_corpus_cannot_honour_are_refused_by_name(tmp_path):
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from seqlab.cli import app
+    from seqlab.text.prepared import InMemorySource, prepare
+
+    texts = ["a good film", "a bad film", "good acting, good story", "bad acting and a bad story"]
+    folder = prepare({"train": InMemorySource(texts, np.array([1, 0, 1, 0]))}, tmp_path / "prepared", workers=1)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["train", "lstm", "--prepared", str(folder), "--maxlen", "50", "--train-size", "2",
+                                  "--text-column", "review", "--out", str(tmp_path / "r")])
+    message = str(refused.exception)
+    assert "prepared corpus" in message and all(name in message for name in ("--maxlen", "--train-size", "--text-column"))
+    both = runner.invoke(app, ["train", "lstm", "--prepared", str(folder), "--data", str(tmp_path / "x.csv")])
+    assert "--prepared and --data" in str(both.exception)
+    assert not (tmp_path / "r").exists()

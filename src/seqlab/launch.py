@@ -36,7 +36,7 @@ def relaunch_with_torchrun(nproc: int, arguments: list[str]) -> int:
     if code != 0:
         raise SeqlabError(
             f"distributed training failed: a process exited with an error and torchrun stopped the other "
-            f"{nproc - 1} (exit code {code}; the failing process's message is above). Fix the cause and rerun; "
-            "with --checkpoint the rerun resumes from the last checkpoint."
+            f"{nproc - 1} (exit code {code}; the failing process's message is above). Fix the cause, then "
+            "`seqlab train --resume OUT` continues from the last checkpoint (on any number of processes)."
         )
     return 0

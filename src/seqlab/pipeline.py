@@ -20,7 +20,6 @@ from seqlab.data.corpus import Corpus
 from seqlab.data.sources import DataSource
 from seqlab.text.summary import DataSummary
 from seqlab.evaluation.baseline import BaselineResult, tfidf_baseline
-from seqlab.evaluation.figures import history_grid
 from seqlab.evaluation.gradients import GradientProfile, gradient_figure, gradient_profile, supports
 from seqlab.evaluation.report import write_report
 from seqlab.evaluation.metrics import metrics_from_logits, probabilities, roc_points
@@ -184,25 +183,20 @@ def train_model(
     out: str | Path | None = None,
     reporter: Reporter | None = None,
     device: torch.device | None = None,
-    checkpoints: Checkpointing | None = None,
+    checkpointing: Checkpointing | None = None,
     embeddings: EmbeddingMatrix | None = None,
     callbacks: list[Callback] | tuple[Callback, ...] = (),
-    checkpoint: str | Path | None = None,
-    checkpoint_steps: int | None = None,
     **model_options,
 ) -> tuple[SequenceClassifier, ModelResult]:
     """Build `name`, fit it on the training split (less the validation share), test it, and
     save a run directory at `out` if given.
 
-    With `checkpoints` (single process, `seqlab train`), training checkpoints as it goes and,
-    if it holds a checkpoint, continues from it exactly. Under torchrun each process trains on
-    its share of every batch (training/distributed.py) and only process 0 writes; there,
-    `checkpoint` is a rank-agnostic snapshot folder saved every `checkpoint_steps` batches and
-    every epoch, and a run finding one resumes from it. `embeddings` (pretrained vectors in the
-    encoder's id order) initialise the embedding layer; embedding_dim then follows them unless given.
+    With `checkpointing`, training checkpoints as it goes (training/checkpoint.py) and, if it
+    holds a checkpoint, continues from it exactly. Under torchrun each process trains on its
+    share of every batch (training/distributed.py) and only process 0 writes. `embeddings`
+    (pretrained vectors in the encoder's id order) initialise the embedding layer;
+    embedding_dim then follows them unless given.
     """
-    from seqlab.training.snapshot import Snapshots, has_snapshot, restore_snapshot
-
     training = training or TrainConfig()
     torch.manual_seed(training.seed)
     if embeddings is not None and model_options.get("embedding_dim") is None:
@@ -215,14 +209,10 @@ def train_model(
     train_split, validation = split_validation(corpus.train, training.validation_split, training.seed, copy=False)
     trainer = distributed.make_trainer(model, train_split, validation, training, reporter, list(callbacks))
     trainer.callbacks.extend(training_callbacks(trainer))
-    if checkpoint is not None:
-        trainer.callbacks.append(Snapshots(Path(checkpoint), checkpoint_steps))
-        if has_snapshot(Path(checkpoint)):
-            restore_snapshot(trainer, Path(checkpoint))
-    if checkpoints:  # last, so a checkpoint sees the epoch's final state
-        trainer.callbacks.append(checkpoints.callback)
-        if checkpoints.resume_from:
-            checkpoints.callback.restore(trainer, checkpoints.resume_from)
+    if checkpointing:  # last, so a checkpoint sees the epoch's final state
+        trainer.callbacks.append(checkpointing.callback)
+        if checkpointing.resume_from:
+            checkpointing.callback.restore(trainer, checkpointing.resume_from)
     started = time.perf_counter()
     history = trainer.fit()
     train_seconds = time.perf_counter() - started
@@ -239,11 +229,11 @@ def train_model(
                                            "best_epoch": best.best_epoch if best else None},
             data={"name": corpus.name, "train": len(train_split), "validation": len(validation or []),
                   "test": len(corpus.test), "embeddings": embeddings.describe() if embeddings else None,
-                  **(checkpoints.data if checkpoints else {})},
+                  **(checkpointing.data if checkpointing else {})},
             extra_weights={"best.safetensors": best.state} if best else None,
         )
-    if checkpoints:
-        checkpoints.callback.finish()
+    if checkpointing:
+        checkpointing.callback.finish()
     distributed.barrier()  # the run directory is complete before any process returns
     result = ModelResult(name, run_directory, count_parameters(model), history_dict, test, train_seconds,
                          config=asdict(model.config), roc=roc_points(logits, labels) if len(corpus.test) else None,

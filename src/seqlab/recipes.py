@@ -1,20 +1,26 @@
 """A training run as data: what to train on what, so that it can be started and resumed.
 
-The recipe is stored in every checkpoint; ``seqlab train --resume RUN`` rebuilds the data,
-model and trainer from it and continues where the checkpoint left off.
+`train_recipe` is the one training entry: `seqlab train` runs it on one process, and every
+process of a torchrun launch (`--nproc N`) runs it too. The recipe is stored in every
+checkpoint; ``seqlab train --resume RUN`` rebuilds the data, model and trainer from it and
+continues where the checkpoint left off, on any number of processes.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from seqlab.data.sources import DataSource
-from seqlab.errors import RunError
+from seqlab.errors import ConfigError, RunError
 from seqlab.pipeline import Checkpointing, ModelResult, Prepared, prepare, pretrained_embeddings, train_model
 from seqlab.text.encoder import EncoderConfig
-from seqlab.training.checkpoint import Checkpoint, Checkpointer, checkpoint_directory, load_checkpoint
+from seqlab.text.prepared import read_manifest
+from seqlab.training import distributed
+from seqlab.training.checkpoint import LATEST, Checkpoint, Checkpointer, checkpoint_directory, load_checkpoint
 from seqlab.training.fit import Reporter, TrainConfig
 
 
@@ -24,7 +30,7 @@ class Recipe:
     model_options: dict[str, Any] = field(default_factory=dict)  # e.g. embedding_dim, hidden_size
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     training: TrainConfig = field(default_factory=TrainConfig)
-    data: DataSource = field(default_factory=DataSource)
+    data: DataSource = field(default_factory=DataSource)  # also a folder made by `seqlab data prepare`
     train_size: int | None = None  # class-balanced subsets, for quick runs
     test_size: int | None = None
     checkpoint_every: int = 0  # checkpoint every this many batches as well as every epoch (0: epochs only)
@@ -39,8 +45,30 @@ class Recipe:
                       "data": DataSource(**data["data"])})
 
 
+def prepared_data(directory: str | Path, source: DataSource) -> DataSource:
+    """`seqlab train --prepared DIR`: `source` with the corpus `seqlab data prepare` made at DIR as its data."""
+    if source.data != DataSource().data:
+        raise ConfigError("--prepared and --data both name the data; give one")
+    read_manifest(directory)  # a missing or unfinished folder is refused here, naming the fix
+    return replace(source, data=str(directory))
+
+
 def _prepare(recipe: Recipe) -> Prepared:
-    return prepare(recipe.data, recipe.encoder, recipe.train_size, recipe.test_size)
+    # A prepared folder brings its own encoder: the default settings mean "the folder's", others must match it.
+    encoder = None if recipe.data.is_prepared and recipe.encoder == EncoderConfig() else recipe.encoder
+    return prepare(recipe.data, encoder, recipe.train_size, recipe.test_size)
+
+
+def _recorded(recipe: Recipe, out: Path) -> dict[str, Any]:
+    """The recipe as a checkpoint keeps it: paths made absolute, since a resume may start elsewhere."""
+    saved = {**recipe.to_dict(), "out": str(out.resolve())}
+    if not recipe.data.is_imdb:
+        saved["data"] |= {key: str(Path(path).resolve()) for key in ("data", "test_data") if (path := saved["data"][key])}
+    return saved
+
+
+def _restarted_by_torchrun() -> bool:
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
 
 
 def train_recipe(
@@ -51,41 +79,55 @@ def train_recipe(
     resume_from: Checkpoint | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> tuple[Any, ModelResult]:
-    """Train `recipe` into the run directory `out`, checkpointing beside it (OUT.checkpoint/)."""
+    """Train `recipe` into the run directory `out`, checkpointing beside it (OUT.checkpoint/).
+
+    Every process of a torchrun launch calls this; process 0 reads and caches the data first,
+    and alone prints, checkpoints and writes the run (`on_prepared` and `log` run there only).
+    """
     out = Path(out)
     directory = checkpoint_directory(out)
-    if resume_from is None and (directory / "latest.json").exists():
-        raise RunError(f"{directory} holds a checkpoint of an unfinished run at {out}; continue it with "
-                       f"`seqlab train --resume {out}`, or delete {directory} to start again")
+    if resume_from is None and (directory / LATEST).exists():
+        if not _restarted_by_torchrun():
+            raise RunError(f"{directory} holds a checkpoint of an unfinished run at {out}; continue it with "
+                           f"`seqlab train --resume {out}`, or delete {directory} to start again")
+        resume_from = load_checkpoint(directory)  # torchrun --max-restarts reran the command: continue
+        recorded = json.loads(json.dumps(_recorded(recipe, out)))  # as it reads back from the checkpoint
+        if {key: value for key, value in resume_from.recipe.items() if key != "fingerprint"} != recorded:
+            raise RunError(f"{directory} holds a checkpoint of another recipe; delete it to start again")
+    main = distributed.is_main()
+    if not main:
+        distributed.barrier()  # process 0 fills the data caches (encoded corpus, word2vec) first
     prepared = _prepare(recipe)
     if resume_from is not None and resume_from.recipe.get("fingerprint") != prepared.fingerprint:
         raise RunError(f"the data of {out} changed since the checkpoint was written (its content or the encoder "
                        "settings differ), so the run cannot continue exactly; restore the data or start afresh")
-    if on_prepared:
-        on_prepared(prepared)
-    saved = {**recipe.to_dict(), "out": str(out.resolve()), "fingerprint": prepared.fingerprint}
-    if not recipe.data.is_imdb:  # a resume may start in another working directory
-        saved["data"] |= {key: str(Path(saved["data"][key]).resolve()) for key in ("data", "test_data") if saved["data"][key]}
-    callback = Checkpointer(directory, saved, every_steps=recipe.checkpoint_every)
-    data = {"source": recipe.data.data if recipe.data.is_imdb else str(Path(recipe.data.data).resolve()),
-            "test_source": recipe.data.test_data, "summary": prepared.summary.to_dict()}
     options = dict(recipe.model_options)
     matrix = pretrained_embeddings(recipe.embeddings, recipe.data, prepared.corpus, options.get("embedding_dim"),
-                                   recipe.train_size, log)
+                                   recipe.train_size, log if main else lambda message: None)
+    if main:
+        distributed.barrier()
+    if on_prepared and main:
+        on_prepared(prepared)
+    saved = _recorded(recipe, out) | {"fingerprint": prepared.fingerprint}
+    callback = Checkpointer(directory, saved, every_steps=recipe.checkpoint_every)
+    data = {"source": saved["data"]["data"], "test_source": recipe.data.test_data,
+            "summary": prepared.summary.to_dict()}
     if matrix is not None:
         options["embedding_dim"] = matrix.dimension
     return train_model(recipe.model, prepared.corpus, recipe.training, out, reporter,
-                       checkpoints=Checkpointing(callback, resume_from, data), embeddings=matrix, **options)
+                       checkpointing=Checkpointing(callback, resume_from, data), embeddings=matrix, **options)
 
 
 def resume(
     run: str | Path, reporter: Reporter | None = None, on_prepared: Callable[[Prepared], None] | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> tuple[Any, ModelResult]:
-    """Continue the interrupted run at `run` from its latest checkpoint, exactly."""
+    """Continue the interrupted run at `run` from its latest checkpoint, exactly (on the process
+    count it started with; on another, from the same state with the batches shared out anew)."""
     checkpoint = load_checkpoint(run)
+    known = {f.name for f in fields(Recipe)}
     try:
-        recipe = Recipe.from_dict({k: v for k, v in checkpoint.recipe.items() if k not in ("out", "fingerprint")})
+        recipe = Recipe.from_dict({k: v for k, v in checkpoint.recipe.items() if k in known})
     except (TypeError, KeyError) as error:
         raise RunError(f"the checkpoint in {checkpoint.directory} has an unreadable recipe ({error})") from None
     out = Path(checkpoint.recipe.get("out") or run)

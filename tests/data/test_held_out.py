@@ -15,6 +15,8 @@ from seqlab.pipeline import evaluate_run, prepare, train_model
 from seqlab.text.encoder import EncoderConfig
 from seqlab.training.fit import TrainConfig
 
+pytestmark = pytest.mark.slow  # IMDb itself: the held-out reviews of the real archive
+
 
 def test_a_splits_subset_does_not_depend_on_the_other_splits_size(imdb_corpus):
     both = imdb_corpus.subset(2_000, 1_000, seed=0)

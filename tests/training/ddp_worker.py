@@ -1,18 +1,17 @@
-"""Run under torchrun by test_distributed.py: train from a prepared corpus, optionally dying on the way.
+"""Run under torchrun by test_distributed.py: `seqlab train ...` whose process 1 dies at a given step.
 
-    python -m torch.distributed.run --nproc-per-node 2 ddp_worker.py PREPARED OUT CHECKPOINT [--die-at STEP]
+    python -m torch.distributed.run --nproc-per-node 2 ddp_worker.py STEP train lstm ... --out OUT
+
+Process 1 exits at global step STEP of epoch 2, on torchrun's first attempt only (a restart by
+--max-restarts runs through).
 """
 
-import argparse
 import os
+import sys
 
-from seqlab.data.sources import DataSource
-from seqlab.pipeline import prepare, train_model
+from seqlab import cli, pipeline
 from seqlab.training import distributed
-from seqlab.training.fit import Callback, TrainConfig
-
-SETTINGS = {"epochs": 2, "batch_size": 32, "validation_split": 0.2, "seed": 5}
-MODEL = {"embedding_dim": 32, "hidden_size": 16}
+from seqlab.training.fit import Callback
 
 
 class DieAt(Callback):
@@ -22,17 +21,13 @@ class DieAt(Callback):
         self.step = step
 
     def on_batch_end(self, trainer):
-        if trainer.state.epoch == 1 and trainer.state.step == self.step and distributed.current().rank == 1:
+        if (trainer.state.epoch == 1 and trainer.state.step == self.step and distributed.current().rank == 1
+                and os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"):
             os._exit(17)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("prepared")
-    parser.add_argument("out")
-    parser.add_argument("checkpoint")
-    parser.add_argument("--die-at", type=int)
-    args = parser.parse_args()
-    callbacks = [DieAt(args.die_at)] if args.die_at else []
-    train_model("lstm", prepare(DataSource(data=args.prepared)).corpus, TrainConfig(**SETTINGS), out=args.out, callbacks=callbacks,
-                checkpoint=args.checkpoint, checkpoint_steps=10, **MODEL)
+    step, sys.argv = int(sys.argv[1]), ["seqlab", *sys.argv[2:]]
+    callbacks = pipeline.training_callbacks
+    pipeline.training_callbacks = lambda trainer: [*callbacks(trainer), DieAt(step)]  # before the Checkpointer
+    cli.main()

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from seqlab.cli import app
 from seqlab.errors import RunError
 from seqlab.training.checkpoint import checkpoint_directory, load_checkpoint
+from seqlab.training.fit import Callback
 
 runner = CliRunner()
 # Sized so that training takes a few seconds: long enough to be killed mid-epoch reliably.
@@ -133,6 +134,54 @@ def test_resume_refuses_changed_data_and_extra_options(review_files, tmp_path):
     assert "changed since the checkpoint" in str(changed.exception)
 
 
+class _Crash(Callback):
+    """Fails the run at (epoch under way, step), after the checkpoint of an earlier step, as a kill would."""
+
+    def __init__(self, epoch: int, step: int):
+        self.epoch, self.step = epoch, step
+
+    def on_batch_end(self, trainer) -> None:
+        if (trainer.state.epoch + 1, trainer.state.step) == (self.epoch, self.step):
+            raise RuntimeError("simulated crash")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+def test_resume_is_exact_with_a_schedule_and_early_stopping(review_files, tmp_path, monkeypatch, schedule):
+    """Oracle: the run never stopped. The schedule's position and early stopping's best figure
+    and weights live in the callbacks and come back from the checkpoint."""
+    from seqlab import pipeline
+
+    options = ["--epochs", "3", "--schedule", schedule, "--patience", "1", "--restore-best", "--learning-rate", "0.01"]
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    args = [*_train_args(review_files, killed), *options]  # the later --epochs counts
+    callbacks = pipeline.training_callbacks
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "training_callbacks", lambda trainer: [*callbacks(trainer), _Crash(epoch=2, step=5)])
+        assert "simulated crash" in str(runner.invoke(app, args).exception)
+    checkpoint = load_checkpoint(killed)
+    assert (checkpoint.epoch, checkpoint.step) == (1, 3)
+    resumed = runner.invoke(app, ["train", "--resume", str(killed)])
+    assert resumed.exit_code == 0, resumed.output
+    uninterrupted = runner.invoke(app, [*_train_args(review_files, whole), *options])
+    assert uninterrupted.exit_code == 0, uninterrupted.output
+    a, b = _weights(killed), _weights(whole)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    history_a, history_b = (json.loads((run / "history.json").read_text()) for run in (killed, whole))
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert history_a[key] == history_b[key]
+    configs = [json.loads((run / "config.json").read_text())["training"] for run in (killed, whole)]
+    assert configs[0] == configs[1] and configs[0]["schedule"] == schedule and configs[0]["patience"] == 1
+
+
+def test_the_second_checkpoint_options_are_refused_naming_their_replacements(tmp_path):
+    gone = runner.invoke(app, ["train", "lstm", "--checkpoint", str(tmp_path / "c"), "--out", str(tmp_path / "r")])
+    assert "--checkpoint is gone" in str(gone.exception) and "--resume" in str(gone.exception)
+    renamed = runner.invoke(app, ["train", "lstm", "--checkpoint-steps", "50"])
+    assert "--checkpoint-every 50" in str(renamed.exception)
+    assert not (tmp_path / "r").exists()
+
+
 # A child process trains on random ids, checkpoints once, then is killed while writing the second checkpoint.
 CHILD = textwrap.dedent("""
     import os, signal, sys
@@ -193,7 +242,7 @@ def test_kill_during_a_checkpoint_write_leaves_the_previous_one_loadable(tmp_pat
     checkpoint = load_checkpoint(directory)
     assert (checkpoint.generation, checkpoint.epoch, checkpoint.step) == (1, 0, 2)
     assert checkpoint.recipe == {"note": "test"}
-    assert set(checkpoint.trainer_state) == {"model", "optimizer", "state", "random", "callbacks"}
+    assert set(checkpoint.trainer_state) == {"model", "optimizer", "state", "random", "callbacks", "stop"}
 
 
 def _one_checkpoint(tmp_path) -> Path:

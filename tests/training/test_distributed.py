@@ -1,9 +1,12 @@
-"""Training on 2 processes (torchrun, gloo, CPU) against 1, and resuming after a process dies."""
+"""Training on 2 processes (torchrun, gloo, CPU): every data source and option through the one
+training entry, and a dead process's run resumed on any number of processes."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,24 +19,44 @@ import torch
 from seqlab.data.sources import DataSource
 from seqlab.pipeline import prepare as pipeline_prepare
 from seqlab.pipeline import train_model
-from seqlab.text.encoder import EncoderConfig
+from seqlab.text.encoder import EncoderConfig, TextEncoder
 from seqlab.text.prepared import InMemorySource, prepare
+from seqlab.training.checkpoint import checkpoint_directory
 from seqlab.training.distributed import shard_batches
 from seqlab.training.fit import TrainConfig, epoch_batches
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
-sys.path.insert(0, str(WORKER.parent))
-from ddp_worker import MODEL, SETTINGS  # noqa: E402
+SETTINGS = {"epochs": 2, "batch_size": 32, "validation_split": 0.2, "seed": 5}
+MODEL = {"embedding_dim": 32, "hidden_size": 16}
+OPTIONS = [f"--{key.replace('_', '-')}={value}" for key, value in {**SETTINGS, **MODEL}.items()]
 
 
 def environment() -> dict[str, str]:
     # One thread per process: the cores are shared.
-    return {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "COLUMNS": "200"}
 
 
-def torchrun(*arguments: str, nproc: int = 2) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *arguments]
+def run(command: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(command, env=environment(), capture_output=True, text=True, timeout=600)
+
+
+def seqlab(*arguments: str) -> subprocess.CompletedProcess:
+    done = run([sys.executable, "-m", "seqlab", *arguments])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def torchrun(*arguments: str, nproc: int = 2, restarts: int = 0) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+                f"--max-restarts={restarts}", *arguments])
+
+
+def weights(run_directory: Path) -> dict[str, torch.Tensor]:
+    return safetensors.torch.load_file(run_directory / "model.safetensors")
+
+
+def read(run_directory: Path, name: str) -> dict:
+    return json.loads((run_directory / name).read_text())
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +70,32 @@ def prepared(imdb_corpus, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def two_process_run(prepared, tmp_path_factory):
-    """`seqlab train --nproc 2`, uninterrupted."""
+    """`seqlab train --nproc 2` on a prepared corpus, uninterrupted."""
     out = tmp_path_factory.mktemp("two") / "run"
-    settings = [f"--{key.replace('_', '-')}={value}" for key, value in {**SETTINGS, **MODEL}.items()]
-    command = [sys.executable, "-m", "seqlab", "train", "lstm", "--nproc", "2", "--prepared", str(prepared),
-               "--out", str(out), *settings]
-    done = subprocess.run(command, env=environment(), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    seqlab("train", "lstm", "--nproc", "2", "--prepared", str(prepared), "--out", str(out), *OPTIONS)
+    return out
+
+
+VECTORS = {"movie": 0.5, "film": -0.25, "good": 1.0, "bad": -1.0, "the": 0.125}  # word -> first coordinate
+
+
+@pytest.fixture(scope="module")
+def csv_run(imdb_corpus, tmp_path_factory):
+    """`seqlab train --nproc 2` on CSV files whose classes are not IMDb's, from a small vectors file."""
+    folder = tmp_path_factory.mktemp("csv")
+    small = imdb_corpus.subset(300, 100, seed=2)
+    for name, split in (("train.csv", small.train), ("test.csv", small.test)):
+        with open(folder / name, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["review", "verdict"])
+            writer.writerows([text, ("awful", "great")[int(label)]] for text, label in zip(split.texts, split.labels))
+    (folder / "vectors.txt").write_text("".join(f"{word} {first} " + " ".join(["0.0625"] * 7) + "\n"
+                                                for word, first in VECTORS.items()))
+    out = folder / "run"
+    seqlab("train", "lstm", "--nproc", "2", "--data", str(folder / "train.csv"),
+           "--test-data", str(folder / "test.csv"), "--text-column", "review", "--label-column", "verdict", "--embeddings", str(folder / "vectors.txt"),
+           "--freeze-embeddings", "--epochs", "1", "--batch-size", "32", "--hidden-size", "8", "--maxlen", "80",
+           "--max-features", "2000", "--out", str(out))
     return out
 
 
@@ -71,35 +113,75 @@ def test_every_process_gets_an_equal_length_bucketed_share_of_each_batch():
 
 
 @pytest.mark.slow
+def test_two_processes_train_on_the_csv_they_are_given(csv_run):
+    config = read(csv_run, "config.json")
+    assert config["label_names"] == ["awful", "great"]  # not IMDb's neg/pos
+    assert config["data"]["train"] + config["data"]["validation"] == 300 and config["data"]["test"] == 100
+    assert config["data"]["source"].endswith("train.csv")
+
+
+@pytest.mark.slow
+def test_two_processes_start_from_the_embeddings_file(csv_run):
+    config = read(csv_run, "config.json")
+    assert config["model"]["config"]["embedding_dim"] == 8  # the file's dimension
+    assert "vectors.txt" in config["data"]["embeddings"]
+    vocabulary = TextEncoder.from_json((csv_run / "encoder.json").read_text()).tokenizer.get_vocab()
+    table = weights(csv_run)["embedding.weight"]
+    for word, first in VECTORS.items():  # frozen: exactly the file's values after training
+        assert table[vocabulary[word]].tolist() == [first] + [0.0625] * 7
+
+
+@pytest.mark.slow
 def test_two_processes_match_one_within_a_point(prepared, two_process_run):
     _, single = train_model("lstm", pipeline_prepare(DataSource(data=str(prepared))).corpus, TrainConfig(**SETTINGS), **MODEL)
-    history = json.loads((two_process_run / "history.json").read_text())
-    metrics = json.loads((two_process_run / "metrics.json").read_text())
+    history = read(two_process_run, "history.json")
+    metrics = read(two_process_run, "metrics.json")
     assert single.history["val_accuracy"][-1] > 0.6  # it learned something worth comparing
     assert abs(history["val_accuracy"][-1] - single.history["val_accuracy"][-1]) <= 0.01
     assert abs(metrics["test"]["accuracy"] - single.test["accuracy"]) <= 0.01
     assert history["val_loss"][-1] == pytest.approx(single.history["val_loss"][-1], abs=0.005)
     # Metrics cover the whole validation set (400 reviews), not one process's share.
-    config = json.loads((two_process_run / "config.json").read_text())
-    assert config["data"]["validation"] == 400
+    assert read(two_process_run, "config.json")["data"]["validation"] == 400
+
+
+def _assert_same_run(got: Path, expected: Path) -> None:
+    mine, theirs = weights(got), weights(expected)
+    assert mine.keys() == theirs.keys()
+    for name in theirs:
+        torch.testing.assert_close(mine[name], theirs[name], rtol=0, atol=1e-6)
+    assert read(got, "history.json")["val_accuracy"] == pytest.approx(read(expected, "history.json")["val_accuracy"],
+                                                                      abs=1e-6)
 
 
 @pytest.mark.slow
-def test_a_dead_process_fails_the_run_and_a_restart_resumes_from_the_checkpoint(prepared, two_process_run, tmp_path):
-    out, checkpoint = tmp_path / "run", tmp_path / "checkpoint"
-    died = torchrun(str(WORKER), str(prepared), str(out), str(checkpoint), "--die-at", "35")
+def test_a_dead_process_fails_the_run_and_resume_continues_on_two_or_one(prepared, two_process_run, tmp_path):
+    out = tmp_path / "run"
+    died = torchrun(str(WORKER), "35", "train", "lstm", "--prepared", str(prepared), "--out", str(out),
+                    "--checkpoint-every", "10", *OPTIONS)
     assert died.returncode != 0
     assert "exitcode" in died.stderr and "17" in died.stderr  # torchrun names the process that failed
     assert not out.exists()  # no run directory from a failed run
-    state = json.loads((checkpoint / "state.json").read_text())["train"]
-    assert (state["epoch"], state["step"]) == (1, 30)  # the last checkpoint before process 1 died
+    latest = read(checkpoint_directory(out), "latest.json")
+    assert (latest["epoch"], latest["step"]) == (1, 30)  # the last checkpoint before process 1 died
+    elsewhere = tmp_path / "elsewhere" / "run"
+    shutil.copytree(checkpoint_directory(out), checkpoint_directory(elsewhere))
 
-    resumed = torchrun(str(WORKER), str(prepared), str(out), str(checkpoint))
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    got = safetensors.torch.load_file(out / "model.safetensors")
-    expected = safetensors.torch.load_file(two_process_run / "model.safetensors")
-    for name in expected:
-        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6)
-    history = json.loads((out / "history.json").read_text())
-    assert history["val_accuracy"] == pytest.approx(
-        json.loads((two_process_run / "history.json").read_text())["val_accuracy"], abs=1e-6)
+    seqlab("train", "--resume", str(out), "--nproc", "2")  # the same process count: exactly the same run
+    _assert_same_run(out, two_process_run)
+    assert not checkpoint_directory(out).exists()
+
+    seqlab("train", "--resume", str(elsewhere))  # one process: the same state, the last 20 steps undivided
+    history, whole = read(elsewhere, "history.json"), read(two_process_run, "history.json")
+    assert history["val_accuracy"][0] == whole["val_accuracy"][0]  # epoch 1 came from the checkpoint
+    assert history["val_accuracy"][1] == pytest.approx(whole["val_accuracy"][1], abs=0.01)
+    assert read(elsewhere, "config.json")["data"]["validation"] == 400
+
+
+@pytest.mark.slow
+def test_a_torchrun_restart_continues_from_the_checkpoint(prepared, two_process_run, tmp_path):
+    out = tmp_path / "run"
+    done = torchrun(str(WORKER), "35", "train", "lstm", "--prepared", str(prepared), "--out", str(out),
+                    "--checkpoint-every", "10", *OPTIONS, restarts=1)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "17" in done.stderr  # the first attempt died
+    _assert_same_run(out, two_process_run)

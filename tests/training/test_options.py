@@ -166,23 +166,18 @@ class _SaveAfterEpoch(Callback):
 
 
 def _checkpoint_files(directory):
-    """(save, restore) through the Checkpointer's files (`seqlab train`) or the snapshot (torchrun)."""
-    from seqlab.training.snapshot import restore_snapshot, save_snapshot
-
-    if directory.name.endswith(".checkpoint"):
-        return (lambda trainer: save_checkpoint(directory, trainer, recipe={}, generation=1),
-                lambda trainer: trainer.load_state_dict(load_checkpoint(directory).trainer_state))
-    return lambda trainer: save_snapshot(trainer, directory), lambda trainer: restore_snapshot(trainer, directory)
+    """(save, restore) through the one checkpoint format."""
+    return (lambda trainer: save_checkpoint(directory, trainer.state_dict(), recipe={}, generation=1),
+            lambda trainer: trainer.load_state_dict(load_checkpoint(directory).trainer_state))
 
 
-@pytest.mark.parametrize("schedule,files", [("cosine", "run.checkpoint"), ("plateau", "run.checkpoint"),
-                                            ("cosine", "snapshot")])
-def test_a_resumed_run_keeps_its_schedule_and_best_weights(synthetic, tmp_path, schedule, files):
+@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+def test_a_resumed_run_keeps_its_schedule_and_best_weights(synthetic, tmp_path, schedule):
     """Oracle: the run never stopped. The schedule's position, the best epoch's weights and the
     early-stopping counter live in callbacks; a resume that lost them would end elsewhere."""
     options = {"epochs": 3, "schedule": schedule, "restore_best": True, "patience": 3, "monitor": "val_accuracy",
                "learning_rate": 0.02}
-    save, restore = _checkpoint_files(tmp_path / files)
+    save, restore = _checkpoint_files(tmp_path / "run.checkpoint")
     whole = _trainer(synthetic, **options)
     whole.callbacks.append(_SaveAfterEpoch(save, epoch=1))
     whole_history = whole.fit()
@@ -197,6 +192,24 @@ def test_a_resumed_run_keeps_its_schedule_and_best_weights(synthetic, tmp_path, 
     best = [next(c for c in t.callbacks if isinstance(c, BestCheckpoint)) for t in (resumed, whole)]
     assert best[0].best_epoch == best[1].best_epoch
     assert all(torch.equal(best[0].state[key], best[1].state[key]) for key in best[1].state)
+
+
+class _StopAfterEpoch(Callback):
+    """Ends training after the first epoch, as early stopping does when it decides to."""
+
+    def on_epoch_end(self, trainer, logs) -> None:
+        trainer.stop = True
+
+
+def test_a_run_that_stopped_early_stays_stopped_when_resumed(tiny_reviews, tmp_path):
+    save, restore = _checkpoint_files(tmp_path / "run.checkpoint")
+    stopped = _trainer(tiny_reviews, epochs=3)
+    stopped.callbacks += [_StopAfterEpoch(), _SaveAfterEpoch(save, epoch=1)]  # killed after this checkpoint
+    assert len(stopped.fit().loss) == 1
+    resumed = _trainer(tiny_reviews, epochs=3)
+    restore(resumed)
+    assert len(resumed.fit().loss) == 1  # no epoch trained past the decision to stop
+    assert all(torch.equal(a, b) for a, b in zip(resumed.model.parameters(), stopped.model.parameters()))
 
 
 def test_checkpoints_hold_infinite_figures(tmp_path):

@@ -89,7 +89,7 @@ def gradients(
     from seqlab.files import write_json
     from seqlab.models import build_model
     from seqlab.data.config import DataSource
-        from seqlab.pipeline import prepare, train_model
+    from seqlab.pipeline import prepare, train_model
     from seqlab.predict import load
     from seqlab.training.progress import ConsoleReporter
 

@@ -80,17 +80,22 @@ def train(
     resume: Resume = None,
     prepared: Annotated[Optional[Path], typer.Option(help="Train from a corpus made by `seqlab data prepare` (memory-mapped; encoder options come from it).")] = None,
     nproc: Annotated[int, typer.Option(help="Processes to train on, launched through torchrun (gloo on CPU, nccl on GPUs).")] = 1,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="Multi-process runs: snapshot folder saved every epoch (and --checkpoint-steps); a run finding one resumes from it.")] = None,
-    checkpoint_steps: Annotated[Optional[int], typer.Option(help="Multi-process runs: also snapshot every this many batches.")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(hidden=True)] = None,  # gone: refused below, naming the way now
+    checkpoint_steps: Annotated[Optional[int], typer.Option(hidden=True)] = None,  # renamed --checkpoint-every
     *,
     run: RunOptions,  # the options train and compare share (options.py)
 ) -> None:
-    """Train one model (on IMDb, your own data or a prepared corpus) and save its run directory; checkpoints as it goes."""
+    """Train one model (on IMDb, your own data or a prepared corpus; 1 or N processes), save its run; checkpoints as it goes."""
     from seqlab.models import build_model
-    from seqlab.recipes import Recipe, resume as resume_run, train_recipe
+    from seqlab.recipes import Recipe, prepared_data, resume as resume_run, train_recipe
     from seqlab.training import distributed
     from seqlab.training.progress import ConsoleReporter
 
+    if checkpoint is not None:
+        raise ConfigError("--checkpoint is gone: checkpoints live beside the run in OUT.checkpoint/ (every epoch, "
+                          "and every --checkpoint-every N batches); resume with `seqlab train --resume OUT`")
+    if checkpoint_steps is not None:
+        raise ConfigError(f"--checkpoint-steps is now --checkpoint-every: pass --checkpoint-every {checkpoint_steps}")
     if nproc > 1 and not distributed.launched_by_torchrun():
         from seqlab.launch import relaunch_with_torchrun
 
@@ -100,55 +105,22 @@ def train(
         print_corpus(prepared.corpus)
         print_summary(prepared.summary)
 
-    options, training = run.model_options, run.training
     if resume is not None:
         given = [f"--{name.replace('_', '-')}" if name != "model" else "MODEL" for name in ctx.params
-                 if name != "resume" and ctx.get_parameter_source(name).name == "COMMANDLINE"]
+                 if name not in ("resume", "nproc") and ctx.get_parameter_source(name).name == "COMMANDLINE"]
         if given:
             raise ConfigError(f"--resume continues with the settings the run started with; drop {', '.join(given)}")
         _, result = resume_run(resume, ConsoleReporter(console, "resumed"), on_prepared, log=console.print)
     elif model is None:
         raise ConfigError(f"name a model to train ({', '.join(model_names())}), or give --resume RUN")
-    elif prepared is not None or distributed.launched_by_torchrun():
-        result = _train_distributed(model, options, training, prepared, run.archive, checkpoint, checkpoint_steps,
-                                    run.encoder, run.train_size, run.test_size, out or Path("runs") / model)
     else:
-        build_model(model, **options)
-        recipe = Recipe(model=model, model_options=options, encoder=run.encoder, training=training, data=run.data,
-                        train_size=run.train_size, test_size=run.test_size, checkpoint_every=checkpoint_every,
-                        embeddings=run.embeddings)
+        build_model(model, **run.model_options)
+        data = run.data if prepared is None else prepared_data(prepared, run.data)
+        recipe = Recipe(model=model, model_options=run.model_options, encoder=run.encoder, training=run.training,
+                        data=data, train_size=run.train_size, test_size=run.test_size,
+                        checkpoint_every=checkpoint_every, embeddings=run.embeddings)
         _, result = train_recipe(recipe, out or Path("runs") / model, ConsoleReporter(console, model.upper()),
                                  on_prepared, log=console.print)
-    if result is not None:
+    if distributed.is_main():
         console.print(results_table([result]))
         console.print(f"Saved run directory {result.run_directory}/")
-
-
-def _train_distributed(model, options, training, prepared, archive, checkpoint, checkpoint_steps, encoder_config,
-                       train_size, test_size, out):
-    """One process of a torchrun run (or a run on a prepared corpus); returns the result on process 0 only."""
-    from seqlab.models import build_model
-    from seqlab.pipeline import prepare, train_model
-    from seqlab.training import distributed
-    from seqlab.training.progress import ConsoleReporter
-
-    build_model(model, **options)
-    main_process = distributed.is_main()
-
-    def load_corpus():
-        if prepared is not None:  # the folder's own encoder
-            from seqlab.text.prepared import read_manifest
-
-            read_manifest(prepared)  # names a folder that is no prepared corpus as such
-            return prepare(DataSource(data=str(prepared)), None, train_size, test_size).corpus
-        return prepare(DataSource(archive=str(archive) if archive else None), encoder_config, train_size, test_size).corpus
-
-    if not main_process:
-        distributed.barrier()  # process 0 fills the tokenized-data cache first
-    corpus = load_corpus()
-    if main_process:
-        distributed.barrier()
-        print_corpus(corpus)
-    _, result = train_model(model, corpus, training, out, ConsoleReporter(console, model.upper()) if main_process else None,
-                            checkpoint=checkpoint, checkpoint_steps=checkpoint_steps, **options)
-    return result if main_process else None

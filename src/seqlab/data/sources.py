@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from seqlab.data import imdb
-from seqlab.data.config import PREPARED_CHUNKS, PREPARED_MANIFEST, DataSource
+from seqlab.data.config import PREPARED_MANIFEST, DataSource
 from seqlab.data.corpus import Corpus, Split, balanced_sample, subset_fingerprint
 from seqlab.data.files import LabelledTexts, TableOptions, read_table
 from seqlab.data.folders import folder_fingerprint, has_split_folders, read_folder

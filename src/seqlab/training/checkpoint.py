@@ -1,11 +1,13 @@
-"""Resumable training: checkpoints written atomically beside the run directory.
+"""Resumable training: one checkpoint format, written atomically beside the run directory.
 
 A run being trained at ``runs/lstm`` checkpoints into ``runs/lstm.checkpoint/``:
 
-    tensors-00000012.safetensors  every tensor: model weights, optimizer moments, random states
+    tensors-00000012.safetensors  every tensor: model weights, optimizer moments, random states,
+                                  what the callbacks keep (the best epoch's weights)
     state-00000012.json           everything else: epoch, step, running sums, history, optimizer
-                                  settings, the recipe (model, encoder, training, data) and the
-                                  sha256 of the tensors file
+                                  settings, the callbacks' positions (schedule, early stopping),
+                                  the recipe (model, encoder, training, data) and the sha256 of
+                                  the tensors file
     latest.json                   {"generation": 12, ...}: the checkpoint to resume from
 
 Each file is written to a temporary name, fsynced and renamed; ``latest.json`` is replaced
@@ -13,10 +15,11 @@ last, and older generations are deleted only after it. A process killed at any m
 leaves ``latest.json`` naming a complete, verified generation. The run directory itself is
 written only when training ends (see runs.py), then the checkpoint folder is removed.
 
-The format is rank-agnostic: the model's own ``state_dict`` (unwrapped, never DDP's
-``module.`` names), the optimizer's ``state_dict``, and random states keyed by generator
-("torch", "cuda0", ...). Under multi-process training one rank (rank 0) writes, every rank
-loads the same files; per-rank random states would go under extra keys.
+The format is rank-agnostic, so a run started on N processes resumes on any number: the
+model's own ``state_dict`` (never DDP's ``module.`` names), the optimizer's, running sums
+totalled over all processes, and one set of random states per process (the list's length is
+the process count that wrote it). Every process takes part in making a checkpoint (the sums
+and random states are gathered); process 0 alone writes it; every process reads it.
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ from seqlab import __version__
 from seqlab.errors import RunError
 from seqlab.files import atomic_path, file_sha256, write_json
 from seqlab.runs import PICKLE_SUFFIXES
+from seqlab.training import distributed
 from seqlab.training.fit import Callback, Trainer
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: random states per process, the stop flag
 SUFFIX = ".checkpoint"
 LATEST = "latest.json"
 
@@ -104,23 +108,23 @@ class Checkpoint:
         return self.trainer_state["state"]["step"]
 
 
-def save_checkpoint(directory: Path, trainer: Trainer, recipe: dict[str, Any], generation: int) -> Path:
-    """Write generation `generation` of the checkpoint, then point latest.json at it."""
+def save_checkpoint(directory: Path, trainer_state: dict[str, Any], recipe: dict[str, Any], generation: int) -> Path:
+    """Write generation `generation` of the checkpoint (`trainer_state` as Trainer.state_dict()
+    returns it), then point latest.json at it."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
-    tree = flatten(trainer.state_dict(), "", tensors)
+    tree = flatten(trainer_state, "", tensors)
     tensors_name, state_name = f"tensors-{generation:08d}.safetensors", f"state-{generation:08d}.json"
     with atomic_path(directory / tensors_name) as temporary:
         safetensors.torch.save_file(tensors, temporary, metadata={"seqlab_version": __version__})
-    state = trainer.state
+    epoch, step = trainer_state["state"]["epoch"], trainer_state["state"]["step"]
     write_json(directory / state_name, {
         "format": CHECKPOINT_FORMAT, "seqlab_version": __version__, "generation": generation,
-        "epoch": state.epoch, "step": state.step, "tensors": tensors_name,
+        "epoch": epoch, "step": step, "tensors": tensors_name,
         "tensors_sha256": file_sha256(directory / tensors_name), "recipe": recipe, "trainer": tree,
     })
-    write_json(directory / LATEST, {"generation": generation, "state": state_name, "epoch": state.epoch,
-                                    "step": state.step})
+    write_json(directory / LATEST, {"generation": generation, "state": state_name, "epoch": epoch, "step": step})
     for old in directory.iterdir():  # earlier generations and temporaries of interrupted writes
         if old.name not in (LATEST, tensors_name, state_name):
             old.unlink(missing_ok=True)
@@ -176,7 +180,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 class Checkpointer(Callback):
-    """Checkpoints at the end of every epoch and, with `every_steps`, every that many batches."""
+    """Checkpoints at the end of every epoch and, with `every_steps`, every that many batches.
+    Runs on every process (making a checkpoint gathers from all); process 0 writes."""
 
     def __init__(self, directory: Path, recipe: dict[str, Any], every_steps: int = 0, generation: int = 0):
         if every_steps < 0:
@@ -185,7 +190,9 @@ class Checkpointer(Callback):
 
     def save(self, trainer: Trainer) -> None:
         self.generation += 1
-        save_checkpoint(self.directory, trainer, self.recipe, self.generation)
+        trainer_state = trainer.state_dict()
+        if distributed.is_main():
+            save_checkpoint(self.directory, trainer_state, self.recipe, self.generation)
 
     def on_batch_end(self, trainer: Trainer) -> None:
         if self.every_steps and trainer.state.step % self.every_steps == 0:
@@ -199,5 +206,6 @@ class Checkpointer(Callback):
         self.generation = checkpoint.generation
 
     def finish(self) -> None:
-        """The run directory is saved: the checkpoints are no longer needed."""
-        shutil.rmtree(self.directory, ignore_errors=True)
+        """The run directory is saved: the checkpoints are no longer needed (process 0 removes them)."""
+        if distributed.is_main():
+            shutil.rmtree(self.directory, ignore_errors=True)

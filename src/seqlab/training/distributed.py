@@ -20,8 +20,9 @@ How the work is shared. `TrainConfig.batch_size` stays the number of texts per g
   figures cover the whole validation set, not process 0's share.
 
 Only process 0 (`is_main()`) writes logs, checkpoints and the run directory. A process that
-dies ends the others: torchrun tears the group down and exits non-zero (restart it, or use
-torchrun's --max-restarts, with --checkpoint to resume from the last checkpoint).
+dies ends the others: torchrun tears the group down and exits non-zero. `seqlab train --resume
+OUT` continues from the last checkpoint on any number of processes (training/checkpoint.py),
+and a restart by torchrun's --max-restarts continues by itself (recipes.py).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from seqlab.evaluation.metrics import metrics_from_logits
 from seqlab.evaluation.predicting import predict_logits
 from seqlab.models.base import SequenceClassifier
 from seqlab.text.cache import EncodedSplit
-from seqlab.training.fit import Callback, Reporter, TrainConfig, Trainer, epoch_batches
+from seqlab.training.fit import (Callback, Reporter, TrainConfig, Trainer, epoch_batches, random_states,
+                                 set_random_states)
 
 LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -122,6 +124,14 @@ def all_reduce_sums(values: list[float], device: torch.device) -> list[float]:
     return tensor.tolist()
 
 
+def all_gather(tensor: torch.Tensor, group: Group) -> list[torch.Tensor]:
+    """`tensor` of every process (the same shape and dtype on each), in process order, on the CPU."""
+    local = tensor.to(group.device)
+    pieces = [torch.empty_like(local) for _ in range(group.world_size)]
+    dist.all_gather(pieces, local)
+    return [piece.cpu() for piece in pieces]
+
+
 def distributed_logits(model: SequenceClassifier, split: EncodedSplit, group: Group,
                        batch_size: int = 512) -> torch.Tensor:
     """(texts, outputs) logits of the whole of `split` on every process: each predicts one share
@@ -160,6 +170,28 @@ class DistributedTrainer(Trainer):
         self.network = DistributedDataParallel(model, device_ids=device_ids)
         # Same initial weights everywhere (DDP also broadcasts process 0's), different dropout masks.
         torch.manual_seed(config.seed * 1_000_003 + group.rank)
+
+    def state_dict(self) -> dict:
+        """Called on every process: the running sums are totalled and each process's random states
+        gathered, so process 0's copy is the whole checkpoint."""
+        saved = super().state_dict()
+        state = self.state
+        totals = self.reduce_sums(state.loss_sum, state.correct, state.seen)
+        saved["state"] |= dict(zip(("loss_sum", "correct", "seen"), totals))
+        gathered = {key: all_gather(value, self.group) for key, value in sorted(random_states().items())}
+        saved["random"] = [{key: pieces[rank] for key, pieces in gathered.items()} for rank in range(self.group.world_size)]
+        return saved
+
+    def load_state_dict(self, saved: dict) -> None:
+        super().load_state_dict(saved)
+        if not self.group.is_main:  # the sums are totals: count them once
+            self.state.loss_sum, self.state.correct, self.state.seen = 0.0, 0, 0
+
+    def load_random_states(self, per_process: list[dict[str, torch.Tensor]]) -> None:
+        """Each process takes back its own generators; on another process count the shares of each
+        batch differ anyway, and each process keeps the generator seeded for its rank."""
+        if len(per_process) == self.group.world_size:
+            set_random_states(per_process[self.group.rank])
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         return shard_batches(epoch_batches(self.train.lengths, self.config, epoch), self.group.rank, self.group.world_size)

@@ -186,16 +186,23 @@ class Trainer:
     def state_dict(self) -> dict:
         """Everything a resume needs: with the same data and config, `load_state_dict` then `fit`
         continues as if never stopped. Batch order is a pure function of (seed, epoch), so the
-        position (epoch, step) stands for it."""
+        position (epoch, step) stands for it. "random" holds one set of random states per process;
+        "stop" is an early stop already decided."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "state": self.state.to_dict(), "random": random_states(), "callbacks": self.callbacks_state()}
+                "state": self.state.to_dict(), "random": [random_states()], "callbacks": self.callbacks_state(),
+                "stop": self.stop}
 
     def load_state_dict(self, saved: dict) -> None:
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.state = TrainState.from_dict(saved["state"])
-        set_random_states(saved["random"])
-        self.load_callbacks_state(saved.get("callbacks", {}))
+        self.load_random_states(saved["random"])
+        self.load_callbacks_state(saved["callbacks"])
+        self.stop = saved["stop"]
+
+    def load_random_states(self, per_process: list[dict[str, torch.Tensor]]) -> None:
+        """One process carries on with the generators of the first process that wrote the checkpoint."""
+        set_random_states(per_process[0])
 
     def callbacks_state(self) -> dict[str, dict]:
         """What each callback remembers (best weights so far, the schedule's position), keyed by
@@ -214,9 +221,9 @@ class Trainer:
         with flushed, worker_threads(self.shards) as self.pool:
             try:
                 for epoch in range(self.state.epoch + 1, self.config.epochs + 1):
-                    self.run_epoch(epoch)
-                    if self.stop:
+                    if self.stop:  # set by a callback, or by a resumed checkpoint that had stopped early
                         break
+                    self.run_epoch(epoch)
             finally:
                 self.pool = None
         self.model.eval()
