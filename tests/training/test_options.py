@@ -201,12 +201,12 @@ class _StopAfterEpoch(Callback):
         trainer.stop = True
 
 
-def test_a_run_that_stopped_early_stays_stopped_when_resumed(tiny_reviews, tmp_path):
+def test_a_run_that_stopped_early_stays_stopped_when_resumed(synthetic, tmp_path):
     save, restore = _checkpoint_files(tmp_path / "run.checkpoint")
-    stopped = _trainer(tiny_reviews, epochs=3)
+    stopped = _trainer(synthetic, epochs=3)
     stopped.callbacks += [_StopAfterEpoch(), _SaveAfterEpoch(save, epoch=1)]  # killed after this checkpoint
     assert len(stopped.fit().loss) == 1
-    resumed = _trainer(tiny_reviews, epochs=3)
+    resumed = _trainer(synthetic, epochs=3)
     restore(resumed)
     assert len(resumed.fit().loss) == 1  # no epoch trained past the decision to stop
     assert all(torch.equal(a, b) for a, b in zip(resumed.model.parameters(), stopped.model.parameters()))
