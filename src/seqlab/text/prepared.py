@@ -31,7 +31,8 @@ from typing import Callable, Protocol
 import numpy as np
 
 from seqlab.data.corpus import balanced_sample
-from seqlab.data.sources import PREPARED_CHUNKS, PREPARED_MANIFEST, SUBSET_SEED, DataSource, load_corpus
+from seqlab.data.config import PREPARED_CHUNKS, PREPARED_MANIFEST, DataSource
+from seqlab.data.sources import SUBSET_SEED, load_corpus
 from seqlab.errors import ConfigError, DataError
 from seqlab.files import atomic_path, write_json, write_text
 from seqlab.text.cache import EncodedCorpus, EncodedSplit, EncodedView
