@@ -109,7 +109,7 @@ def test_options_a_prepared_folder_cannot_honour_are_errors_naming_them(files, t
     folder = prepare_source(source, tmp_path / "prepared", EncoderConfig(maxlen=100), chunk_size=256, workers=1)
     with pytest.raises(ConfigError, match="--maxlen 50 .it was prepared with 100"):
         prepare(DataSource(data=str(folder)), EncoderConfig(maxlen=50))
-    with pytest.raises(ConfigError, match="--test-data, --text-column cannot apply"):
+    with pytest.raises(ConfigError, match="--test-data; --text-column cannot apply"):
         prepare(DataSource(data=str(folder), text_column="body", test_data=str(test)))
     with pytest.raises(DataError, match="holds token ids, not the texts"):
         load_corpus(DataSource(data=str(folder)))

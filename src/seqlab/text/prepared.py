@@ -304,19 +304,17 @@ def open_source(source: DataSource, encoder_config: EncoderConfig | None = None,
 
     A subset is a selection of positions: the reviews `train_size`/`test_size` draw from the data
     it was made from. Options that cannot apply to a folder already encoded are errors naming them."""
-    unused = [f"--{name.replace('_', '-')}" for name, value in asdict(source).items()
-              if name not in ("data", "archive") and value != getattr(DataSource(), name)]
-    if unused:
-        raise ConfigError(f"{source.data} is a prepared corpus with its own splits and tokens: "
-                          f"{', '.join(unused)} cannot apply to it; drop {'it' if len(unused) == 1 else 'them'}")
+    refused = [f"--{name.replace('_', '-')}" for name, value in asdict(source).items()
+               if name not in ("data", "archive") and value != getattr(DataSource(), name)]
     corpus = open_prepared(source.data)
     if encoder_config is not None:
         kept = asdict(corpus.encoder.config)
-        differing = [f"--{name.replace('_', '-')} {value} (it was prepared with {kept[name]})"
-                     for name, value in asdict(encoder_config).items() if value != kept[name]]
-        if differing:
-            raise ConfigError(f"{source.data} is a prepared corpus, encoded once with its own settings: "
-                              f"{'; '.join(differing)}; drop the option or prepare it again with it")
+        refused += [f"--{name.replace('_', '-')} {value} (it was prepared with {kept[name]})"
+                    for name, value in asdict(encoder_config).items() if value != kept[name]]
+    if refused:
+        raise ConfigError(f"{source.data} is a prepared corpus, with its own splits and tokens encoded once: "
+                          f"{'; '.join(refused)} cannot apply to it; drop {'it' if len(refused) == 1 else 'them'} "
+                          "or prepare it again with other settings")
     splits = {}
     for name, size in (("train", train_size), ("test", test_size)):
         split = getattr(corpus, name)
