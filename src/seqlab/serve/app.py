@@ -92,7 +92,7 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
     install_error_handlers(app)
 
     def model_named(name: str | None) -> ServedModel:
-        name = name or default
+        name = default if name is None else name  # "" names no model: 404, as the schema's enum says
         if name not in models:
             raise HTTPException(404, f"unknown model {name!r}; served models: {', '.join(models)}")
         return models[name]
@@ -152,7 +152,10 @@ def _narrow_schema(app: FastAPI, models: dict[str, ServedModel], secured: bool) 
         explain["method"]["enum"] = methods
         for operations in schema["paths"].values():
             for operation in operations.values():
-                for parameter in operation.get("parameters", []):
+                # v2's version is a path parameter of the /versions/{version}/ routes (hidden), not a query one
+                operation["parameters"] = [parameter for parameter in operation.get("parameters", [])
+                                           if (parameter["in"], parameter["name"]) != ("query", "version")]
+                for parameter in operation["parameters"]:
                     if parameter["in"] == "path" and parameter["name"] == "name":
                         parameter["schema"]["enum"] = names
         if secured:

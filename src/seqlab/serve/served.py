@@ -37,7 +37,8 @@ def explain_bounded(predictor: Predictor, text: str, method: str, target: str | 
     `text` and `words_cut` counts every word cut off."""
     maxlen = predictor.encoder.config.maxlen
     kept = 2 * maxlen
-    spans = predictor.encoder.tokenizer.encode(text, add_special_tokens=False).offsets
+    # encode_batch lets go of the GIL while it works, so a long text does not hold up the event loop
+    spans = predictor.encoder.tokenizer.encode_batch([text], add_special_tokens=False)[0].offsets
     if len(spans) <= kept:
         return predictor.explain(text, method, target).to_dict()
     if predictor.encoder.config.truncating == "pre":  # the model reads the last words
