@@ -85,6 +85,7 @@ BAD = [
     ({"json": {"texts": ["fine", 3]}}, 422, "texts.1"),
     ({"json": {"text": ["fine"]}}, 422, "texts: this field is required"),
     ({"json": {"texts": ["fine"], "model": "bert"}}, 404, "served models: lstm, other"),
+    ({"json": {"texts": ["fine"], "model": ""}}, 404, "unknown model ''"),
     ({"content": b'{"texts": ["\xff\xfe"]}', "headers": {"content-type": "application/json"}}, 400, "not UTF-8"),
     ({"content": b'{"texts": [', "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
     ({"content": b'{"texts": ["a"]}', "headers": {"content-type": "text/plain"}}, 415, "Content-Type: application/json"),
@@ -149,3 +150,151 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_answers(served_ru
     assert answers == expected
     batcher = app.state.models["lstm"].batcher
     assert batcher.texts == 24 and batcher.batches < 6  # merged, not one model call per request
+
+
+def strict_json(response) -> object:
+    """The body parsed as standard JSON: NaN and Infinity (which Python's json would accept) are refused."""
+    def refuse(constant):
+        raise AssertionError(f"the response holds {constant}, which is not JSON: {response.text[:200]}")
+
+    return json.loads(response.content, parse_constant=refuse)
+
+
+def test_lone_surrogates_become_replacement_characters(client):
+    raw = {"content-type": "application/json"}
+    explained = client.post("/v1/explain", content=b'{"text": "bad \\ud800 text", "method": "occlusion"}', headers=raw)
+    assert explained.status_code == 200, explained.text
+    assert [w["text"] for w in strict_json(explained)["words"]] == ["bad", "text"]
+    predicted = client.post("/v1/predict", content=b'{"texts": ["bad \\udfff text"]}', headers=raw)
+    assert predicted.json() == client.post("/v1/predict", json={"texts": ["bad \ufffd text"]}).json()
+    infer = (b'{"id": "\\ud800", "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", '
+             b'"data": ["fine \\udc00"]}]}')
+    answered = client.post("/v2/models/lstm/infer", content=infer, headers=raw)
+    assert answered.status_code == 200 and answered.json()["id"] == "\ufffd"
+    paired = client.post("/v1/predict", content=b'{"texts": ["\\ud83d\\ude00 great"]}', headers=raw)
+    assert paired.status_code == 200  # a surrogate pair is one character, kept
+
+
+def test_405_names_the_allowed_methods(client):
+    response = client.get("/v1/predict")
+    assert response.status_code == 405 and response.headers["allow"] == "POST" and "error" in response.json()
+    assert "GET" in client.delete("/v2/health/live").headers["allow"]
+
+
+def test_the_schema_states_the_limits(client):
+    schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    texts = components["PredictRequest"]["properties"]["texts"]
+    assert texts["minItems"] == 1 and texts["maxItems"] == 256
+    explain = components["ExplainRequest"]["properties"]
+    assert {"type": "string", "enum": ["negative", "positive"]} in explain["target"]["anyOf"]
+    assert explain["method"]["enum"] == ["auto", "occlusion", "integrated_gradients"]
+    assert {"type": "string", "enum": ["lstm", "other"]} in explain["model"]["anyOf"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if method == "post":
+                assert {"415", "413", "422", "503"} <= set(operation["responses"]), path
+    assert "503" in schema["paths"]["/v2/health/ready"]["get"]["responses"]
+
+
+def test_explanations_of_long_texts_are_bounded_and_exact(client, served_runs):
+    review = "Dull and predictable. " * 3000 + "But the ending was wonderful and moving."
+    body = strict_json(client.post("/v1/explain", json={"text": review, "method": "occlusion"}))
+    expected = load(served_runs[0]).explain(review, method="occlusion")
+    assert body["prediction"] == expected.prediction.to_dict() and body["words_cut"] == expected.words_cut
+    read = [w for w in body["words"] if w["read"]]
+    assert read == [w.to_dict() for w in expected.words if w.read]  # same scores, offsets into the whole review
+    assert len(body["words"]) == 400 and body["words"][0]["start"] > 0
+    assert all(review[w["start"]:w["end"]] == w["text"] for w in body["words"])
+
+
+@pytest.fixture
+def broken_runs(served_runs):
+    """The two served models, the first with NaN weights (as a diverged training leaves them)."""
+    import torch
+
+    predictors = load_predictors([str(p) for p in served_runs])
+    with torch.no_grad():
+        next(predictors["lstm"].model.parameters()).fill_(float("nan"))
+    return predictors
+
+
+def test_a_model_with_non_finite_weights_is_not_ready_and_never_answers_nan(broken_runs):
+    with TestClient(create_app(broken_runs)) as client:
+        ready = client.get("/v2/health/ready")
+        assert ready.status_code == 503 and strict_json(ready)["ready"] is False
+        assert "not finite" in ready.json()["error"] and "retrain" in ready.json()["error"]
+        assert client.get("/v2/models/lstm/ready").status_code == 503
+        assert client.get("/v2/models/other/ready").json() == {"name": "other", "ready": True}
+        for path, body in (("/v1/predict", {"texts": ["fine"]}), ("/v1/explain", {"text": "fine"})):
+            response = client.post(path, json=body)
+            assert response.status_code == 503 and "cannot answer" in strict_json(response)["error"]
+        assert client.post("/v1/predict", json={"texts": ["fine"], "model": "other"}).status_code == 200
+        assert len(strict_json(client.get("/v1/models"))) == 2
+
+
+def test_a_model_whose_outputs_turn_non_finite_stops_answering(served_runs):
+    import torch
+
+    predictors = load_predictors([str(served_runs[0])])
+    with TestClient(create_app(predictors, ServeConfig(batching=False))) as client:
+        assert client.post("/v1/predict", json={"texts": ["fine"]}).status_code == 200
+        with torch.no_grad():
+            for parameter in predictors["lstm"].model.parameters():
+                parameter.fill_(float("inf"))
+        response = client.post("/v1/predict", json={"texts": ["fine"]})
+        assert response.status_code == 503 and "non-finite" in strict_json(response)["error"]
+        assert client.get("/v2/health/ready").status_code == 503
+
+
+def test_requests_over_the_queue_limit_get_503_with_retry_after(served_runs):
+    app = create_app(load_predictors([str(served_runs[0])]), ServeConfig(max_queued_texts=256, batch_window_ms=20))
+    texts = ["A long review of a film that was good in parts. " * 20] * 256
+
+    async def scenario():
+        import httpx
+
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http_client:
+                return await asyncio.gather(*[http_client.post("/v1/predict", json={"texts": texts}) for _ in range(4)])
+
+    responses = asyncio.run(scenario())
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses[0] == 200 and statuses[-1] == 503
+    shed = next(r for r in responses if r.status_code == 503)
+    assert shed.headers["retry-after"] == "1" and "limit of 256" in shed.json()["error"]
+    assert app.state.models["lstm"].queued_texts == 0
+
+
+def test_an_api_key_guards_everything_but_health_page_and_docs(served_runs, monkeypatch, tmp_path):
+    monkeypatch.setenv("SEQLAB_API_KEY", "s3cret")
+    with TestClient(create_app(load_predictors([str(served_runs[0])]))) as client:
+        refused = client.post("/v1/predict", json={"texts": ["fine"]})
+        assert refused.status_code == 401 and "API key" in refused.json()["error"]
+        assert refused.headers["www-authenticate"] == "Bearer"
+        assert client.post("/v1/predict", json={"texts": ["fine"]}, headers={"X-API-Key": "wrong"}).status_code == 401
+        assert client.post("/v1/predict", json={"texts": ["fine"]}, headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert client.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert client.get("/v2/models/lstm").status_code == 401
+        for public in ("/v2/health/live", "/v2/health/ready", "/", "/docs", "/openapi.json"):
+            assert client.get(public).status_code == 200, public
+        assert "securitySchemes" in client.get("/openapi.json").json()["components"]
+    key_file = tmp_path / "key"
+    key_file.write_text("from-a-file\n")
+    assert ServeConfig(api_key_file=str(key_file)).api_key() == "from-a-file"
+
+
+def test_binding_beyond_loopback_without_a_key_warns(monkeypatch, tmp_path):
+    from seqlab.errors import ConfigError
+
+    monkeypatch.delenv("SEQLAB_API_KEY", raising=False)
+    assert "without an API key" in ServeConfig(host="0.0.0.0").exposure_warning()
+    assert ServeConfig(host="127.0.0.1").exposure_warning() is None
+    assert ServeConfig(host="::1").exposure_warning() is None
+    monkeypatch.setenv("SEQLAB_API_KEY", "k")
+    assert ServeConfig(host="0.0.0.0").exposure_warning() is None
+    with pytest.raises(ConfigError, match="cannot read the API key file"):
+        ServeConfig(api_key_file=str(tmp_path / "missing")).api_key()
+    with pytest.raises(ConfigError, match="max_queued_texts must be at least 256"):
+        ServeConfig(max_queued_texts=10)

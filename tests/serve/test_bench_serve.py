@@ -1,4 +1,5 @@
-"""bench/serve.py --quick runs end to end: every backend and batching setting answers without errors."""
+"""bench/serve.py --quick runs end to end: every backend and batching setting answers without errors, and the
+load levels report throughput, shedding and health-probe latency."""
 
 import json
 import subprocess
@@ -22,4 +23,10 @@ def test_serve_benchmark_quick(trained_run, tmp_path, archive):
         (backend, batching) for backend in ("pytorch", "onnx") for batching in (True, False)}
     assert all(r["errors"] == 0 and r["completed"] == r["requests"] for r in data["results"])
     assert all(r["reviews_per_second"] > 0 and r["p99_ms"] >= r["p50_ms"] > 0 for r in data["results"])
+    assert {(r["clients"], r["texts_per_request"]) for r in data["load"]} == {(8, 1), (64, 1), (8, 32), (64, 32)}
+    for level in data["load"]:
+        assert level["errors"] == 0 and level["completed"] + level["shed"] == level["requests"], level
+        assert level["health_probes"] > 0 and level["health_errors"] == 0 and level["health_p99_ms"] > 0
+    assert all(r["completed"] == r["requests"] for r in data["load"] if r["clients"] * r["texts_per_request"] <= 1024)
+    assert b"| clients | texts/request |" in completed.stdout
     assert not (trained_run / "model.onnx").exists()  # the benchmark exported into a copy, not the run

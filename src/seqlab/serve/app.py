@@ -8,17 +8,18 @@
     GET  /docs                OpenAPI docs (FastAPI's Swagger UI, its files served locally)
 
 Every prediction goes through the model's Predictor; concurrent /v1/predict and /v2 infer
-requests are merged by a MicroBatcher. Model work runs on one thread, off the event loop.
+requests are merged by a MicroBatcher. Predictions run on one thread, explanations on another,
+both off the event loop, so health checks never wait behind the model (see served.py). The
+server's limits (connections, timeouts, queues, body size) are ServeConfig's, see docs/serving.md.
 """
 
 from __future__ import annotations
 
-import asyncio
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import numpy as np
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -27,48 +28,17 @@ from starlette.exceptions import HTTPException
 
 from seqlab import __version__
 from seqlab.errors import ConfigError
-from seqlab.explain import explain as explain_prediction
-from seqlab.predict import Prediction, Predictor, load
-from seqlab.serve.batching import MicroBatcher
+from seqlab.explain import METHODS
+from seqlab.predict import Predictor, load
 from seqlab.serve.config import ServeConfig
-from seqlab.serve.limits import BodyLimit, install_error_handlers
-from seqlab.serve.schemas import (ErrorResponse, ExplainRequest, ExplainResponse, ModelInfo, PredictRequest,
-                                  PredictResponse)
+from seqlab.serve.limits import ApiKey, BodyLimit, connection_protocol, install_error_handlers
+from seqlab.serve.schemas import (ERROR_CODES, ErrorResponse, ExplainRequest, ExplainResponse, ModelInfo,
+                                  PredictRequest, PredictResponse)
+from seqlab.serve.served import ServedModel
 
 STATIC = Path(__file__).resolve().parent / "static"
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422)}
-
-
-class ServedModel:
-    """A Predictor with its name and, when batching, its batcher."""
-
-    def __init__(self, name: str, predictor: Predictor, executor: ThreadPoolExecutor, config: ServeConfig):
-        self.name = name
-        self.predictor = predictor
-        self.executor = executor
-        one = np.ones((1, 1), dtype=np.int64)  # the start token alone: does this model return attention?
-        self.has_attention = predictor.backend(one, one[0]).attention is not None
-        self.batcher = (MicroBatcher(predictor.predict, executor, config.batch_window_ms / 1000, config.max_batch_size)
-                        if config.batching else None)
-
-    async def predict(self, texts: list[str]) -> list[Prediction]:
-        if self.batcher is not None:
-            return await self.batcher.submit(texts)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self.predictor.predict, texts)
-
-    async def run(self, function, *args):
-        """Run other model work (explanations) on the model thread."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
-
-    def info(self) -> dict:
-        run = self.predictor.run
-        methods = ["occlusion"] + (["integrated_gradients"] if self.predictor.backend.name == "pytorch" else [])
-        if self.has_attention:
-            methods.insert(0, "attention")
-        return {"name": self.name, "architecture": run.config["model"]["name"], "backend": self.predictor.backend.name,
-                "labels": list(self.predictor.label_names), "maxlen": self.predictor.encoder.config.maxlen,
-                "truncating": self.predictor.encoder.config.truncating, "methods": methods,
-                "test_accuracy": (run.metrics or {}).get("test", {}).get("accuracy")}
+ERRORS = {code: {"model": ErrorResponse} for code in ERROR_CODES}
+FILES_BESIDE_CONNECTIONS = 128  # file descriptors the server needs besides one per connection
 
 
 def load_predictors(runs: list[str], backend: str = "pytorch", threads: int | None = None) -> dict[str, Predictor]:
@@ -94,7 +64,9 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
     if not predictors:
         raise ConfigError("give at least one model to serve")
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqlab-model")
-    models = {name: ServedModel(name, predictor, executor, config) for name, predictor in predictors.items()}
+    explain_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqlab-explain")
+    models = {name: ServedModel(name, predictor, executor, explain_executor, config)
+              for name, predictor in predictors.items()}
     default = next(iter(models))
 
     @asynccontextmanager
@@ -107,16 +79,20 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
             if model.batcher is not None:
                 await model.batcher.stop()
         executor.shutdown(wait=False, cancel_futures=True)
+        explain_executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="seqlab", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="Text classifiers trained with seqlab: predictions, explanations, and the Open Inference "
                               "Protocol (KServe v2). Errors are JSON objects {\"error\": message}.")
     app.state.models = models
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes, timeout=config.body_timeout_s)
+    key = config.api_key()
+    if key is not None:
+        app.add_middleware(ApiKey, key=key)  # added last, so it runs first: no body is read without the key
     install_error_handlers(app)
 
     def model_named(name: str | None) -> ServedModel:
-        name = name or default
+        name = default if name is None else name  # "" names no model: 404, as the schema's enum says
         if name not in models:
             raise HTTPException(404, f"unknown model {name!r}; served models: {', '.join(models)}")
         return models[name]
@@ -131,10 +107,11 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
 
     @app.post("/v1/explain", response_model=ExplainResponse, responses=ERRORS, tags=["seqlab"])
     async def explain(request: ExplainRequest):
-        """Score each word of one text by how much it pushed the prediction."""
+        """Score each word of one text by how much it pushed the prediction; the cost and the answer are
+        bounded by the model's maxlen, whatever the text's length."""
         model = model_named(request.model)
-        explanation = await model.run(explain_prediction, model.predictor, request.text, request.method, request.target)
-        return JSONResponse({"model": model.name, "backend": model.predictor.backend.name, **explanation.to_dict()})
+        explanation = await model.explain(request.text, request.method, request.target)
+        return JSONResponse({"model": model.name, "backend": model.predictor.backend.name, **explanation})
 
     @app.get("/v1/models", response_model=list[ModelInfo], tags=["seqlab"])
     async def list_models():
@@ -149,7 +126,49 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _mount_docs(app)
+    _narrow_schema(app, models, secured=key is not None)
     return app
+
+
+def _narrow_schema(app: FastAPI, models: dict[str, ServedModel], secured: bool) -> None:
+    """Make the OpenAPI schema say exactly what these models accept: model names, classes and explanation
+    methods as enums (those every served model has, so anything the schema allows is answered)."""
+    build = app.openapi
+    infos = [model.info() for model in models.values()]
+    names = list(models)
+    labels = [label for label in infos[0]["labels"] if all(label in info["labels"] for info in infos)]
+    methods = [method for method in METHODS if method == "auto" or all(method in info["methods"] for info in infos)]
+
+    def openapi() -> dict:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        components = schema["components"]["schemas"]
+        for request in ("PredictRequest", "ExplainRequest"):
+            components[request]["properties"]["model"]["anyOf"] = [{"type": "string", "enum": names},
+                                                                   {"type": "null"}]
+        explain = components["ExplainRequest"]["properties"]
+        explain["target"]["anyOf"] = [{"type": "string", "enum": labels}, {"type": "null"}]
+        explain["method"]["enum"] = methods
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                # v2's version is a path parameter of the /versions/{version}/ routes (hidden), not a query one
+                operation["parameters"] = [parameter for parameter in operation.get("parameters", [])
+                                           if (parameter["in"], parameter["name"]) != ("query", "version")]
+                for parameter in operation["parameters"]:
+                    if parameter["in"] == "path" and parameter["name"] == "name":
+                        parameter["schema"]["enum"] = names
+        if secured:
+            schema["components"]["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+            for path, operations in schema["paths"].items():
+                if not path.startswith("/v2/health/"):
+                    for operation in operations.values():
+                        operation["security"] = [{"bearer": []}, {"apiKey": []}]
+        return schema
+
+    app.openapi = openapi
 
 
 def _mount_docs(app: FastAPI) -> None:
@@ -172,5 +191,32 @@ def run_server(predictors: dict[str, Predictor], config: ServeConfig, log_level:
     import uvicorn
 
     torch.set_num_threads(config.threads)
+    warning = config.exposure_warning()
+    if warning is not None:
+        print(f"warning: {warning}", file=sys.stderr)
+    _make_room_for(config.max_connections)
     app = create_app(predictors, config)
-    uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, access_log=False)
+    uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, access_log=False,
+                http=connection_protocol(config), timeout_keep_alive=config.keep_alive_timeout_s,
+                backlog=config.backlog, timeout_graceful_shutdown=config.shutdown_timeout_s)
+
+
+def _make_room_for(connections: int) -> None:
+    """Raise the process's open-file limit (up to the hard limit) so `connections` connections fit; warn if not."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return
+    wanted = connections + FILES_BESIDE_CONNECTIONS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    allowed = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (allowed, hard))
+    except (ValueError, OSError):
+        allowed = soft
+    if allowed < wanted:
+        print(f"warning: this process may open only {allowed:,} files, too few for --max-connections "
+              f"{connections:,}; lower it to {max(1, allowed - FILES_BESIDE_CONNECTIONS):,} or raise `ulimit -n`",
+              file=sys.stderr)

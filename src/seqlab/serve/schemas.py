@@ -1,21 +1,43 @@
-"""Request and response bodies of the HTTP API (they also make the OpenAPI docs at /docs)."""
+"""Request and response bodies of the HTTP API (they also make the OpenAPI docs at /docs).
+
+Every string a request carries goes through `Text`: a lone UTF-16 surrogate (valid JSON as "\\ud800",
+but not Unicode text) becomes U+FFFD, the replacement character, as undecodable bytes do elsewhere.
+For predictions this changes nothing (either way the character only separates words), and it lets
+explanations, echoed ids and error messages be encoded as UTF-8.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+import re
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from seqlab.explain import METHODS
+from seqlab.serve.config import MAX_TEXTS
 
-MAX_TEXTS = 256  # texts per request; more is a 422 telling the client to split the batch
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # a str from JSON holds pairs already joined: any left is alone
+
+
+def replace_lone_surrogates(value: Any) -> Any:
+    """`value` with lone surrogates in its strings (nested in lists too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [replace_lone_surrogates(item) for item in value]
+    return value
+
+
+Text = Annotated[str, BeforeValidator(replace_lone_surrogates)]
+ERROR_CODES = (400, 401, 404, 408, 413, 415, 422, 503)  # what a request may get instead of its answer
 
 
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"texts": ["A wonderful film."]}]})
 
-    texts: list[str] = Field(description=f"Reviews to classify, 1 to {MAX_TEXTS}.")
-    model: Optional[str] = Field(None, description="Name of a served model; default: the first one.")
+    texts: list[Text] = Field(description=f"Reviews to classify, 1 to {MAX_TEXTS}.",
+                              json_schema_extra={"minItems": 1, "maxItems": MAX_TEXTS})
+    model: Optional[Text] = Field(None, description="Name of a served model; default: the first one.")
 
     @field_validator("texts")
     @classmethod
@@ -45,10 +67,10 @@ class PredictResponse(BaseModel):
 class ExplainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(description="One review.")
-    model: Optional[str] = Field(None, description="Name of a served model; default: the first one.")
+    text: Text = Field(description="One review; the model reads at most its maxlen tokens of it.")
+    model: Optional[Text] = Field(None, description="Name of a served model; default: the first one.")
     method: Literal[METHODS] = Field("auto", description="auto: attention weights if the model has them, else occlusion.")
-    target: Optional[str] = Field(None, description="Class the scores refer to; default: the predicted one.")
+    target: Optional[Text] = Field(None, description="Class the scores refer to; default: the predicted one.")
 
 
 class WordOut(BaseModel):
@@ -67,9 +89,10 @@ class ExplainResponse(BaseModel):
     method: str
     target: str
     description: str
-    words_cut: int
+    words_cut: int = Field(description="Words cut off to fit maxlen: never read by the model.")
     start_token: Optional[float]
-    words: list[WordOut]
+    words: list[WordOut] = Field(description="The words the model read and, of those cut off, at most maxlen: the "
+                                             "ones next to the read part (words_cut counts them all).")
 
 
 class ModelInfo(BaseModel):
@@ -90,15 +113,23 @@ class ErrorResponse(BaseModel):
 # Open Inference Protocol (KServe v2), JSON/REST binding.
 
 class InferInput(BaseModel):
-    name: str
-    shape: list[int]
-    datatype: str
-    data: list[Any]
+    name: str = Field(json_schema_extra={"enum": ["text"]})
+    shape: list[int] = Field(description="Must hold as many elements as data (e.g. [N] or [N, 1]).",
+                             json_schema_extra={"items": {"type": "integer", "minimum": 0}})
+    datatype: str = Field(json_schema_extra={"enum": ["BYTES"]})
+    data: list[Any] = Field(description=f"1 to {MAX_TEXTS} texts, flat or nested as the shape says.",
+                            json_schema_extra={"minItems": 1, "maxItems": MAX_TEXTS, "items": {"anyOf": [
+                                {"type": "string"}, {"type": "array", "items": {"type": "string"}}]}})
     parameters: Optional[dict[str, Any]] = None
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _clean(cls, data: list[Any]) -> list[Any]:
+        return replace_lone_surrogates(data)
 
 
 class RequestedOutput(BaseModel):
-    name: str
+    name: str = Field(json_schema_extra={"enum": ["label", "probabilities", "tokens", "truncated"]})
     parameters: Optional[dict[str, Any]] = None
 
 
@@ -106,8 +137,8 @@ class InferRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["A wonderful film."]}]}]})
 
-    id: Optional[str] = None
-    inputs: list[InferInput]
+    id: Optional[Text] = None
+    inputs: list[InferInput] = Field(json_schema_extra={"minItems": 1, "maxItems": 1})
     outputs: Optional[list[RequestedOutput]] = None
     parameters: Optional[dict[str, Any]] = None
 

@@ -21,11 +21,12 @@ from starlette.exceptions import HTTPException
 
 from seqlab import __version__
 from seqlab.predict import Prediction
-from seqlab.serve.schemas import MAX_TEXTS, ErrorResponse, InferRequest, InferResponse, ModelMetadata
+from seqlab.serve.schemas import ERROR_CODES, MAX_TEXTS, ErrorResponse, InferRequest, InferResponse, ModelMetadata
 
 VERSION = "1"  # a run directory is one immutable model version
 OUTPUTS = ("label", "probabilities", "tokens", "truncated")
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 422)}
+ERRORS = {code: {"model": ErrorResponse} for code in ERROR_CODES}
+NOT_READY = {503: {"model": ErrorResponse, "description": "Not ready: the error says why"}}
 
 
 def _flatten(data: list[Any]) -> list[Any]:
@@ -86,14 +87,20 @@ def v2_router(models: dict, model_named: Callable) -> APIRouter:
     async def live():
         return {"live": True}
 
-    @router.get("/health/ready")
+    @router.get("/health/ready", responses=NOT_READY)
     async def ready():
-        return {"ready": True}  # models are loaded before the server starts listening
+        """Ready when every model can answer (models are loaded before the server starts listening)."""
+        problems = [f"model {model.name!r}: {model.problem}" for model in models.values() if model.problem]
+        if problems:
+            return JSONResponse({"ready": False, "error": "; ".join(problems)}, status_code=503)
+        return {"ready": True}
 
     @router.get("/models/{name}/ready", responses=ERRORS)
     @router.get("/models/{name}/versions/{version}/ready", responses=ERRORS, include_in_schema=False)
     async def model_ready(name: str, version: str | None = None):
-        versioned(name, version)
+        model = versioned(name, version)
+        if model.problem:
+            return JSONResponse({"name": name, "ready": False, "error": model.problem}, status_code=503)
         return {"name": name, "ready": True}
 
     @router.get("/models/{name}", response_model=ModelMetadata, responses=ERRORS)
