@@ -336,15 +336,18 @@ def serve(
     batch_window_ms: Annotated[float, typer.Option(help="How long a batch waits for more requests after its first.")] = default(ServeConfig, "batch_window_ms"),
     max_batch_size: Annotated[int, typer.Option(help="Texts after which a batch stops collecting.")] = default(ServeConfig, "max_batch_size"),
     threads: Annotated[int, typer.Option(help="Threads for PyTorch / ONNX Runtime.")] = default(ServeConfig, "threads"),
+    grpc_port: Annotated[Optional[int], typer.Option(help="Also serve the Open Inference Protocol over gRPC on this port (Triton uses 8001).")] = default(ServeConfig, "grpc_port"),
 ) -> None:
     """Serve run directories over HTTP: /v1/predict, /v1/explain, the Open Inference Protocol (/v2), a page at /."""
     from seqlab.serve.app import load_predictors, run_server
 
     config = ServeConfig(host=host, port=port, batching=batching, batch_window_ms=batch_window_ms,
-                         max_batch_size=max_batch_size, threads=threads)
+                         max_batch_size=max_batch_size, threads=threads, grpc_port=grpc_port)
     predictors = load_predictors(runs, backend="onnx" if onnx else "pytorch", threads=threads)
-    where = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-    console.print(f"serving {', '.join(predictors)} on {where}/ (API docs at {where}/docs); Ctrl-C stops")
+    address = host if ':' not in host else f'[{host}]'
+    where = f"http://{address}:{port}"
+    grpc = f", gRPC on {address}:{grpc_port}" if grpc_port is not None else ""
+    console.print(f"serving {', '.join(predictors)} on {where}/ (API docs at {where}/docs){grpc}; Ctrl-C stops")
     run_server(predictors, config)
 
 

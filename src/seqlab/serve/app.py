@@ -4,6 +4,8 @@
     POST /v1/explain          {"text": "...", "model": "name?", "method": "auto"} -> a score per word
     GET  /v1/models           the served models
     GET  /v2/...              the Open Inference Protocol (KServe v2): health, metadata, infer (see v2.py)
+    GET  /metrics             Prometheus metrics (see metrics.py)
+    gRPC on --grpc-port       the Open Inference Protocol's GRPCInferenceService (see grpc_server.py)
     GET  /                    the page: a text box, a model chooser, the prediction and its reasons
     GET  /docs                OpenAPI docs (FastAPI's Swagger UI, its files served locally)
 
@@ -31,6 +33,7 @@ from seqlab.predict import Prediction, Predictor, load
 from seqlab.serve.batching import MicroBatcher
 from seqlab.serve.config import ServeConfig
 from seqlab.serve.limits import BodyLimit, install_error_handlers
+from seqlab.serve.metrics import Metrics
 from seqlab.serve.schemas import (ErrorResponse, ExplainRequest, ExplainResponse, ModelInfo, PredictRequest,
                                   PredictResponse)
 
@@ -41,19 +44,26 @@ ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422)}
 class ServedModel:
     """A Predictor with its name and, when batching, its batcher."""
 
-    def __init__(self, name: str, predictor: Predictor, executor: ThreadPoolExecutor, config: ServeConfig):
+    def __init__(self, name: str, predictor: Predictor, executor: ThreadPoolExecutor, config: ServeConfig,
+                 metrics: Metrics):
         self.name = name
         self.predictor = predictor
         self.executor = executor
+        self.metrics = metrics
         one = np.ones((1, 1), dtype=np.int64)  # the start token alone: does this model return attention?
         self.has_attention = predictor.backend(one, one[0]).attention is not None
-        self.batcher = (MicroBatcher(predictor.predict, executor, config.batch_window_ms / 1000, config.max_batch_size)
+        self.batcher = (MicroBatcher(self.call_model, executor, config.batch_window_ms / 1000, config.max_batch_size)
                         if config.batching else None)
 
+    def call_model(self, texts: list[str]) -> list[Prediction]:
+        """One model call (a batch), on the model thread, counted in the metrics."""
+        return self.metrics.model_call(self.name, self.predictor.predict, texts)
+
     async def predict(self, texts: list[str]) -> list[Prediction]:
-        if self.batcher is not None:
-            return await self.batcher.submit(texts)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self.predictor.predict, texts)
+        with self.metrics.queue_depth.labels(self.name).track_inprogress():
+            if self.batcher is not None:
+                return await self.batcher.submit(texts)
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self.call_model, texts)
 
     async def run(self, function, *args):
         """Run other model work (explanations) on the model thread."""
@@ -93,7 +103,8 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
     if not predictors:
         raise ConfigError("give at least one model to serve")
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqlab-model")
-    models = {name: ServedModel(name, predictor, executor, config) for name, predictor in predictors.items()}
+    metrics = Metrics()
+    models = {name: ServedModel(name, predictor, executor, config, metrics) for name, predictor in predictors.items()}
     default = next(iter(models))
 
     @asynccontextmanager
@@ -101,7 +112,14 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
         for model in models.values():
             if model.batcher is not None:
                 model.batcher.start()
+        grpc_server = None
+        if config.grpc_port is not None:
+            from seqlab.serve.grpc_server import start_grpc_server
+
+            grpc_server = await start_grpc_server(model_named, config, metrics)
         yield
+        if grpc_server is not None:
+            await grpc_server.stop(grace=1)
         for model in models.values():
             if model.batcher is not None:
                 await model.batcher.stop()
@@ -112,6 +130,7 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
                               "Protocol (KServe v2). Errors are JSON objects {\"error\": message}.")
     app.state.models = models
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    metrics.install(app)
     install_error_handlers(app)
 
     def model_named(name: str | None) -> ServedModel:
@@ -171,5 +190,9 @@ def run_server(predictors: dict[str, Predictor], config: ServeConfig, log_level:
     import uvicorn
 
     torch.set_num_threads(config.threads)
+    if config.grpc_port is not None:
+        from seqlab.serve.grpc_server import check_port_free
+
+        check_port_free(config.host, config.grpc_port)
     app = create_app(predictors, config)
     uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, access_log=False)
