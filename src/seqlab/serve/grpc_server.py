@@ -108,7 +108,7 @@ class InferenceService:
 
     async def ModelInfer(self, request):
         model = versioned(self.model_named, request.model_name, request.model_version)
-        wanted = wanted_outputs([output.name for output in request.outputs])
+        wanted = wanted_outputs([(output.name, output.parameters) for output in request.outputs])
         tensors = await infer(model, _inputs(request), wanted)
         response = self.types["ModelInferResponse"](model_name=model.name, model_version=VERSION, id=request.id)
         for tensor in tensors:
@@ -152,6 +152,7 @@ def check_port_free(host: str, port: int) -> None:
     """A ConfigError naming the port if something already listens on it (before the HTTP server starts)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: only a listener is in the way
         try:
             probe.bind((host, port))
         except OSError as problem:

@@ -65,11 +65,16 @@ def texts_from(inputs: list[Tensor]) -> list[str]:
     return texts
 
 
-def wanted_outputs(names: list[str]) -> list[str]:
-    """The outputs to return, in the order asked for; all of them when none are named."""
+def wanted_outputs(requested: list[tuple[str, Any]]) -> list[str]:
+    """The outputs to return, in the order asked for as (name, parameters) pairs; all of them when none are named."""
+    names = [name for name, _ in requested]
     unknown = [name for name in names if name not in OUTPUTS]
     if unknown:
         raise HTTPException(400, f"unknown output {unknown[0]!r}; outputs: {', '.join(OUTPUTS)}")
+    classified = [name for name, parameters in requested if "classification" in (parameters or {})]
+    if classified:
+        raise HTTPException(400, f"output {classified[0]!r} asks for classification (class_count); seqlab does not "
+                                 "implement that extension: read the 'probabilities' output instead")
     return names or list(OUTPUTS)
 
 
@@ -177,7 +182,7 @@ def v2_router(models: dict, model_named: Callable) -> APIRouter:
         """Classify texts. Also accepts Triton's binary tensor data extension (`Inference-Header-Content-Length`)."""
         model = versioned(model_named, name, version)
         inputs = [Tensor(tensor.name, tensor.datatype, tensor.shape, tensor.data) for tensor in request.inputs]
-        wanted = wanted_outputs([output.name for output in request.outputs or []])
+        wanted = wanted_outputs([(output.name, output.parameters) for output in request.outputs or []])
         tensors = await infer(model, inputs, wanted)
         header = {"model_name": model.name, "model_version": VERSION}
         if request.id is not None:
