@@ -32,6 +32,7 @@ def serve(
     body_timeout_s: Annotated[float, typer.Option(help="Request bodies slower than this get 408.")] = default(ServeConfig, "body_timeout_s"),
     backlog: Annotated[int, typer.Option(help="Connections the system queues before the server accepts them.")] = default(ServeConfig, "backlog"),
     shutdown_timeout_s: Annotated[float, typer.Option(help="On Ctrl-C, requests in flight get this long to finish.")] = default(ServeConfig, "shutdown_timeout_s"),
+    grpc_port: Annotated[Optional[int], typer.Option(help="Also serve the Open Inference Protocol over gRPC on this port (Triton uses 8001).")] = default(ServeConfig, "grpc_port"),
     api_key_file: Annotated[Optional[str], typer.Option(help="File holding the API key clients must send (else $SEQLAB_API_KEY; none: no key).")] = default(ServeConfig, "api_key_file"),
 ) -> None:
     """Serve run directories over HTTP: /v1/predict, /v1/explain, the Open Inference Protocol (/v2), a page at /."""
@@ -43,11 +44,14 @@ def serve(
                          retry_after_s=retry_after_s, max_connections=max_connections,
                          keep_alive_timeout_s=keep_alive_timeout_s, max_header_bytes=max_header_bytes,
                          header_timeout_s=header_timeout_s, body_timeout_s=body_timeout_s, backlog=backlog,
-                         shutdown_timeout_s=shutdown_timeout_s, api_key_file=api_key_file)
+                         shutdown_timeout_s=shutdown_timeout_s, api_key_file=api_key_file,
+                         grpc_port=grpc_port)
     config.api_key()  # an unreadable key file stops here, before the models load
     predictors = load_predictors(runs, backend="onnx" if onnx else "pytorch", threads=threads)
-    where = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-    console.print(f"serving {', '.join(predictors)} on {where}/ (API docs at {where}/docs); Ctrl-C stops")
+    address = host if ':' not in host else f'[{host}]'
+    where = f"http://{address}:{port}"
+    grpc = f", gRPC on {address}:{grpc_port}" if grpc_port is not None else ""
+    console.print(f"serving {', '.join(predictors)} on {where}/ (API docs at {where}/docs){grpc}; Ctrl-C stops")
     run_server(predictors, config)
 
 

@@ -4,6 +4,8 @@
     POST /v1/explain          {"text": "...", "model": "name?", "method": "auto"} -> a score per word
     GET  /v1/models           the served models
     GET  /v2/...              the Open Inference Protocol (KServe v2): health, metadata, infer (see v2.py)
+    GET  /metrics             Prometheus metrics (see metrics.py)
+    gRPC on --grpc-port       the Open Inference Protocol's GRPCInferenceService (see grpc_server.py)
     GET  /                    the page: a text box, a model chooser, the prediction and its reasons
     GET  /docs                OpenAPI docs (FastAPI's Swagger UI, its files served locally)
 
@@ -32,6 +34,7 @@ from seqlab.explain import METHODS
 from seqlab.predict import Predictor, load
 from seqlab.serve.config import ServeConfig
 from seqlab.serve.limits import ApiKey, BodyLimit, connection_protocol, install_error_handlers
+from seqlab.serve.metrics import Metrics
 from seqlab.serve.schemas import (ERROR_CODES, ErrorResponse, ExplainRequest, ExplainResponse, ModelInfo,
                                   PredictRequest, PredictResponse)
 from seqlab.serve.served import ServedModel
@@ -65,7 +68,8 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
         raise ConfigError("give at least one model to serve")
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqlab-model")
     explain_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqlab-explain")
-    models = {name: ServedModel(name, predictor, executor, explain_executor, config)
+    metrics = Metrics()
+    models = {name: ServedModel(name, predictor, executor, explain_executor, config, metrics)
               for name, predictor in predictors.items()}
     default = next(iter(models))
 
@@ -74,7 +78,14 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
         for model in models.values():
             if model.batcher is not None:
                 model.batcher.start()
+        grpc_server = None
+        if config.grpc_port is not None:
+            from seqlab.serve.grpc_server import start_grpc_server
+
+            grpc_server = await start_grpc_server(models, model_named, config, metrics)
         yield
+        if grpc_server is not None:
+            await grpc_server.stop(grace=1)
         for model in models.values():
             if model.batcher is not None:
                 await model.batcher.stop()
@@ -86,6 +97,7 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
                               "Protocol (KServe v2). Errors are JSON objects {\"error\": message}.")
     app.state.models = models
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes, timeout=config.body_timeout_s)
+    metrics.install(app)  # after BodyLimit, so its 413s and 408s are counted
     key = config.api_key()
     if key is not None:
         app.add_middleware(ApiKey, key=key)  # added last, so it runs first: no body is read without the key
@@ -195,6 +207,10 @@ def run_server(predictors: dict[str, Predictor], config: ServeConfig, log_level:
     if warning is not None:
         print(f"warning: {warning}", file=sys.stderr)
     _make_room_for(config.max_connections)
+    if config.grpc_port is not None:
+        from seqlab.serve.grpc_server import check_port_free
+
+        check_port_free(config.host, config.grpc_port)
     app = create_app(predictors, config)
     uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, access_log=False,
                 http=connection_protocol(config), timeout_keep_alive=config.keep_alive_timeout_s,

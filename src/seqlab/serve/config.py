@@ -38,6 +38,7 @@ class ServeConfig:
     # Authentication: with a key, every request but the health checks, the page and the docs needs
     # `Authorization: Bearer KEY` or `X-API-Key: KEY`. The key comes from this file, else $SEQLAB_API_KEY.
     api_key_file: str | None = None
+    grpc_port: int | None = None  # also serve the Open Inference Protocol over gRPC on this port (Triton uses 8001)
 
     def __post_init__(self) -> None:
         if self.batch_window_ms < 0 or self.max_batch_size < 1 or self.threads < 1:
@@ -50,6 +51,8 @@ class ServeConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be more than 0, not {getattr(self, name)}")
+        if self.grpc_port is not None and not (0 < self.grpc_port < 65536 and self.grpc_port != self.port):
+            raise ConfigError(f"grpc_port {self.grpc_port} must be a TCP port (1-65535) other than port {self.port}")
 
     def api_key(self) -> str | None:
         """The API key from `api_key_file` or $SEQLAB_API_KEY; None when neither is set."""

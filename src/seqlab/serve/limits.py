@@ -88,8 +88,9 @@ class BodyLimit:
             await too_large(scope, receive, send)
             return
         body = b"".join(chunks)
+        json_length = dict(scope["headers"]).get(b"inference-header-content-length", b"")  # binary tensors follow
         try:
-            body.decode("utf-8")
+            body[:int(json_length) if json_length.isdigit() else len(body)].decode("utf-8")
         except UnicodeDecodeError as problem:
             await error(400, f"the request body is not UTF-8: byte 0x{body[problem.start]:02x} at offset "
                              f"{problem.start} ({problem.reason}); encode the JSON as UTF-8")(scope, receive, send)

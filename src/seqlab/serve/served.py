@@ -25,6 +25,7 @@ from seqlab.predict import Prediction, Predictor, TorchBackend
 from seqlab.serve.batching import MicroBatcher
 from seqlab.serve.config import ServeConfig
 from seqlab.serve.limits import Unavailable
+from seqlab.serve.metrics import Metrics
 
 
 def _finite(prediction: Prediction) -> bool:
@@ -58,8 +59,9 @@ class ServedModel:
     """A Predictor with its name, its batcher (when batching) and the server's limits."""
 
     def __init__(self, name: str, predictor: Predictor, executor: Executor, explain_executor: Executor,
-                 config: ServeConfig):
+                 config: ServeConfig, metrics: Metrics):
         self.name = name
+        self.metrics = metrics
         self.predictor = predictor
         self.executor = executor
         self.explain_executor = explain_executor
@@ -75,8 +77,12 @@ class ServedModel:
             self.explainer = copy.copy(predictor)
             self.explainer.model = copy.deepcopy(predictor.model)
             self.explainer.backend = TorchBackend(self.explainer.model, predictor.backend.precision)
-        self.batcher = (MicroBatcher(predictor.predict, executor, config.batch_window_ms / 1000, config.max_batch_size)
+        self.batcher = (MicroBatcher(self.call_model, executor, config.batch_window_ms / 1000, config.max_batch_size)
                         if config.batching else None)
+
+    def call_model(self, texts: list[str]) -> list[Prediction]:
+        """One model call (a batch), on the model thread, counted in the metrics."""
+        return self.metrics.model_call(self.name, self.predictor.predict, texts)
 
     def _weights_problem(self, logits: np.ndarray) -> str | None:
         broken = [name for name, weight in self.predictor.model.named_parameters() if not torch.isfinite(weight).all()]
@@ -101,11 +107,11 @@ class ServedModel:
         self._shed(self.queued_texts, len(texts), self.config.max_queued_texts, "texts")
         self.queued_texts += len(texts)
         try:
-            if self.batcher is not None:
-                predictions = await self.batcher.submit(texts)
-            else:
-                predictions = await asyncio.get_running_loop().run_in_executor(self.executor, self.predictor.predict,
-                                                                               texts)
+            with self.metrics.queue_depth.labels(self.name).track_inprogress():
+                if self.batcher is not None:
+                    predictions = await self.batcher.submit(texts)
+                else:
+                    predictions = await asyncio.get_running_loop().run_in_executor(self.executor, self.call_model, texts)
         finally:
             self.queued_texts -= len(texts)
         if not all(map(_finite, predictions)):
