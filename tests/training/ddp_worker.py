@@ -2,8 +2,7 @@
 
     python -m torch.distributed.run --nproc-per-node 2 ddp_worker.py STEP train lstm ... --out OUT
 
-Process 1 exits at global step STEP of epoch 2, on torchrun's first attempt only (a restart by
---max-restarts runs through).
+Process 1 exits at global step STEP of epoch 2, on torchrun's first attempt only.
 """
 
 import os

@@ -46,9 +46,9 @@ def seqlab(*arguments: str) -> subprocess.CompletedProcess:
     return done
 
 
-def torchrun(*arguments: str, nproc: int = 2, restarts: int = 0) -> subprocess.CompletedProcess:
+def torchrun(*arguments: str, nproc: int = 2) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-                f"--max-restarts={restarts}", *arguments])
+                *arguments])
 
 
 def weights(run_directory: Path) -> dict[str, torch.Tensor]:
@@ -175,13 +175,3 @@ def test_a_dead_process_fails_the_run_and_resume_continues_on_two_or_one(prepare
     assert history["val_accuracy"][0] == whole["val_accuracy"][0]  # epoch 1 came from the checkpoint
     assert history["val_accuracy"][1] == pytest.approx(whole["val_accuracy"][1], abs=0.01)
     assert read(elsewhere, "config.json")["data"]["validation"] == 400
-
-
-@pytest.mark.slow
-def test_a_torchrun_restart_continues_from_the_checkpoint(prepared, two_process_run, tmp_path):
-    out = tmp_path / "run"
-    done = torchrun(str(WORKER), "35", "train", "lstm", "--prepared", str(prepared), "--out", str(out),
-                    "--checkpoint-every", "10", *OPTIONS, restarts=1)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "17" in done.stderr  # the first attempt died
-    _assert_same_run(out, two_process_run)
