@@ -214,3 +214,38 @@ def trained_run(tmp_path_factory, reviews) -> Path:
         seqlab.train_model("lstm", reviews, seqlab.TrainConfig(epochs=2, batch_size=64, validation_split=0.0), out=out,
                            embedding_dim=32, hidden_size=16)
     return out
+
+
+def seqlab_in_process(*args: str, stdin: bytes = b"") -> "subprocess.CompletedProcess[bytes]":
+    """`seqlab ARGS` run by its entry point in this process, as a subprocess's result (exit code, and
+    stdout/stderr as bytes): the same code path without an interpreter's start-up and imports, for
+    tests of what the command answers. Tests of the installed entry point itself use a real subprocess."""
+    import io
+    import subprocess
+    import sys
+
+    from seqlab.cli import main
+    from seqlab.cli.output import console, errors
+
+    out, err = io.BytesIO(), io.BytesIO()
+    streams = (io.TextIOWrapper(out, encoding="utf-8"), io.TextIOWrapper(err, encoding="utf-8"),
+               io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+    saved = sys.argv, sys.stdout, sys.stderr, sys.stdin, console.width, errors.width
+    sys.argv, (sys.stdout, sys.stderr, sys.stdin) = ["seqlab", *args], streams
+    console.width = errors.width = 200
+    try:
+        main()
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    finally:
+        streams[0].flush()
+        streams[1].flush()
+        sys.argv, sys.stdout, sys.stderr, sys.stdin, console.width, errors.width = saved
+    return subprocess.CompletedProcess(["seqlab", *args], code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def seqlab_here():
+    """seqlab_in_process, for tests of what a command answers (no interpreter start-up)."""
+    return seqlab_in_process

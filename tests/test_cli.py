@@ -64,11 +64,11 @@ def test_predict_arguments_stdin_and_json(synthetic_run):
     assert [json.loads(line)["probability"] for line in piped.stdout.decode().splitlines()] == [r["probability"] for r in rows]
 
 
-def test_predict_non_utf8_input_names_the_line(synthetic_run):
-    result = seqlab("predict", str(synthetic_run), stdin=b"fine\n\xff\xfe broken\n")
+def test_predict_non_utf8_input_names_the_line(synthetic_run, seqlab_here):
+    result = seqlab_here("predict", str(synthetic_run), stdin=b"fine\n\xff\xfe broken\n")
     assert result.returncode == ExitCode.DATA
     assert b"line 2" in result.stderr and b"--replace-invalid" in result.stderr and b"Traceback" not in result.stderr
-    replaced = seqlab("predict", str(synthetic_run), "--replace-invalid", "--json", stdin=b"fine\n\xff\xfe broken\n")
+    replaced = seqlab_here("predict", str(synthetic_run), "--replace-invalid", "--json", stdin=b"fine\n\xff\xfe broken\n")
     assert replaced.returncode == 0 and len(replaced.stdout.decode().splitlines()) == 2
 
 
@@ -94,8 +94,8 @@ def test_summary_shows_keras_parameter_counts():
      ExitCode.USAGE),
     (["train", "lstm", "--no-such-option"], b"No such option", ExitCode.USAGE),
 ])
-def test_bad_input_gets_a_message_not_a_traceback(args, message, code):
-    result = seqlab(*args)
+def test_bad_input_gets_a_message_not_a_traceback(args, message, code, seqlab_here):
+    result = seqlab_here(*args)
     assert result.returncode == code
     assert message in result.stderr and b"Traceback" not in result.stderr
 

@@ -22,12 +22,14 @@ def test_launcher_passes_the_command_on_without_nproc():
     assert without_option(["--nprocs", "2"], "--nproc") == ["--nprocs", "2"]
 
 
-def test_missing_prepared_corpus_and_archive_are_clear_errors(tmp_path):
-    done = seqlab("train", "lstm", "--prepared", str(tmp_path / "nowhere"))
-    assert done.returncode == ExitCode.DATA and "no prepared corpus at" in done.stderr and "seqlab data prepare" in done.stderr
-    assert "Traceback" not in done.stderr
-    done = seqlab("data", "prepare", str(tmp_path / "missing.tar.gz"), "--out", str(tmp_path / "p"))
-    assert done.returncode == ExitCode.DATA and "aclImdb_v1.tar.gz" in done.stderr and "Traceback" not in done.stderr
+def test_missing_prepared_corpus_and_archive_are_clear_errors(tmp_path, seqlab_here):
+    done = seqlab_here("train", "lstm", "--prepared", str(tmp_path / "nowhere"))
+    stderr = done.stderr.decode()
+    assert done.returncode == ExitCode.DATA and "no prepared corpus at" in stderr and "seqlab data prepare" in stderr
+    assert "Traceback" not in stderr
+    done = seqlab_here("data", "prepare", str(tmp_path / "missing.tar.gz"), "--out", str(tmp_path / "p"))
+    stderr = done.stderr.decode()
+    assert done.returncode == ExitCode.DATA and "aclImdb_v1.tar.gz" in stderr and "Traceback" not in stderr
 
 
 @pytest.mark.slow  # torchrun and its two processes

@@ -91,10 +91,10 @@ def test_gradients_of_a_trained_run_use_its_own_vocabulary(archive, trained_run,
     (["train", "lstm", "--embeddings", "no/such/file.txt", "--train-size", "10"], b"no word-vector file at no/such/file.txt",
      ExitCode.DATA),
 ])
-def test_bad_zoo_input_gets_a_message_not_a_traceback(args, message, code, synthetic_csv):
+def test_bad_zoo_input_gets_a_message_not_a_traceback(args, message, code, synthetic_csv, seqlab_here):
     if "--embeddings" in args:
         args = [*args, "--data", str(synthetic_csv / "train.csv")]
-    result = seqlab(*args)
+    result = seqlab_here(*args)
     assert result.returncode == code, result.stdout
     assert message in result.stderr and b"Traceback" not in result.stderr
 

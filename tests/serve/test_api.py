@@ -7,6 +7,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from seqlab.explain import explain
 from seqlab.predict import load
 from seqlab.serve.app import create_app, load_predictors
 from seqlab.serve.config import ServeConfig
@@ -200,7 +201,7 @@ def test_the_schema_states_the_limits(client):
 def test_explanations_of_long_texts_are_bounded_and_exact(client, served_runs):
     review = "Dull and predictable. " * 3000 + "But the ending was wonderful and moving."
     body = strict_json(client.post("/v1/explain", json={"text": review, "method": "occlusion"}))
-    expected = load(served_runs[0]).explain(review, method="occlusion")
+    expected = explain(load(served_runs[0]), review, method="occlusion")
     assert body["prediction"] == expected.prediction.to_dict() and body["words_cut"] == expected.words_cut
     read = [w for w in body["words"] if w["read"]]
     assert read == [w.to_dict() for w in expected.words if w.read]  # same scores, offsets into the whole review

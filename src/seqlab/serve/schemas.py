@@ -119,7 +119,7 @@ class InferInput(BaseModel):
     datatype: str = Field(json_schema_extra={"enum": ["BYTES"]})
     data: list[Any] = Field(description=f"1 to {MAX_TEXTS} texts, flat or nested as the shape says.",
                             json_schema_extra={"minItems": 1, "maxItems": MAX_TEXTS, "items": {"anyOf": [
-                                {"type": "string"}, {"type": "array", "items": {"type": "string"}}]}})
+                                {"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}})
     parameters: Optional[dict[str, Any]] = None
 
     @field_validator("data", mode="before")

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from seqlab.explain import explain
+from seqlab.models import kernels
 from seqlab.predict import Prediction, Predictor, TorchBackend
 from seqlab.serve.batching import MicroBatcher
 from seqlab.serve.config import ServeConfig
@@ -75,7 +76,7 @@ class ServedModel:
         self.explainer = predictor
         if isinstance(predictor.backend, TorchBackend):
             self.explainer = copy.copy(predictor)
-            self.explainer.model = copy.deepcopy(predictor.model)
+            self.explainer.model = kernels.fold(copy.deepcopy(predictor.model))  # the Predictor's tables, so the same arithmetic
             self.explainer.backend = TorchBackend(self.explainer.model, predictor.backend.precision)
         self.batcher = (MicroBatcher(self.call_model, executor, config.batch_window_ms / 1000, config.max_batch_size)
                         if config.batching else None)
