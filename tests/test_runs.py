@@ -31,7 +31,7 @@ def test_round_trip_gives_identical_probabilities(saved_run, synthetic, syntheti
     direct = probabilities(predict_logits(model, EncodedSplit(synthetic.encoder.encode(texts), np.zeros(50, dtype=np.int64))))
     assert np.array_equal(predictor.predict_proba(texts), direct.numpy())
     assert sorted(p.name for p in directory.iterdir()) == [
-        "config.json", "encoder.json", "history.json", "metrics.json", "model.safetensors"]
+        "README.md", "config.json", "encoder.json", "history.json", "metrics.json", "model.safetensors", "tokenizer.json"]
 
 
 def test_incomplete_run_names_what_is_missing(saved_run):

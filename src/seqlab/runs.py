@@ -1,10 +1,14 @@
 """The run directory: everything needed to reload a trained model, written all at once.
 
-    config.json        model name + config, encoder settings, training settings, labels, version
-    encoder.json       tokenizer and vocabulary (the exact one used in training)
+    config.json        model name + config (its architecture named), encoder settings, training settings, labels
+    tokenizer.json     the tokenizer and vocabulary used in training (a standard Hugging Face tokenizer.json)
+    encoder.json       seqlab's encoder settings (maxlen, truncation side...), naming tokenizer.json
     model.safetensors  weights
     history.json       per-epoch loss/accuracy
     metrics.json       test metrics
+    README.md          the model card (seqlab/hub.py): the folder is a Hugging Face Hub model repository
+
+Runs written before tokenizer.json hold the tokenizer inside encoder.json, and still load.
 
 A run directory is complete or absent: it is written into a temporary sibling and renamed.
 """
@@ -22,13 +26,14 @@ from safetensors import SafetensorError
 from seqlab import __version__
 from seqlab.errors import RunError
 from seqlab.files import atomic_directory, file_sha256, write_json
+from seqlab.hub import CARD_FILE, model_card, resolve_run
 from seqlab.models import SequenceClassifier, build_model, model_config
 from seqlab.text.encoder import TextEncoder
 
 RUN_FORMAT = 1
 REQUIRED = ("config.json", "encoder.json", "model.safetensors")
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
-CHECKED = ("encoder.json", "model.safetensors")  # their sha256 is kept in config.json and checked on load
+CHECKED = ("encoder.json", "tokenizer.json", "model.safetensors")  # their sha256 is kept in config.json and checked on load
 
 
 @dataclass
@@ -64,13 +69,14 @@ def save_run(
         config = {
             "format": RUN_FORMAT,
             "seqlab_version": __version__,
+            "architectures": [type(model).__name__],  # as a Hub config names its model class
             "model": {"name": model.name, "config": asdict(model.config)},
             "encoder": asdict(encoder.config),
             "training": training,
             "label_names": list(label_names),
             "data": data or {},
         }
-        (staging / "encoder.json").write_text(encoder.to_json())
+        encoder.save(staging)
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
         safetensors.torch.save_file(state, staging / "model.safetensors", metadata={"seqlab_version": __version__})
         for file_name, weights in (extra_weights or {}).items():
@@ -80,12 +86,14 @@ def save_run(
         write_json(staging / "config.json", config)
         write_json(staging / "history.json", history)
         write_json(staging / "metrics.json", metrics)
+        (staging / CARD_FILE).write_text(model_card(config, metrics))
     return directory
 
 
 def load_run(directory: str | Path) -> Run:
-    """Reload a run directory, with a clear error for anything missing, foreign or damaged."""
-    directory = Path(directory)
+    """Reload a run directory (or a Hub snapshot of one, seqlab/hub.py), with a clear error for anything
+    missing, foreign or damaged."""
+    directory = resolve_run(directory)
     if directory.is_file() and directory.suffix in PICKLE_SUFFIXES:
         raise RunError(
             f"{directory} looks like a pickled PyTorch file. seqlab never unpickles files (unpickling runs "
@@ -107,7 +115,7 @@ def load_run(directory: str | Path) -> Run:
     if missing_keys:
         raise RunError(f"{directory / 'config.json'} lacks {', '.join(missing_keys)}")
     try:
-        encoder = TextEncoder.from_json((directory / "encoder.json").read_text())
+        encoder = TextEncoder.load(directory)
         model = build_model(config["model"]["name"], model_config(config["model"]["name"], **config["model"]["config"]))
     except (ValueError, KeyError, TypeError, Exception) as error:
         if isinstance(error, RunError):

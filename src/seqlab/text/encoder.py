@@ -2,21 +2,31 @@
 
 Reserved ids follow ``keras.datasets.imdb``: 0 padding, 1 start of review, 2 out of
 vocabulary; words take ids 3 .. max_features - 1, most frequent first.
+
+The tokenizer is a standard Hugging Face ``tokenizer.json`` (normalizer, pre-tokenizer,
+WordLevel vocabulary, and a post-processor that adds the start token), so
+``tokenizers.Tokenizer.from_file(RUN / "tokenizer.json").encode(text).ids`` are seqlab's ids
+before the cut to maxlen. The cut stays seqlab's (``encoder.json``'s settings, and the ONNX
+metadata): Keras's ``truncating="pre"`` drops the start token of a long text, which a Hugging
+Face truncation (it always keeps special tokens) cannot say. ``encoder.json`` holds those
+settings and names the tokenizer file, so a run directory has one copy of the tokenizer.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
 
 from seqlab.text.config import RESERVED, EncoderConfig
 from seqlab.text.words import SplitTexts, WordIds, most_frequent
 
 PAD, START, UNKNOWN = 0, 1, 2
+ENCODER_FILE, TOKENIZER_FILE = "encoder.json", "tokenizer.json"
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,7 @@ class TextEncoder:
     """Tokenizer + vocabulary, saved as one JSON document alongside every model."""
 
     def __init__(self, tokenizer: Tokenizer, config: EncoderConfig):
+        tokenizer.post_processor = _start_processor(config)
         self.tokenizer = tokenizer
         self.config = config
         vocabulary = tokenizer.get_vocab()
@@ -130,13 +141,59 @@ class TextEncoder:
             self._words[i] if i >= len(RESERVED) else "?" for i in map(int, ids) if not (skip_padding and i == PAD)
         )
 
+    def tokenizer_json(self) -> str:
+        """The standard Hugging Face tokenizer.json document (the start token is its post-processor)."""
+        return self.tokenizer.to_str(pretty=True)
+
     def to_json(self) -> str:
+        """Settings and tokenizer in one document (caches and prepared folders keep it whole)."""
         return json.dumps({"settings": asdict(self.config), "tokenizer": json.loads(self.tokenizer.to_str())})
 
+    def save(self, directory: Path) -> None:
+        """Write DIR/tokenizer.json (the tokenizer) and DIR/encoder.json (settings naming it)."""
+        directory = Path(directory)
+        (directory / TOKENIZER_FILE).write_text(self.tokenizer_json())
+        (directory / ENCODER_FILE).write_text(json.dumps({"settings": asdict(self.config), "tokenizer": TOKENIZER_FILE}))
+
     @classmethod
-    def from_json(cls, document: str) -> TextEncoder:
+    def load(cls, directory: Path) -> TextEncoder:
+        """The encoder save() wrote, or an older encoder.json holding its tokenizer whole."""
+        directory = Path(directory)
+        return cls.from_json((directory / ENCODER_FILE).read_text(), directory)
+
+    @classmethod
+    def from_json(cls, document: str, directory: Path | None = None) -> TextEncoder:
+        """An encoder from to_json's document, or from save()'s encoder.json (its tokenizer file in `directory`)."""
         data = json.loads(document)
-        return cls(Tokenizer.from_str(json.dumps(data["tokenizer"])), EncoderConfig(**data["settings"]))
+        config = EncoderConfig(**data["settings"])
+        if not isinstance(data["tokenizer"], str):
+            return cls(Tokenizer.from_str(json.dumps(data["tokenizer"])), config)
+        if directory is None or data["tokenizer"] != TOKENIZER_FILE:
+            raise ValueError(f"encoder.json names tokenizer {data['tokenizer']!r}; expected {TOKENIZER_FILE!r} beside it")
+        path = Path(directory) / TOKENIZER_FILE
+        if not path.is_file():
+            raise ValueError(f"{path} is missing; encoder.json names it as its tokenizer")
+        tokenizer = Tokenizer.from_file(str(path))
+        if json.loads(tokenizer.to_str()).get("post_processor") != _processor_json(config):
+            raise ValueError(f"{path}'s post-processor does not add the start token as encoder.json's "
+                             f"start_token={config.start_token} says; the two files were edited apart")
+        return cls(tokenizer, config)
+
+
+def _start_processor(config: EncoderConfig) -> processors.PostProcessor | None:
+    """The post-processor that puts the start token before each text's ids, when the config asks for one."""
+    if not config.start_token:
+        return None
+    return processors.TemplateProcessing(single=f"{RESERVED[START]} $A", special_tokens=[(RESERVED[START], START)])
+
+
+def _processor_json(config: EncoderConfig) -> dict | None:
+    processor = _start_processor(config)
+    if processor is None:
+        return None
+    probe = Tokenizer(models.WordLevel({RESERVED[UNKNOWN]: 0}, unk_token=RESERVED[UNKNOWN]))
+    probe.post_processor = processor
+    return json.loads(probe.to_str())["post_processor"]
 
 
 def _sliceable(texts: Sequence[str]) -> Sequence[str]:
