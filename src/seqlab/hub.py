@@ -60,13 +60,14 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any]) -> str:
     sizes = ", ".join(f"{data[key]:,} {key}" for key in ("train", "validation", "test") if isinstance(data.get(key), int))
     settings = {"model": model, "encoder": config["encoder"], "training": config.get("training", {})}
     encoder = config["encoder"]
+    vocabulary = model["config"].get("vocab_size", encoder["max_features"])
     return "\n".join([
         *front,
         "",
         f"# {model['name']} text classifier (seqlab {config.get('seqlab_version', '')})",
         "",
-        f"A `{model['name']}` model ({', '.join(config.get('architectures', []))}) trained with "
-        f"seqlab to sort texts into {len(labels)} classes.",
+        f"A text classifier (seqlab's `{model['name']}`, {', '.join(config.get('architectures', []))}) trained "
+        f"with seqlab to sort texts into {len(labels)} classes.",
         "",
         "## Labels",
         "",
@@ -104,8 +105,8 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any]) -> str:
         "",
         f"For classifying texts like the training data ({data.get('name') or 'see above'}) into the labels above. "
         f"The model reads at most {encoder['maxlen']} tokens: a longer text is cut "
-        f"({'its start is dropped' if encoder['truncating'] == 'pre' else 'its end is dropped'}), and only the "
-        f"{encoder['max_features']:,} most frequent training words are known (others read as one unknown word). "
+        f"({'its start is dropped' if encoder['truncating'] == 'pre' else 'its end is dropped'}), and it knows only "
+        f"the most frequent training words ({vocabulary:,} ids; others read as one unknown word). "
         "It has not been evaluated on other domains or languages, and it reflects the biases of its training data; "
         "do not use it for decisions about people.",
         "",
