@@ -59,12 +59,13 @@ def export(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
     format: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
 ) -> None:
-    """Write RUN/model.onnx (dynamic batch and length), checked against PyTorch, for ONNX Runtime."""
+    """Write RUN/model.onnx (dynamic batch and length), checked against PyTorch, for ONNX Runtime with or without seqlab."""
     from seqlab.export import TOLERANCE, export_onnx
 
     result = export_onnx(run, format=format)
-    outputs = "logits and attention" if result.attention else "logits"
+    outputs = "probabilities, logits and attention" if result.attention else "probabilities and logits"
     console.print(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.1f} MB, {result.exporter} exporter, "
                   f"outputs {outputs}); largest probability difference from PyTorch "
                   f"{result.max_difference:.1e} (limit {TOLERANCE:.0e})")
-    console.print(f"use it with `seqlab predict {run} --onnx ...` or `seqlab serve {run} --onnx`")
+    console.print(f"use it with `seqlab predict {run} --onnx ...` or `seqlab serve {run} --onnx`, or without "
+                  "seqlab with its tokenizer.json (docs/serving.md)")
