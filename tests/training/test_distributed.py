@@ -125,7 +125,7 @@ def test_two_processes_start_from_the_embeddings_file(csv_run):
     config = read(csv_run, "config.json")
     assert config["model"]["config"]["embedding_dim"] == 8  # the file's dimension
     assert "vectors.txt" in config["data"]["embeddings"]
-    vocabulary = TextEncoder.from_json((csv_run / "encoder.json").read_text()).tokenizer.get_vocab()
+    vocabulary = TextEncoder.load(csv_run).tokenizer.get_vocab()
     table = weights(csv_run)["embedding.weight"]
     for word, first in VECTORS.items():  # frozen: exactly the file's values after training
         assert table[vocabulary[word]].tolist() == [first] + [0.0625] * 7
