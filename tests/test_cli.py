@@ -89,6 +89,8 @@ def test_summary_shows_keras_parameter_counts():
 @pytest.mark.parametrize("args,message,code", [
     (["summary", "transformers"], b"valid models: rnn, lstm", ExitCode.USAGE),
     (["predict", "no/such/run", "hi"], b"no run directory", ExitCode.RUN),
+    (["predict", "org/not-cached-here", "hi"], b"no Hub repo org/not-cached-here in the local Hugging Face cache",
+     ExitCode.RUN),
     (["train", "lstm", "--archive", "missing.tar.gz"], b"IMDb archive not found", ExitCode.DATA),
     (["train", "lstm", "--padding", "middle", "--archive", "missing.tar.gz"], b"padding must be 'pre' or 'post'",
      ExitCode.USAGE),
