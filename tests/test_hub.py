@@ -132,3 +132,12 @@ def test_repo_not_in_the_cache_or_no_huggingface_hub_is_one_clear_line(offline_c
     assert "\n" not in str(error.value)
     with pytest.raises(RunError, match="no run directory at no/such/run"):  # a path, never a repo id
         seqlab.load("no/such/run")
+
+
+def test_run_missing_its_tokenizer_json_is_one_clear_line(synthetic_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(synthetic_run, run)
+    (run / "tokenizer.json").unlink()
+    with pytest.raises(RunError, match="tokenizer.json is missing; encoder.json names it") as error:
+        seqlab.load(run)
+    assert "\n" not in str(error.value)

@@ -33,7 +33,7 @@ from seqlab.text.encoder import TextEncoder
 RUN_FORMAT = 1
 REQUIRED = ("config.json", "encoder.json", "model.safetensors")
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
-CHECKED = ("encoder.json", "tokenizer.json", "model.safetensors")  # their sha256 is kept in config.json and checked on load
+CHECKED = ("encoder.json", "tokenizer.json", "model.safetensors")  # sha256 kept in config.json, checked on load
 
 
 @dataclass
