@@ -192,7 +192,8 @@ class Predictor:
 
 def load(run_directory: str | Path, backend: str = "pytorch", threads: int | None = None,
          precision: str = "float32") -> Predictor:
-    """A predictor for a run directory written by `seqlab train` or `seqlab compare`.
+    """A predictor for a run directory written by `seqlab train` or `seqlab compare`, a Hub snapshot
+    of one, or a Hub repo id ("org/name") in the local Hugging Face cache (seqlab/hub.py).
 
     backend: "pytorch", or "onnx" for the run's model.onnx (written by `seqlab export`) on ONNX Runtime,
     with `threads` intra-op threads (default 1). precision: "float32" or "bfloat16" (PyTorch backend).
