@@ -61,7 +61,7 @@ def read_json(
     except RecursionError:
         raise error(f"{path} is nested too deeply to be a file seqlab wrote; {fix}") from None
     if not isinstance(data, kind):
-        raise error(f"{path} holds a JSON {_kind_name(type(data))}, not {_kind_name(kind)}; {fix}")
+        raise error(f"{path} holds {_kind_name(type(data))}, not {_kind_name(kind)}; {fix}")
     return data
 
 

@@ -5,7 +5,6 @@ Each step returns plain data; the CLI and docs/lecture.md render it.
 
 from __future__ import annotations
 
-import json
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -25,7 +24,9 @@ from seqlab.evaluation.report import write_report
 from seqlab.evaluation.metrics import metrics_from_logits, probabilities, roc_points
 from seqlab.evaluation.predicting import predict_logits
 from seqlab.models import SequenceClassifier, build_model, count_parameters, model_config
+from seqlab.errors import DataError
 from seqlab.files import check_writable, write_json
+from seqlab.jsonfile import read_json
 from seqlab.runs import save_run
 from seqlab.text.cache import EncodedCorpus, load_or_encode
 from seqlab.text.encoder import EncoderConfig
@@ -86,7 +87,7 @@ def prepare(
     corpus, hit = load_or_encode(fingerprint, read, encoder, root)
     figures_path = root / "summaries" / f"{cache_key(fingerprint, encoder)}.json" if root else None
     if hit and figures_path and figures_path.is_file():
-        figures.append(TextFigures(**json.loads(figures_path.read_text())))
+        figures.append(TextFigures(**read_json(figures_path, error=DataError, fix=f"delete {figures_path}")))
     elif hit:  # a cache entry from before summaries were stored
         read()
     if figures_path and not figures_path.is_file():
