@@ -19,6 +19,7 @@ def _data(csv_folder) -> list[str]:
     return ["--data", str(csv_folder / "train.csv"), "--test-data", str(csv_folder / "test.csv")]
 
 
+@pytest.mark.slow  # trains through the command (seconds)
 def test_a_diverging_run_stops_in_one_line_and_saves_no_run(synthetic_csv, tmp_path, seqlab_here):
     out = tmp_path / "runs" / "lstm"
     result = seqlab_here("train", "lstm", *TINY, *_data(synthetic_csv), "--learning-rate", "1e38", "--out", str(out))
