@@ -19,6 +19,8 @@ import numpy as np
 import torch
 
 from seqlab.errors import RunError
+from seqlab.evaluation.metrics import roc_points
+from seqlab.evaluation.predicting import predict_logits
 from seqlab.jsonfile import dumps
 from seqlab.models import SequenceClassifier, count_parameters
 from seqlab.runs import load_run
@@ -32,7 +34,7 @@ def corpus_digest(corpus: EncodedCorpus) -> str:
     digest = hashlib.sha256(json.dumps([corpus.name, list(corpus.label_names)]).encode())
     for split in (corpus.train, corpus.test):
         for array in (split.encoded.ids, split.encoded.offsets, split.labels):
-            digest.update(np.ascontiguousarray(array))
+            digest.update(np.ascontiguousarray(array).data)
     return digest.hexdigest()
 
 
@@ -67,12 +69,9 @@ def checkpointer(run_directory: Path, recipe: dict[str, Any], every_steps: int) 
 
 
 def finished(run_directory: Path, recipe: dict[str, Any], corpus: EncodedCorpus,
-             device: torch.device) -> tuple[SequenceClassifier, Any] | None:
-    """The model and ModelResult of a run this comparison already finished (None if there is none)."""
-    from seqlab.evaluation.metrics import roc_points
-    from seqlab.evaluation.predicting import predict_logits
-    from seqlab.pipeline import ModelResult
-
+             device: torch.device) -> tuple[SequenceClassifier, dict[str, Any]] | None:
+    """The model of a run this comparison already finished, with the fields of its ModelResult
+    (None if there is none)."""
     if not (run_directory / "config.json").is_file() or (checkpoint_directory(run_directory) / LATEST).exists():
         return None
     run = load_run(run_directory)
@@ -83,10 +82,10 @@ def finished(run_directory: Path, recipe: dict[str, Any], corpus: EncodedCorpus,
     if len(corpus.test):
         roc = roc_points(predict_logits(model, corpus.test), torch.from_numpy(corpus.test.labels))
     metrics = run.metrics
-    return model, ModelResult(recipe["compare"], run_directory, count_parameters(model), run.history,
-                              metrics.get("test", {}), metrics.get("train_seconds", 0.0),
-                              config=run.config["model"]["config"], roc=roc, best_epoch=metrics.get("best_epoch"),
-                              embeddings=recipe["embeddings"])
+    return model, {"name": recipe["compare"], "run_directory": run_directory, "parameters": count_parameters(model),
+                   "history": run.history, "test": metrics.get("test", {}),
+                   "train_seconds": metrics.get("train_seconds", 0.0), "config": run.config["model"]["config"],
+                   "roc": roc, "best_epoch": metrics.get("best_epoch"), "embeddings": recipe["embeddings"]}
 
 
 def _other_recipe(path: Path) -> RunError:

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from seqlab import comparing
 from seqlab.data import imdb
 from seqlab.data.corpus import Corpus
 from seqlab.data.sources import DataSource
@@ -335,8 +336,6 @@ def compare(
     `resume` keeps the models an interrupted comparison finished and continues the one it was
     training (comparing.py); `fingerprint` names the data (default: a hash of the corpus).
     """
-    from seqlab import comparing
-
     out = Path(out)
     for name in names:  # fail before any training on an unknown name or option
         model_config(name, **model_options)
@@ -351,14 +350,16 @@ def compare(
         recipe = comparing.model_recipe(name, corpus, training, model_options, fingerprint,
                                         embeddings.describe() if embeddings else None)
         try:
-            done = comparing.finished(out / name, recipe, corpus, default_device()) if resume else None
-            if done is None:
+            kept = comparing.finished(out / name, recipe, corpus, default_device()) if resume else None
+            if kept is not None:
+                model, result = kept[0], ModelResult(**kept[1])
+            else:
                 checkpointing = Checkpointing(comparing.checkpointer(out / name, recipe, checkpoint_every),
                                               comparing.resume_point(out / name, recipe) if resume else None,
                                               {"compare": recipe})
-                done = train_model(name, corpus, training, out / name, reporter_for(name) if reporter_for else None,
-                                   checkpointing=checkpointing, embeddings=embeddings, **model_options)
-            model, result = done
+                model, result = train_model(name, corpus, training, out / name,
+                                            reporter_for(name) if reporter_for else None, checkpointing=checkpointing,
+                                            embeddings=embeddings, **model_options)
             trained[name] = model
         except Exception as error:  # keep the other models' results
             result = ModelResult(name, None, error=f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}")

@@ -178,7 +178,7 @@ def load_checkpoint(run_or_checkpoint: str | Path) -> Checkpoint:
 
 
 _FIX = "the checkpoint cannot be resumed: delete the folder and train from the start"
-_STATE = {"generation": count, "epoch": count, "step": count, "tensors": str, "tensors_sha256": str, "recipe": dict,
+_STATE: dict[str, Any] = {"generation": count, "epoch": count, "step": count, "tensors": str, "tensors_sha256": str, "recipe": dict,
           "trainer": dict}  # what state-N.json must hold, and as what
 
 
