@@ -52,7 +52,7 @@ def _trainer(synthetic, callbacks, **training) -> Trainer:
 def test_diverged_weights_are_never_checkpointed_the_last_good_one_stays(synthetic, tmp_path, one_thread):
     directory = tmp_path / "run.checkpoint"
     trainer = _trainer(synthetic, [Poison(at=3), Checkpointer(directory, {}, every_steps=1)])
-    with pytest.raises(RunError, match="training diverged at epoch 1, batch 4: the weights .* no longer finite"):
+    with pytest.raises(RunError, match="training diverged after batch 3 of epoch 1: the weights .* no longer finite"):
         trainer.fit()
     kept = load_checkpoint(directory)
     assert (kept.epoch, kept.step) == (0, 2)

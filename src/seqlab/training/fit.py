@@ -296,11 +296,15 @@ class Trainer:
         with torch.no_grad():
             for name, parameter in self.model.named_parameters():
                 if not bool(torch.isfinite(parameter).all()):
-                    raise self.diverged(f"the weights {name!r} are no longer finite numbers")
+                    state = self.state
+                    where = (f"after batch {state.step} of epoch {state.epoch + 1}" if state.step else
+                             f"after epoch {state.epoch}")
+                    raise self.diverged(f"the weights {name!r} are no longer finite numbers", where)
 
-    def diverged(self, what: str) -> RunError:
+    def diverged(self, what: str, where: str = "") -> RunError:
         """Training cannot go on: nothing of this state is saved; checkpoints written before it are kept."""
-        return RunError(f"training diverged at epoch {self.state.epoch + 1}, batch {self.state.step + 1}: {what}, so "
+        where = where or f"at epoch {self.state.epoch + 1}, batch {self.state.step + 1}"
+        return RunError(f"training diverged {where}: {what}, so "
                         f"no run was saved (earlier checkpoints are kept). Retrain with a lower --learning-rate "
                         f"(it is {self.config.learning_rate:g}) or with --clip-norm 1")
 
