@@ -140,3 +140,25 @@ def test_compare_resume_keeps_finished_models_and_continues_the_interrupted_one(
     saved = json.loads((tmp_path / "cut" / "results.json").read_text())
     assert [m["name"] for m in saved["models"]] == ["rnn", "lstm"]
     assert not (tmp_path / "cut" / "lstm.checkpoint").exists()
+
+
+@pytest.mark.slow  # trains in a child process, killed, then resumed
+def test_compare_killed_during_the_second_model_resumes_from_the_command_line(synthetic_csv, tmp_path, seqlab_here):
+    out = tmp_path / "cmp"
+    args = ["compare", "rnn", "lstm", "--data", str(synthetic_csv / "train.csv"), "--test-data",
+            str(synthetic_csv / "test.csv"), "--epochs", "3", "--batch-size", "16", "--embedding-dim", "8",
+            "--hidden-size", "4", "--checkpoint-every", "3", "--no-baseline", "--gradient-steps", "0", "--out", str(out)]
+    child = subprocess.Popen([sys.executable, "-m", "seqlab", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not (out / "lstm.checkpoint" / "latest.json").exists():
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.05)
+    child.kill()
+    child.wait(timeout=60)
+    first = _digest(out / "rnn" / "model.safetensors")
+    result = seqlab_here(*args, "--resume")
+    assert result.returncode == 0, result.stderr
+    assert _digest(out / "rnn" / "model.safetensors") == first
+    saved = json.loads((out / "results.json").read_text())
+    assert [m["name"] for m in saved["models"]] == ["rnn", "lstm"] and not any(m["error"] for m in saved["models"])
+    assert len(saved["models"][1]["history"]["loss"]) == 3 and not (out / "lstm.checkpoint").exists()
