@@ -6,6 +6,7 @@ import safetensors.torch
 import torch
 
 from seqlab import runs
+from seqlab.cli.exit_codes import ExitCode
 from seqlab.errors import RunError
 from seqlab.models import build_model
 from seqlab.predict import load
@@ -99,3 +100,68 @@ def test_a_tampered_but_well_formed_file_is_detected(saved_run):
     safetensors.torch.save_file(weights, directory / "model.safetensors")
     with pytest.raises(RunError, match="model.safetensors does not match the sha256 recorded"):
         load(directory)
+
+
+# ---- malformed run files and non-finite weights: one RunError naming the file, never a traceback ----
+
+@pytest.fixture
+def run_directory(saved_run):
+    return saved_run[0]
+
+
+def _edit_config(directory, change):
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps(change(config)))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda config: [config], "config.json holds a list, not an object"),
+    (lambda config: {**config, "label_names": []}, "'label_names' must be a list of at least two"),
+    (lambda config: {**config, "label_names": "ab"}, "'label_names' must be a list of at least two"),
+    (lambda config: {**config, "checksums": list(config["checksums"])}, "'checksums' must be an object mapping"),
+    (lambda config: {**config, "model": "lstm"}, "'model' must be an object"),
+])
+def test_malformed_config_is_refused_naming_the_key(run_directory, change, message):
+    _edit_config(run_directory, change)
+    with pytest.raises(RunError, match=message):
+        load(run_directory)
+
+
+@pytest.mark.parametrize("name", ["history.json", "metrics.json"])
+def test_run_files_linked_to_dev_zero_are_refused_not_read(run_directory, name):
+    (run_directory / name).unlink()
+    (run_directory / name).symlink_to("/dev/zero")
+    with pytest.raises(RunError, match=f"{name} is not a regular file"):
+        runs.load_run(run_directory)
+
+
+def test_a_deeply_nested_history_is_one_error(run_directory):
+    (run_directory / "history.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(RunError, match="nested too deeply"):
+        runs.load_run(run_directory)
+
+
+def _poison(directory):
+    path = directory / "model.safetensors"
+    state = safetensors.torch.load_file(path)
+    name = next(key for key, tensor in state.items() if tensor.is_floating_point())
+    state[name][0] = float("nan")
+    safetensors.torch.save_file(state, path)
+    _edit_config(directory, lambda config: {**config, "checksums": {}})  # as a run saved with NaN weights would be
+    return name
+
+
+def test_non_finite_weights_are_refused_naming_the_file_and_the_fix(run_directory):
+    name = _poison(run_directory)
+    with pytest.raises(RunError, match=rf"model.safetensors holds weights that are not finite .*{name}.*--learning-rate"):
+        load(run_directory)
+
+
+@pytest.mark.parametrize("command", [["predict", "{run}", "fine"], ["evaluate", "{run}", "--data", "{csv}"],
+                                     ["explain", "{run}", "fine"], ["export", "{run}"]])
+def test_commands_refuse_non_finite_weights_in_one_line(run_directory, synthetic_csv, seqlab_here, command):
+    _poison(run_directory)
+    result = seqlab_here(*[part.format(run=run_directory, csv=synthetic_csv / "test.csv") for part in command])
+    assert result.returncode == ExitCode.RUN
+    assert b"not finite" in result.stderr and b"Traceback" not in result.stderr
+    assert len(result.stderr.decode().strip().splitlines()) <= 3  # one message, wrapped to the console's width

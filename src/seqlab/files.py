@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
-import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+from seqlab.errors import RunError
+from seqlab.jsonfile import dumps
 
 
 def _umask() -> int:
@@ -22,15 +26,17 @@ def _umask() -> int:
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is fsynced and renamed to `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with storage_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     os.chmod(temporary, 0o666 & ~_umask())
     try:
-        yield Path(temporary)
-        with open(temporary, "rb+") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, path)
+        with storage_errors(path):
+            yield Path(temporary)
+            with open(temporary, "rb+") as written:
+                os.fsync(written.fileno())
+            os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
@@ -42,7 +48,8 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, ensure_ascii=False))
+    """`data` as strict JSON (jsonfile.dumps: non-finite numbers as null), written atomically."""
+    write_text(path, dumps(data, indent=2))
 
 
 @contextmanager
@@ -52,20 +59,58 @@ def atomic_directory(path: Path) -> Iterator[Path]:
     Readers see the old directory or the new one, never a mix or a half-written one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.staging-"))
+    with storage_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.staging-"))
     os.chmod(staging, 0o777 & ~_umask())
     try:
-        yield staging
-        if path.exists():
-            retired = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
-            os.replace(path, retired / "run")
-            os.replace(staging, path)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, path)
+        with storage_errors(path):
+            yield staging
+            if path.exists():
+                retired = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
+                os.replace(path, retired / "run")
+                os.replace(staging, path)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # no room: the disk, a quota or a file size limit
+_REFUSED = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+@contextmanager
+def storage_errors(path: Path) -> Iterator[None]:
+    """A write to `path` that fails for want of room or permission ends in one RunError naming it
+    (the atomic writers have removed their temporaries by then: nothing half-written is left)."""
+    try:
+        yield
+    except Exception as error:
+        code = error.errno if isinstance(error, OSError) else None
+        found = re.search(r"os error (\d+)", str(error))  # safetensors' writer reports the OS error in its text
+        code = code or (int(found.group(1)) if found else None)
+        if code in _FULL:
+            raise RunError(f"cannot write {path}: {os.strerror(code)} (no room left on the disk, in your quota or "
+                           "under a file size limit); nothing there was changed. Free some space, or write elsewhere "
+                           "with --out") from None
+        if code in _REFUSED:
+            raise RunError(f"cannot write {path}: {os.strerror(code)}; nothing there was changed. Make the folder "
+                           "writable, or write elsewhere with --out") from None
+        raise
+
+
+def check_writable(directory: Path, what: str, fix: str) -> None:
+    """Fail fast: `directory` (made if missing) takes files, tried by creating and removing one."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=directory, prefix=".seqlab-writable-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise RunError(f"{what} {directory} is not writable ({error.strerror}); {fix}") from None
 
 
 def file_sha256(path: Path) -> str:

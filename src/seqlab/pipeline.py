@@ -5,7 +5,6 @@ Each step returns plain data; the CLI and docs/lecture.md render it.
 
 from __future__ import annotations
 
-import json
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -15,6 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from seqlab import comparing
 from seqlab.data import imdb
 from seqlab.data.corpus import Corpus
 from seqlab.data.sources import DataSource
@@ -25,7 +25,9 @@ from seqlab.evaluation.report import write_report
 from seqlab.evaluation.metrics import metrics_from_logits, probabilities, roc_points
 from seqlab.evaluation.predicting import predict_logits
 from seqlab.models import SequenceClassifier, build_model, count_parameters, model_config
-from seqlab.files import write_json
+from seqlab.errors import DataError
+from seqlab.files import check_writable, write_json
+from seqlab.jsonfile import read_json
 from seqlab.runs import save_run
 from seqlab.text.cache import EncodedCorpus, load_or_encode
 from seqlab.text.encoder import EncoderConfig
@@ -86,12 +88,20 @@ def prepare(
     corpus, hit = load_or_encode(fingerprint, read, encoder, root)
     figures_path = root / "summaries" / f"{cache_key(fingerprint, encoder)}.json" if root else None
     if hit and figures_path and figures_path.is_file():
-        figures.append(TextFigures(**json.loads(figures_path.read_text())))
+        figures.append(TextFigures(**read_json(figures_path, error=DataError, fix=f"delete {figures_path}")))
     elif hit:  # a cache entry from before summaries were stored
         read()
     if figures_path and not figures_path.is_file():
         write_json(figures_path, asdict(figures[-1]))
     return Prepared(corpus, summarize(corpus, figures[-1]), f"{fingerprint}|{cache_key(fingerprint, encoder)}", hit)
+
+
+def check_outputs(directory: str | Path, data: DataSource | None = None) -> None:
+    """Fail fast, before any data is read: `directory` (where runs and their OUT.checkpoint/ folders
+    go) and, unless `data` is a prepared folder, the cache of encoded data must take files."""
+    check_writable(Path(directory), "the output folder", "choose another with --out")
+    if data is None or not data.is_prepared:
+        check_writable(imdb.cache_dir(), "the cache folder", f"set {imdb.CACHE_ENV} to a writable folder")
 
 
 def evaluate_run(
@@ -312,6 +322,9 @@ def compare(
     embeddings: EmbeddingMatrix | None = None,
     baseline_corpus: Corpus | None = None,
     gradient_steps: int | None = 100,
+    resume: bool = False,
+    checkpoint_every: int = 0,
+    fingerprint: str | None = None,
     **model_options,
 ) -> Comparison:
     """Train and test each named model on the same data; write runs, figure, results and report.html.
@@ -319,25 +332,41 @@ def compare(
     A model that fails is recorded with its error; the others go on and are kept.
     `baseline_corpus` (the raw texts of the same reviews) adds TF-IDF + logistic regression;
     `gradient_steps` adds the gradient-per-time-step figure for one-directional recurrent models.
+    Each model checkpoints beside its run (every epoch, and every `checkpoint_every` batches);
+    `resume` keeps the models an interrupted comparison finished and continues the one it was
+    training (comparing.py); `fingerprint` names the data (default: a hash of the corpus).
     """
     out = Path(out)
     for name in names:  # fail before any training on an unknown name or option
         model_config(name, **model_options)
+    check_writable(out, "the output folder", "choose another with --out")
+    if not resume:
+        comparing.refuse_unresumed(out, names)
+    training = training or TrainConfig()
+    fingerprint = fingerprint or comparing.corpus_digest(corpus)
     trained: dict[str, SequenceClassifier] = {}
     results: list[ModelResult] = []
     for name in names:
+        recipe = comparing.model_recipe(name, corpus, training, model_options, fingerprint,
+                                        embeddings.describe() if embeddings else None)
         try:
-            model, result = train_model(
-                name, corpus, training, out / name, reporter_for(name) if reporter_for else None,
-                embeddings=embeddings, **model_options,
-            )
+            kept = comparing.finished(out / name, recipe, corpus, default_device()) if resume else None
+            if kept is not None:
+                model, result = kept[0], ModelResult(**kept[1])
+            else:
+                checkpointing = Checkpointing(comparing.checkpointer(out / name, recipe, checkpoint_every),
+                                              comparing.resume_point(out / name, recipe) if resume else None,
+                                              {"compare": recipe})
+                model, result = train_model(name, corpus, training, out / name,
+                                            reporter_for(name) if reporter_for else None, checkpointing=checkpointing,
+                                            embeddings=embeddings, **model_options)
             trained[name] = model
         except Exception as error:  # keep the other models' results
             result = ModelResult(name, None, error=f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}")
         results.append(result)
         if on_result:
             on_result(result)
-    samples = sample_predictions(trained, corpus, seed=(training or TrainConfig()).seed) if trained else []
+    samples = sample_predictions(trained, corpus, seed=training.seed) if trained else []
     baseline = None
     if baseline_corpus is not None:
         train_texts = baseline_corpus.train
@@ -347,7 +376,7 @@ def compare(
     extra_figures = {}
     if profiles:
         extra_figures["Gradient norm per time step (vanishing gradients)"] = gradient_figure(profiles, out / "gradients.png")
-    settings = {"training": asdict(training or TrainConfig()), "encoder": asdict(corpus.encoder.config),
+    settings = {"training": asdict(training), "encoder": asdict(corpus.encoder.config),
                 "data": {"name": corpus.name, "train": len(corpus.train), "test": len(corpus.test)},
                 "embeddings": embeddings.describe() if embeddings else None}
     rows = [r.to_dict() for r in results] + ([{**asdict(baseline), "baseline": True}] if baseline else [])

@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from seqlab.data.sources import DataSource
 from seqlab.errors import ConfigError, RunError
-from seqlab.pipeline import Checkpointing, ModelResult, Prepared, prepare, pretrained_embeddings, train_model
+from seqlab.pipeline import (Checkpointing, ModelResult, Prepared, check_outputs, prepare, pretrained_embeddings,
+                             train_model)
 from seqlab.text.encoder import EncoderConfig
 from seqlab.text.prepared import read_manifest
 from seqlab.training import distributed
@@ -95,6 +96,8 @@ def train_recipe(
         if {key: value for key, value in resume_from.recipe.items() if key != "fingerprint"} != recorded:
             raise RunError(f"{directory} holds a checkpoint of another recipe; delete it to start again")
     main = distributed.is_main()
+    if main:
+        check_outputs(out.parent, recipe.data)  # before any data is read
     if not main:
         distributed.barrier()  # process 0 fills the data caches (encoded corpus, word2vec) first
     prepared = _prepare(recipe)

@@ -15,7 +15,6 @@ A run directory is complete or absent: it is written into a temporary sibling an
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from seqlab import __version__
 from seqlab.errors import RunError
 from seqlab.files import atomic_directory, file_sha256, write_json
 from seqlab.hub import CARD_FILE, model_card, resolve_run
+from seqlab.jsonfile import check, label_list, read_json, read_text, string_map
 from seqlab.models import SequenceClassifier, build_model, model_config
 from seqlab.text.encoder import TextEncoder
 
@@ -104,7 +104,7 @@ def load_run(directory: str | Path) -> Run:
     missing = [name for name in REQUIRED if not (directory / name).is_file()]
     if missing:
         raise RunError(f"run directory {directory} is incomplete: missing {', '.join(missing)}")
-    config = _read_json(directory / "config.json")
+    config = read_json(directory / "config.json")
     if config.get("format") != RUN_FORMAT:
         raise RunError(
             f"run directory {directory} has format {config.get('format')!r} (seqlab "
@@ -114,8 +114,10 @@ def load_run(directory: str | Path) -> Run:
     missing_keys = [key for key in ("model", "encoder", "label_names") if key not in config]
     if missing_keys:
         raise RunError(f"{directory / 'config.json'} lacks {', '.join(missing_keys)}")
+    check(config, directory / "config.json", {"model": dict, "encoder": dict, "label_names": label_list,
+                                              "checksums": string_map, "training": dict, "data": dict})
     try:
-        encoder = TextEncoder.load(directory)
+        encoder = TextEncoder.from_json(read_text(directory / "encoder.json"), directory)
         model = build_model(config["model"]["name"], model_config(config["model"]["name"], **config["model"]["config"]))
     except (ValueError, KeyError, TypeError, Exception) as error:
         if isinstance(error, RunError):
@@ -126,6 +128,7 @@ def load_run(directory: str | Path) -> Run:
         model.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError, OSError) as error:
         raise RunError(f"{directory / 'model.safetensors'} is damaged or does not fit the model: {error}") from None
+    refuse_non_finite(state, directory / "model.safetensors")
     for name, expected in config.get("checksums", {}).items():  # runs written before checksums have none
         if name in CHECKED and file_sha256(directory / name) != expected:
             raise RunError(f"{directory / name} does not match the sha256 recorded in config.json when the run was "
@@ -136,15 +139,23 @@ def load_run(directory: str | Path) -> Run:
         model=model,
         encoder=encoder,
         config=config,
-        history=_read_json(directory / "history.json", optional=True),
-        metrics=_read_json(directory / "metrics.json", optional=True),
+        history=_optional_json(directory / "history.json"),
+        metrics=_optional_json(directory / "metrics.json"),
     )
 
 
-def _read_json(path: Path, optional: bool = False) -> dict[str, Any]:
-    if optional and not path.exists():
+def refuse_non_finite(state: dict[str, Any], path: Path) -> None:
+    """Weights holding NaN or infinity give no answer worth having: refuse them, naming the tensor."""
+    import torch
+
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise RunError(f"{path} holds weights that are not finite numbers (NaN or infinity in {name!r}): the "
+                           "training that wrote it diverged. Retrain it, e.g. with a lower --learning-rate or "
+                           "--clip-norm 1")
+
+
+def _optional_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
         return {}
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RunError(f"{path} is not valid JSON ({error}); the run directory is damaged") from None
+    return read_json(path)

@@ -185,3 +185,10 @@ def test_stratified_split_keeps_class_shares(tmp_path):
     assert again.texts == train.texts
     rare = Split(["a", "b", "c", "d"], np.array([0, 0, 0, 1]))
     assert stratified_split(rare, 0.2, seed=0)[1].labels.tolist() == [0]  # a lone text stays in training
+
+
+def test_a_json_lines_record_nested_absurdly_deep_is_named_by_line(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "fine", "label": "pos"}\n' + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(DataError, match=r"d.jsonl, line 2: JSON nested too deeply"):
+        read_table(path, TableOptions())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,7 @@ import typer
 
 from seqlab.cli.options import (Archive, LabelColumn, Precision, ReplaceInvalid, TestSize, TextColumn, data_source,
                                 default)
-from seqlab.cli.output import console
+from seqlab.cli.output import console, print_json
 from seqlab.data.config import DataSource
 
 
@@ -32,7 +31,7 @@ def evaluate(
     source = data_source(data, None, text_column, label_column, replace_invalid, 0.2, archive)
     result = evaluate_run(run, source, test_size, precision)
     if json_output:
-        console.print_json(json.dumps(result))
+        print_json(result)
     else:
         console.print(f"{run}: test accuracy {result['accuracy']:.4f}, test loss {result['loss']:.4f} on "
                       f"{result['test_reviews']:,} texts")

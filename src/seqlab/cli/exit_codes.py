@@ -22,7 +22,8 @@ MEANINGS = {
     ExitCode.FAILED: "a run failed (compare: a model failed), or another error",
     ExitCode.USAGE: "usage: unknown command or option, or an option value seqlab cannot use",
     ExitCode.DATA: "data missing, corrupt or unusable",
-    ExitCode.RUN: "run directory missing, incomplete, corrupt or from an incompatible version",
+    ExitCode.RUN: "run directory missing, incomplete, corrupt or from an incompatible version; training diverged; "
+                  "a run could not be written",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 EPILOG = "Exit codes: " + "; ".join(f"{int(code)} {meaning}" for code, meaning in MEANINGS.items()) + "."

@@ -65,6 +65,7 @@ ReplaceInvalid = Annotated[bool, typer.Option(help="Read bytes that are not UTF-
 TestSplit = Annotated[float, typer.Option(help="Share of each class of --data held out for testing when there is no --test-data.")]
 Resume = Annotated[Optional[Path], typer.Option(help="Continue the interrupted run at this directory from its latest checkpoint, exactly.")]
 CheckpointEvery = Annotated[int, typer.Option(help="Also checkpoint every this many batches (0: at the end of each epoch only).")]
+ResumeComparison = Annotated[bool, typer.Option("--resume", help="Continue the interrupted comparison in --out: finished models are kept, the one in progress continues from its checkpoint (same command, plus --resume).")]
 
 
 @dataclass(frozen=True)

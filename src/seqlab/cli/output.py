@@ -9,6 +9,13 @@ console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 
 
+def print_json(data) -> None:
+    """One JSON document on its own line of standard output: strict JSON (non-finite numbers as null)."""
+    from seqlab.jsonfile import dumps
+
+    print(dumps(data), flush=True)
+
+
 def print_summary(summary) -> None:
     table = Table(title=f"Data: {summary.name}")
     for column in ("class", "train", "test"):

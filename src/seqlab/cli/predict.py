@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,8 +9,14 @@ from typing import Annotated, Optional
 import typer
 
 from seqlab.cli.options import Onnx, Precision
-from seqlab.cli.output import print_explanation, print_predictions
+from seqlab.cli.output import print_explanation, print_json, print_predictions
 from seqlab.errors import DataError
+
+
+def from_argv(text: str) -> str:
+    """A text given on the command line as Unicode: bytes that were not UTF-8 (which Python keeps as
+    lone surrogates) become U+FFFD, as the HTTP boundary does, so nothing invalid reaches the output."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _read_stdin_lines(replace_invalid: bool) -> list[str]:
@@ -41,10 +46,12 @@ def predict(
     predictor = load(run, backend="onnx" if onnx else "pytorch", precision=precision)
     if not texts or texts == ["-"]:
         texts = _read_stdin_lines(replace_invalid)
+    else:
+        texts = [from_argv(text) for text in texts]
     predictions = predictor.predict(texts)
     if json_output:
         for text, prediction in zip(texts, predictions):
-            print(json.dumps({"text": text, **prediction.to_dict()}, ensure_ascii=False))
+            print_json({"text": text, **prediction.to_dict()})
         return
     print_predictions(texts, predictions)
 
@@ -65,8 +72,9 @@ def explain(
 
     if text == "-":
         text = "\n".join(_read_stdin_lines(replace_invalid=False))
+    text = from_argv(text)
     explanation = explain_prediction(load(run, backend="onnx" if onnx else "pytorch"), text, method=method, target=target)
     if json_output:
-        print(json.dumps(explanation.to_dict(), ensure_ascii=False))
+        print_json(explanation.to_dict())
         return
     print_explanation(explanation, top)

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from seqlab.cli.exit_codes import ExitCode
-from seqlab.cli.options import CheckpointEvery, Resume, RunOptions, takes_run_options
+from seqlab.cli.options import CheckpointEvery, Resume, ResumeComparison, RunOptions, takes_run_options
 from seqlab.cli.output import console, print_corpus, print_samples, print_summary, results_table
 from seqlab.errors import ConfigError
 from seqlab.models.names import model_names
@@ -21,6 +21,8 @@ def compare(
     out: Annotated[Path, typer.Option(help="Folder for run directories, figures, results and report.html.")] = Path("runs"),
     baseline: Annotated[bool, typer.Option(help="Add TF-IDF (1-2-grams) + logistic regression to the table.")] = True,
     gradient_steps: Annotated[int, typer.Option(help="Time steps of the gradient-per-step figure (0: none).")] = 100,
+    resume: ResumeComparison = False,
+    checkpoint_every: CheckpointEvery = 0,
     *,
     run: RunOptions,  # the options train and compare share (options.py)
 ) -> None:
@@ -28,7 +30,7 @@ def compare(
     from seqlab.models import build_model
     from seqlab.models.summary import summary_table
     from seqlab.pipeline import compare as run_compare
-    from seqlab.pipeline import prepare, pretrained_embeddings
+    from seqlab.pipeline import check_outputs, prepare, pretrained_embeddings
     from seqlab.training.progress import ConsoleReporter
 
     from seqlab.evaluation.report import rich_table
@@ -36,6 +38,7 @@ def compare(
     options = dict(run.model_options)
     for name in models:  # unknown names and options fail before the data is read
         build_model(name, **options)
+    check_outputs(out, run.data)  # a read-only --out or cache fails here, before the data is read
     prepared = prepare(run.data, run.encoder, run.train_size, run.test_size)
     corpus = prepared.corpus
     print_corpus(corpus)
@@ -56,7 +59,8 @@ def compare(
         models, corpus, run.training, out, reporter_for=lambda name: ConsoleReporter(console, name.upper()),
         on_result=lambda r: console.print(f"{r.name.upper()}: test accuracy {r.test['accuracy']:.4f}, test loss "
                                           f"{r.test['loss']:.4f}\n" if not r.error else f"[red]{r.name} failed:[/] {r.error}"),
-        embeddings=matrix, baseline_corpus=raw, gradient_steps=gradient_steps or None, **options,
+        embeddings=matrix, baseline_corpus=raw, gradient_steps=gradient_steps or None, resume=resume,
+        checkpoint_every=checkpoint_every, fingerprint=prepared.fingerprint, **options,
     )
     rows = [r.to_dict() for r in comparison.results]
     if comparison.baseline:

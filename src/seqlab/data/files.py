@@ -19,6 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from seqlab.errors import DataError
+from seqlab.jsonfile import loads_line
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".parquet": "parquet", ".pq": "parquet"}
@@ -210,10 +211,12 @@ def _jsonl_rows(path: Path, options: TableOptions) -> Iterator[tuple[int, object
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = loads_line(line)
             except json.JSONDecodeError as error:
                 raise DataError(f"{path}, line {number}: not valid JSON ({error.msg} at column {error.colno}); "
                                 "JSON Lines holds one JSON object per line") from None
+            except ValueError as error:  # nested deeper than any record
+                raise DataError(f"{path}, line {number}: JSON {error}; JSON Lines holds one flat object per line") from None
             if not isinstance(record, dict):
                 raise DataError(f"{path}, line {number}: a JSON {type(record).__name__}, not an object with "
                                 f"keys {options.text_column!r} and {options.label_column!r}")

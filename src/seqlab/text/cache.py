@@ -17,7 +17,9 @@ from typing import Callable
 import numpy as np
 
 from seqlab.data.corpus import Corpus
+from seqlab.errors import DataError
 from seqlab.files import atomic_directory
+from seqlab.jsonfile import read_json, read_text
 from seqlab.text.encoder import Encoded, EncoderConfig, TextEncoder
 
 CACHE_FORMAT = 1
@@ -143,14 +145,15 @@ def _store(corpus: EncodedCorpus, directory: Path, fingerprint: str) -> None:
 
 
 def _load(directory: Path) -> EncodedCorpus:
-    meta = json.loads((directory / "meta.json").read_text())
+    fix = f"delete {directory} and it is made again"
+    meta = read_json(directory / "meta.json", error=DataError, fix=fix)
     splits = {}
     for split_name in ("train", "test"):
         a = {name: np.load(directory / f"{split_name}_{name}.npy", allow_pickle=False) for name in _ARRAYS}
         splits[split_name] = EncodedSplit(Encoded(a["ids"], a["offsets"], a["full_lengths"]), a["labels"])
     return EncodedCorpus(
         name=meta["name"],
-        encoder=TextEncoder.from_json((directory / "encoder.json").read_text()),
+        encoder=TextEncoder.from_json(read_text(directory / "encoder.json", DataError, fix)),
         train=splits["train"],
         test=splits["test"],
         label_names=tuple(meta["label_names"]),

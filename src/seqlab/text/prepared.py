@@ -20,7 +20,6 @@ opens it (sources.py recognises it by its manifest).
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import shutil
@@ -38,6 +37,7 @@ from seqlab.files import atomic_path, write_json, write_text
 from seqlab.text.cache import EncodedCorpus, EncodedSplit, EncodedView
 from seqlab.text.encoder import EncoderConfig, TextEncoder
 from seqlab.text.summary import text_figures
+from seqlab.jsonfile import read_json, read_text
 
 PREPARED_FORMAT = 1
 ARRAYS = ("ids", "offsets", "full_lengths", "labels")
@@ -276,7 +276,7 @@ def read_manifest(directory: str | Path) -> dict:
     if not manifest_path.is_file():
         hint = " (unfinished: rerun `seqlab data prepare` to complete it)" if (directory / PREPARED_CHUNKS).is_dir() else ""
         raise DataError(f"no prepared corpus at {directory}{hint}; make one with `seqlab data prepare DATA --out {directory}`")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_json(manifest_path, error=DataError, fix=f"prepare it again with `seqlab data prepare DATA --out {directory}`")
     if manifest.get("format") != PREPARED_FORMAT:
         raise DataError(f"{directory} was prepared in format {manifest.get('format')!r}; this seqlab reads "
                         f"{PREPARED_FORMAT}: prepare it again")
@@ -289,7 +289,7 @@ def open_prepared(directory: str | Path) -> EncodedCorpus:
     Reading a prepared folder as a data source goes through `pipeline.prepare`, which calls this."""
     directory = Path(directory)
     manifest = read_manifest(directory)
-    encoder = TextEncoder.from_json((directory / "encoder.json").read_text())
+    encoder = TextEncoder.from_json(read_text(directory / "encoder.json", DataError, "prepare it again"))
     train = open_split(directory, "train")
     if "test" in manifest["splits"]:
         test = open_split(directory, "test")

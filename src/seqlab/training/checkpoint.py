@@ -24,7 +24,6 @@ and random states are gathered); process 0 alone writes it; every process reads 
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from safetensors import SafetensorError
 from seqlab import __version__
 from seqlab.errors import RunError
 from seqlab.files import atomic_path, file_sha256, write_json
+from seqlab.jsonfile import check, count, read_json
 from seqlab.runs import PICKLE_SUFFIXES
 from seqlab.training import distributed
 from seqlab.training.fit import Callback, Trainer
@@ -149,12 +149,22 @@ def load_checkpoint(run_or_checkpoint: str | Path) -> Checkpoint:
         raise RunError(f"run {given} finished; there is nothing to resume" if finished else
                        f"no checkpoint to resume at {directory}; start the run with `seqlab train ... --out {given}`")
     pointer = _read_json(latest)
-    state_path = directory / str(pointer.get("state", ""))
+    check(pointer, latest, {"state": str}, fix=_FIX)
+    state_path = directory / Path(str(pointer.get("state", ""))).name
     document = _read_json(state_path)
     if document.get("format") != CHECKPOINT_FORMAT:
         raise RunError(f"{state_path} has checkpoint format {document.get('format')!r}; this seqlab {__version__} "
                        f"resumes format {CHECKPOINT_FORMAT}")
-    tensors_path = directory / document["tensors"]
+    missing = [key for key in _STATE if key not in document]
+    if missing:
+        raise _damaged(directory, f"{state_path.name} lacks {', '.join(missing)}")
+    check(document, state_path, _STATE, fix=_FIX)
+    trainer = document["trainer"].get("state")
+    if not isinstance(trainer, dict):
+        raise _damaged(directory, f"{state_path.name} has no trainer state")
+    check(trainer, state_path, {"epoch": count, "step": count, "seen": count, "correct": count, "history": dict},
+          fix=_FIX)
+    tensors_path = directory / Path(document["tensors"]).name
     if not tensors_path.is_file():
         raise _damaged(directory, f"{tensors_path.name} is missing")
     if file_sha256(tensors_path) != document["tensors_sha256"]:
@@ -162,21 +172,21 @@ def load_checkpoint(run_or_checkpoint: str | Path) -> Checkpoint:
     try:
         tensors = safetensors.torch.load_file(tensors_path)
         trainer_state = unflatten(document["trainer"], tensors)
-    except (SafetensorError, KeyError, OSError) as error:
+    except (SafetensorError, KeyError, OSError, TypeError, ValueError, AttributeError) as error:
         raise _damaged(directory, str(error)) from None
     return Checkpoint(directory, document["generation"], document["recipe"], trainer_state)
 
 
+_FIX = "the checkpoint cannot be resumed: delete the folder and train from the start"
+_STATE: dict[str, Any] = {"generation": count, "epoch": count, "step": count, "tensors": str, "tensors_sha256": str, "recipe": dict,
+          "trainer": dict}  # what state-N.json must hold, and as what
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        return read_json(path, fix=_FIX)
+    except (FileNotFoundError, IsADirectoryError):
         raise _damaged(path.parent, f"{path.name} is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise _damaged(path.parent, f"{path.name} is not valid JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise _damaged(path.parent, f"{path.name} is not a JSON object")
-    return data
 
 
 class Checkpointer(Callback):
@@ -189,6 +199,7 @@ class Checkpointer(Callback):
         self.directory, self.recipe, self.every_steps, self.generation = Path(directory), recipe, every_steps, generation
 
     def save(self, trainer: Trainer) -> None:
+        trainer.check_finite()  # a diverged state is never checkpointed: the last good one stays
         self.generation += 1
         trainer_state = trainer.state_dict()
         if distributed.is_main():

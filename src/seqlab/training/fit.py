@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -10,7 +11,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from seqlab.errors import ConfigError
+from seqlab.errors import ConfigError, RunError
 from seqlab.evaluation.metrics import loss_from_logits, predicted_labels
 from seqlab.evaluation.predicting import evaluate
 from seqlab.models.base import SequenceClassifier
@@ -226,6 +227,7 @@ class Trainer:
                     self.run_epoch(epoch)
             finally:
                 self.pool = None
+        self.check_finite()
         self.model.eval()
         return self.state.history
 
@@ -280,10 +282,31 @@ class Trainer:
             loss, correct = float(loss.detach()), _correct(logits, batch.labels)
         else:
             loss, correct = self._sharded_backward(batch)
+        if not math.isfinite(loss):
+            raise self.diverged(f"the loss became {loss}")
         if self.config.clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
+            if not math.isfinite(float(norm)):
+                raise self.diverged(f"the gradients' norm became {float(norm)}")
         self.optimizer.step()
         return loss, correct
+
+    def check_finite(self) -> None:
+        """Weights that hold NaN or infinity are never kept (checkpoints and the run call this before writing)."""
+        with torch.no_grad():
+            for name, parameter in self.model.named_parameters():
+                if not bool(torch.isfinite(parameter).all()):
+                    state = self.state
+                    where = (f"after batch {state.step} of epoch {state.epoch + 1}" if state.step else
+                             f"after epoch {state.epoch}")
+                    raise self.diverged(f"the weights {name!r} are no longer finite numbers", where)
+
+    def diverged(self, what: str, where: str = "") -> RunError:
+        """Training cannot go on: nothing of this state is saved; checkpoints written before it are kept."""
+        where = where or f"at epoch {self.state.epoch + 1}, batch {self.state.step + 1}"
+        return RunError(f"training diverged {where}: {what}, so "
+                        f"no run was saved (earlier checkpoints are kept). Retrain with a lower --learning-rate "
+                        f"(it is {self.config.learning_rate:g}) or with --clip-norm 1")
 
     def _forward(self, batch: Batch) -> torch.Tensor:
         """Training logits (batch, outputs), in float32 whatever the precision of the pass."""
