@@ -53,9 +53,10 @@ def prepare(
     test_size: int | None = None,
     cache: bool = True,
 ) -> Prepared:
-    """The one door to data: any source (IMDb, a CSV/TSV/JSONL/Parquet file, a folder per class,
-    a folder written by `seqlab data prepare`) read, checked, tokenized, encoded and summarised;
-    cached by the source's fingerprint and the encoder settings.
+    """The one door to data: any source (IMDb, a CSV/TSV/JSONL/Parquet/fastText file, a folder per
+    class, a folder written by `seqlab data prepare`, or texts and labels in memory: lists, a
+    DataFrame, a `datasets` Dataset/DatasetDict) read, checked, tokenized, encoded and summarised;
+    cached by the source's fingerprint (file or in-memory content) and the encoder settings.
 
     `train_size`/`test_size` draw a class-balanced subset of each split (sources.load_corpus);
     `evaluate` draws the same test reviews for the same `test_size`. A prepared folder is opened

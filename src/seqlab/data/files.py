@@ -33,6 +33,7 @@ class TableOptions:
     text_column: str = "text"  # column (or JSON key) holding the texts
     label_column: str = "label"  # column (or JSON key) holding the labels: names or whole numbers
     replace_invalid: bool = False  # read bytes that are not UTF-8 as U+FFFD instead of stopping
+    format: str | None = None  # csv, tsv, jsonl, parquet or fasttext; None: told by the name (and a .txt's content)
 
 
 @dataclass
