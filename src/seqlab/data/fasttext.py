@@ -3,7 +3,7 @@
     __label__positive A wonderful film, moving and well acted.
     __label__negative Dull from start to end.
 
-Read as a stream like the other tables (data/files.py). A ``.ft`` file is this format, and so is a
+Read as a stream like the other tables (data/files.py hands over the decoded lines). A ``.ft`` file is this format, and so is a
 ``.txt`` file whose first line starts with ``__label__``; ``--format fasttext`` says so for any name.
 A line with two labels is multi-label data, which seqlab's classifiers do not learn: it is an error.
 """
@@ -11,9 +11,8 @@ A line with two labels is multi-label data, which seqlab's classifiers do not le
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from seqlab.data.files import TableOptions, decoded_lines
 from seqlab.errors import DataError
 
 PREFIX = "__label__"
@@ -28,9 +27,9 @@ def looks_like_fasttext(path: Path) -> bool:
     return first.lstrip().startswith(PREFIX.encode())
 
 
-def fasttext_rows(path: Path, options: TableOptions) -> Iterator[tuple[int, str, str]]:
-    """(line, text, label) of every non-blank line."""
-    for number, line in decoded_lines(path, options):
+def fasttext_rows(path: Path, lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, str, str]]:
+    """(line, text, label) of every non-blank line of `lines` ((number, text) of each line of `path`)."""
+    for number, line in lines:
         words = line.split()
         if not words:
             continue

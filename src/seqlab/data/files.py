@@ -88,7 +88,7 @@ def read_table(path: str | Path, options: TableOptions | None = None) -> Labelle
     if kind == "fasttext":
         from seqlab.data.fasttext import fasttext_rows
 
-        rows = fasttext_rows(path, options)
+        rows = fasttext_rows(path, decoded_lines(path, options))
     elif kind in ("csv", "tsv"):
         rows = _csv_rows(path, options, "\t" if kind == "tsv" else ",")
     elif kind == "jsonl":
