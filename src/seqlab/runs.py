@@ -5,6 +5,8 @@
     model.safetensors  weights
     history.json       per-epoch loss/accuracy
     metrics.json       test metrics
+    steps.csv          per-batch and per-epoch training logs (training/logs.py)
+    epochs.csv
 
 A run directory is complete or absent: it is written into a temporary sibling and renamed.
 """
@@ -12,6 +14,7 @@ A run directory is complete or absent: it is written into a temporary sibling an
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -55,10 +58,12 @@ def save_run(
     metrics: dict[str, Any],
     data: dict[str, Any] | None = None,
     extra_weights: dict[str, dict[str, Any]] | None = None,
+    extra_files: dict[str, Path] | None = None,
 ) -> Path:
     """Write a complete run directory; an existing one at `directory` is replaced whole.
 
-    `extra_weights` maps file names (e.g. best.safetensors) to further state dicts to save."""
+    `extra_weights` maps file names (e.g. best.safetensors) to further state dicts to save;
+    `extra_files` maps file names (the training logs, steps.csv and epochs.csv) to files to copy in."""
     directory = Path(directory)
     with atomic_directory(directory) as staging:
         config = {
@@ -80,6 +85,8 @@ def save_run(
         write_json(staging / "config.json", config)
         write_json(staging / "history.json", history)
         write_json(staging / "metrics.json", metrics)
+        for file_name, source in (extra_files or {}).items():
+            shutil.copyfile(source, staging / file_name)
     return directory
 
 

@@ -64,6 +64,7 @@ TextColumn = Annotated[str, typer.Option(help="Column (JSON key) holding the tex
 LabelColumn = Annotated[str, typer.Option(help="Column (JSON key) holding the labels: class names or whole numbers.")]
 ReplaceInvalid = Annotated[bool, typer.Option(help="Read bytes that are not UTF-8 as U+FFFD instead of stopping with an error.")]
 TestSplit = Annotated[float, typer.Option(help="Share of each class of --data held out for testing when there is no --test-data.")]
+Tensorboard = Annotated[Optional[str], typer.Option(help="Write TensorBoard scalars (loss, accuracy, learning rate per batch and epoch) to DIR/MODEL (needs seqlab[logs]).")]
 Resume = Annotated[Optional[Path], typer.Option(help="Continue the interrupted run at this directory from its latest checkpoint, exactly.")]
 CheckpointEvery = Annotated[int, typer.Option(help="Also checkpoint every this many batches (0: at the end of each epoch only).")]
 
@@ -121,6 +122,7 @@ def _run_options(
     replace_invalid: ReplaceInvalid = False,
     test_split: TestSplit = default(DataSource, "test_split"),
     data_format: DataFormat = None,
+    tensorboard: Tensorboard = None,
 ) -> RunOptions:
     return RunOptions(
         model_options={"embedding_dim": embedding_dim, "hidden_size": hidden_size, "layers": layers, "pooling": pooling,
@@ -130,7 +132,7 @@ def _run_options(
         training=TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                              validation_split=validation_split, seed=seed, weight_decay=weight_decay,
                              clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
-                             monitor=monitor, precision=precision),
+                             monitor=monitor, precision=precision, tensorboard=tensorboard),
         encoder=encoder_config(max_features, maxlen, truncating, padding),
         data=data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive, data_format),
         archive=archive, embeddings=embeddings, train_size=train_size, test_size=test_size,
