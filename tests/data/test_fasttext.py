@@ -69,3 +69,5 @@ def test_the_cli_takes_format(tmp_path, seqlab_here):
     result = seqlab_here("train", "fasttext", "--data", str(path), "--format", "csv", "--epochs", "1",
                          "--out", str(tmp_path / "run"))
     assert result.returncode == 3 and b"has no column 'text'" in result.stderr  # the format given is the one read
+    resumed = seqlab_here("train", "--resume", str(tmp_path / "run"), "--format", "fasttext")
+    assert resumed.returncode == 2 and b"drop --format" in resumed.stderr

@@ -121,7 +121,7 @@ def _run_options(
     label_column: LabelColumn = default(DataSource, "label_column"),
     replace_invalid: ReplaceInvalid = False,
     test_split: TestSplit = default(DataSource, "test_split"),
-    data_format: DataFormat = None,
+    format: DataFormat = None,
     tensorboard: Tensorboard = None,
 ) -> RunOptions:
     return RunOptions(
@@ -134,7 +134,7 @@ def _run_options(
                              clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
                              monitor=monitor, precision=precision, tensorboard=tensorboard),
         encoder=encoder_config(max_features, maxlen, truncating, padding),
-        data=data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive, data_format),
+        data=data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive, format),
         archive=archive, embeddings=embeddings, train_size=train_size, test_size=test_size,
     )
 
