@@ -62,6 +62,11 @@ def test_a_fasttext_corpus_trains_like_any_file(tmp_path, synthetic_corpus):
     assert fingerprint(DataSource(data=str(path))) != fingerprint(DataSource(data=str(path), format="fasttext"))
     with pytest.raises(ConfigError, match="unknown data format 'xml'"):
         DataSource(data=str(path), format="xml")
+    (tmp_path / "folder" / "pos").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="is a folder of .txt files: drop --format"):
+        load_corpus(DataSource(data=str(tmp_path / "folder"), format="fasttext"))
+    with pytest.raises(ConfigError, match="IMDb is read from its archive: drop --format"):
+        load_corpus(DataSource(format="csv"))
 
 
 def test_the_cli_takes_format(tmp_path, seqlab_here):

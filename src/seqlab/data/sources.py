@@ -31,7 +31,14 @@ SUBSET_SEED = 0  # every --train-size/--test-size subset is drawn with this seed
 
 
 def _read(path: Path, options: TableOptions) -> LabelledTexts:
+    if path.is_dir() and options.format is not None:
+        raise ConfigError(f"--format names the format of a file; {path} is a folder of .txt files: drop --format")
     return read_folder(path, options) if path.is_dir() else read_table(path, options)
+
+
+def _refuse_format_for_imdb(source: DataSource) -> None:
+    if source.format is not None:
+        raise ConfigError("--format names the format of a --data file; IMDb is read from its archive: drop --format")
 
 
 def _content_hash(path: Path) -> str:
@@ -90,6 +97,7 @@ def _load_corpus(source: DataSource) -> Corpus:
     if source.is_imdb:
         if source.test_data:
             raise ConfigError("IMDb comes with its own test reviews; drop --test-data or give --data a file")
+        _refuse_format_for_imdb(source)
         return imdb.load(source.archive)
     train, test = _read_source(source)
     names = label_names(train)
@@ -171,6 +179,7 @@ def _evaluation_split(source: DataSource, names: tuple[str, ...]) -> Split:
         raise DataError(f"{source.data} is a prepared corpus (token ids, not texts); evaluate on the data it was "
                         "prepared from")
     if source.is_imdb:
+        _refuse_format_for_imdb(source)
         corpus = imdb.load(source.archive)
         if tuple(corpus.label_names) != tuple(names):
             raise DataError(f"the run's classes ({', '.join(names)}) are not IMDb's ({', '.join(corpus.label_names)}); "
