@@ -36,6 +36,7 @@ from seqlab.training import distributed
 from seqlab.training.callbacks import BestCheckpoint, training_callbacks
 from seqlab.training.checkpoint import Checkpoint, Checkpointer
 from seqlab.training.fit import Callback, Reporter, TrainConfig, default_device, split_validation
+from seqlab.training.logs import run_logs
 
 FIGURE_NAME = "sequence_models_history.png"
 
@@ -55,9 +56,10 @@ def prepare(
     test_size: int | None = None,
     cache: bool = True,
 ) -> Prepared:
-    """The one door to data: any source (IMDb, a CSV/TSV/JSONL/Parquet file, a folder per class,
-    a folder written by `seqlab data prepare`) read, checked, tokenized, encoded and summarised;
-    cached by the source's fingerprint and the encoder settings.
+    """The one door to data: any source (IMDb, a CSV/TSV/JSONL/Parquet/fastText file, a folder per
+    class, a folder written by `seqlab data prepare`, or texts and labels in memory: lists, a
+    DataFrame, a `datasets` Dataset/DatasetDict) read, checked, tokenized, encoded and summarised;
+    cached by the source's fingerprint (file or in-memory content) and the encoder settings.
 
     `train_size`/`test_size` draw a class-balanced subset of each split (sources.load_corpus);
     `evaluate` draws the same test reviews for the same `test_size`. A prepared folder is opened
@@ -205,7 +207,9 @@ def train_model(
     holds a checkpoint, continues from it exactly. Under torchrun each process trains on its
     share of every batch (training/distributed.py) and only process 0 writes. `embeddings`
     (pretrained vectors in the encoder's id order) initialise the embedding layer;
-    embedding_dim then follows them unless given.
+    embedding_dim then follows them unless given. `callbacks` (training/fit.py Callback) run
+    first at every batch and epoch end; the run directory gets steps.csv and epochs.csv
+    (training/logs.py), and `training.tensorboard` TensorBoard scalars.
     """
     training = training or TrainConfig()
     torch.manual_seed(training.seed)
@@ -218,13 +222,20 @@ def train_model(
     model.to(group.device if group else device or default_device())
     train_split, validation = split_validation(corpus.train, training.validation_split, training.seed, copy=False)
     trainer = distributed.make_trainer(model, train_split, validation, training, reporter, list(callbacks))
+    logs = run_logs(name, training, Path(out) if out is not None else None,
+                    checkpointing.callback.directory if checkpointing else None)
+    trainer.callbacks.extend(logs.callbacks)  # before the schedule, so a batch's row has the rate it trained with
     trainer.callbacks.extend(training_callbacks(trainer))
     if checkpointing:  # last, so a checkpoint sees the epoch's final state
         trainer.callbacks.append(checkpointing.callback)
         if checkpointing.resume_from:
             checkpointing.callback.restore(trainer, checkpointing.resume_from)
     started = time.perf_counter()
-    history = trainer.fit()
+    try:
+        history = trainer.fit()
+    except BaseException:
+        logs.finish()
+        raise
     train_seconds = time.perf_counter() - started
     logits = predict_logits(model, corpus.test, training.eval_batch_size)
     labels = torch.from_numpy(corpus.test.labels)
@@ -240,8 +251,9 @@ def train_model(
             data={"name": corpus.name, "train": len(train_split), "validation": len(validation or []),
                   "test": len(corpus.test), "embeddings": embeddings.describe() if embeddings else None,
                   **(checkpointing.data if checkpointing else {})},
-            extra_weights={"best.safetensors": best.state} if best else None,
+            extra_weights={"best.safetensors": best.state} if best else None, extra_files=logs.files,
         )
+    logs.finish()
     if checkpointing:
         checkpointing.callback.finish()
     distributed.barrier()  # the run directory is complete before any process returns

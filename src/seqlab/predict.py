@@ -115,10 +115,34 @@ class Prediction:
     probabilities: dict[str, float]  # every class's probability
     tokens: int  # ids the model read (after cutting to maxlen)
     truncated: bool  # whether the text was longer than maxlen and got cut
+    top: tuple[tuple[str, float], ...] | None = None  # with top_k/threshold: the classes kept, most probable first
 
     def to_dict(self) -> dict:
+        kept = {} if self.top is None else {"top": [{"label": label, "probability": p} for label, p in self.top]}
         return {"label": self.label, "probability": self.probability, "probabilities": self.probabilities,
-                "tokens": self.tokens, "truncated": self.truncated}
+                "tokens": self.tokens, "truncated": self.truncated, **kept}
+
+
+def check_top(classes: tuple[str, ...], top_k: int | None, threshold: float | None) -> None:
+    """top_k and threshold choose among many classes; a binary run's answer already names both."""
+    if top_k is None and threshold is None:
+        return
+    option = "top_k" if top_k is not None else "threshold"
+    if len(classes) <= 2:
+        raise ConfigError(f"{option} picks among the classes of a multi-class run; this run has {len(classes)} "
+                          f"({', '.join(classes)}), whose answer already gives each one's probability")
+    if top_k is not None and top_k < 1:
+        raise ConfigError(f"top_k must be at least 1; got {top_k}")
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise ConfigError(f"threshold is a probability in [0, 1]; got {threshold}")
+
+
+def top_classes(classes: tuple[str, ...], probabilities: np.ndarray, top_k: int | None,
+                threshold: float | None) -> tuple[tuple[str, float], ...]:
+    """The `top_k` most probable classes (all, if None) of probability `threshold` or more, most probable first."""
+    order = np.argsort(-probabilities, kind="stable")[: top_k or len(classes)]
+    return tuple((classes[i], float(probabilities[i])) for i in order
+                 if threshold is None or probabilities[i] >= threshold)
 
 
 class Predictor:
@@ -164,7 +188,12 @@ class Predictor:
             return np.zeros((0, len(self.label_names)), dtype=np.float32)
         return self.probabilities(self.logits(encoded))
 
-    def predict(self, texts: str | Iterable[str]) -> list[Prediction]:
+    def predict(self, texts: str | Iterable[str], top_k: int | None = None,
+                threshold: float | None = None) -> list[Prediction]:
+        """One Prediction per text. On a multi-class run, `top_k` (the K most probable classes) and
+        `threshold` (those of that probability or more) fill each Prediction's `top`, as fastText's
+        `predict TEXT K THRESHOLD` does."""
+        check_top(self.label_names, top_k, threshold)
         if isinstance(texts, str):
             texts = [texts]
         encoded = self.encode(texts)
@@ -181,6 +210,7 @@ class Predictor:
                 probabilities={name: float(value) for name, value in zip(self.label_names, p)},
                 tokens=int(lengths[row]),
                 truncated=bool(truncated[row]),
+                top=None if top_k is None and threshold is None else top_classes(self.label_names, p, top_k, threshold),
             ))
         return results
 

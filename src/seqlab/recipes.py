@@ -85,6 +85,10 @@ def train_recipe(
     Every process of a torchrun launch calls this; process 0 reads and caches the data first,
     and alone prints, checkpoints and writes the run (`on_prepared` and `log` run there only).
     """
+    if recipe.data.in_memory:
+        raise ConfigError(f"a recipe is kept in checkpoints as JSON and {recipe.data.memory_kind}= data cannot be; "
+                          "train on in-memory data with seqlab.prepare(DataSource(...)) and seqlab.train_model, "
+                          "or write it to a file for --resume")
     out = Path(out)
     directory = checkpoint_directory(out)
     if resume_from is None and (directory / LATEST).exists():

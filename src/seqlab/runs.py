@@ -9,12 +9,15 @@
     README.md          the model card (seqlab/hub.py): the folder is a Hugging Face Hub model repository
 
 Runs written before tokenizer.json hold the tokenizer inside encoder.json, and still load.
+    steps.csv          per-batch and per-epoch training logs (training/logs.py)
+    epochs.csv
 
 A run directory is complete or absent: it is written into a temporary sibling and renamed.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -60,10 +63,12 @@ def save_run(
     metrics: dict[str, Any],
     data: dict[str, Any] | None = None,
     extra_weights: dict[str, dict[str, Any]] | None = None,
+    extra_files: dict[str, Path] | None = None,
 ) -> Path:
     """Write a complete run directory; an existing one at `directory` is replaced whole.
 
-    `extra_weights` maps file names (e.g. best.safetensors) to further state dicts to save."""
+    `extra_weights` maps file names (e.g. best.safetensors) to further state dicts to save;
+    `extra_files` maps file names (the training logs, steps.csv and epochs.csv) to files to copy in."""
     directory = Path(directory)
     with atomic_directory(directory) as staging:
         config = {
@@ -87,6 +92,8 @@ def save_run(
         write_json(staging / "history.json", history)
         write_json(staging / "metrics.json", metrics)
         (staging / CARD_FILE).write_text(model_card(config, metrics))
+        for file_name, source in (extra_files or {}).items():
+            shutil.copyfile(source, staging / file_name)
     return directory
 
 

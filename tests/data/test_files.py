@@ -115,7 +115,7 @@ def test_empty_and_unknown_files_say_what_to_do(tmp_path):
     with pytest.raises(DataError, match="empty.csv is empty; it needs a header row"):
         read_table(tmp_path / "empty.csv")
     (tmp_path / "data.xlsx").write_bytes(b"x")
-    with pytest.raises(DataError, match="name it .csv, .tsv, .jsonl or .parquet"):
+    with pytest.raises(DataError, match="name it .csv, .tsv, .jsonl, .parquet or .ft"):
         read_table(tmp_path / "data.xlsx")
     with pytest.raises(DataError, match="no data file at"):
         read_table(tmp_path / "absent.csv")

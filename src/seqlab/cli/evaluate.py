@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from seqlab.cli.options import (Archive, LabelColumn, Precision, ReplaceInvalid, TestSize, TextColumn, data_source,
-                                default)
+from seqlab.cli.options import (Archive, DataFormat, LabelColumn, Precision, ReplaceInvalid, TestSize, TextColumn,
+                                data_source, default)
 from seqlab.cli.output import console, print_json
 from seqlab.data.config import DataSource
 
@@ -23,12 +23,13 @@ def evaluate(
     text_column: TextColumn = default(DataSource, "text_column"),
     label_column: LabelColumn = default(DataSource, "label_column"),
     replace_invalid: ReplaceInvalid = False,
+    format: DataFormat = None,
 ) -> None:
     """Test a saved run on labelled texts (IMDb's test reviews by default), with the run's own encoder;
     --test-size N scores the N test reviews that training with --test-size N held out."""
     from seqlab.pipeline import evaluate_run
 
-    source = data_source(data, None, text_column, label_column, replace_invalid, 0.2, archive)
+    source = data_source(data, None, text_column, label_column, replace_invalid, 0.2, archive, format)
     result = evaluate_run(run, source, test_size, precision)
     if json_output:
         print_json(result)

@@ -57,12 +57,14 @@ TestSize = Annotated[Optional[int], typer.Option(help="Use a random class-balanc
 Precision = Annotated[str, typer.Option(help="float32 (exact) or bfloat16 (faster on recent CPUs, probabilities within ~1e-3).")]
 TrainPrecision = Annotated[str, typer.Option("--precision", help="float32, or bfloat16: forward passes under autocast, weights float32 (faster on AMX CPUs and GPUs; results differ slightly).")]
 Onnx = Annotated[bool, typer.Option("--onnx", help="Run RUN/model.onnx on ONNX Runtime (write it with `seqlab export`).")]
-Data = Annotated[str, typer.Option(help="'imdb', a CSV/TSV/JSONL/Parquet file, or a folder with a subfolder of .txt files per class.")]
+Data = Annotated[str, typer.Option(help="'imdb', a CSV/TSV/JSONL/Parquet or fastText (__label__, .ft/.txt) file, or a folder with a subfolder of .txt files per class.")]
+DataFormat = Annotated[Optional[str], typer.Option("--format", help="Format of the --data/--test-data files: csv, tsv, jsonl, parquet or fasttext (default: told by the name and a .txt's content).")]
 TestData = Annotated[Optional[str], typer.Option(help="A separate test set like --data; without it a stratified share of --data is held out.")]
 TextColumn = Annotated[str, typer.Option(help="Column (JSON key) holding the texts.")]
 LabelColumn = Annotated[str, typer.Option(help="Column (JSON key) holding the labels: class names or whole numbers.")]
 ReplaceInvalid = Annotated[bool, typer.Option(help="Read bytes that are not UTF-8 as U+FFFD instead of stopping with an error.")]
 TestSplit = Annotated[float, typer.Option(help="Share of each class of --data held out for testing when there is no --test-data.")]
+Tensorboard = Annotated[Optional[str], typer.Option(help="Write TensorBoard scalars (loss, accuracy, learning rate per batch and epoch) to DIR/MODEL (needs seqlab[logs]).")]
 Resume = Annotated[Optional[Path], typer.Option(help="Continue the interrupted run at this directory from its latest checkpoint, exactly.")]
 CheckpointEvery = Annotated[int, typer.Option(help="Also checkpoint every this many batches (0: at the end of each epoch only).")]
 ResumeComparison = Annotated[bool, typer.Option("--resume", help="Continue the interrupted comparison in --out: finished models are kept, the one in progress continues from its checkpoint (same command, plus --resume).")]
@@ -120,6 +122,8 @@ def _run_options(
     label_column: LabelColumn = default(DataSource, "label_column"),
     replace_invalid: ReplaceInvalid = False,
     test_split: TestSplit = default(DataSource, "test_split"),
+    format: DataFormat = None,
+    tensorboard: Tensorboard = None,
 ) -> RunOptions:
     return RunOptions(
         model_options={"embedding_dim": embedding_dim, "hidden_size": hidden_size, "layers": layers, "pooling": pooling,
@@ -129,9 +133,9 @@ def _run_options(
         training=TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                              validation_split=validation_split, seed=seed, weight_decay=weight_decay,
                              clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
-                             monitor=monitor, precision=precision),
+                             monitor=monitor, precision=precision, tensorboard=tensorboard),
         encoder=encoder_config(max_features, maxlen, truncating, padding),
-        data=data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive),
+        data=data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive, format),
         archive=archive, embeddings=embeddings, train_size=train_size, test_size=test_size,
     )
 
@@ -157,6 +161,8 @@ def encoder_config(max_features, maxlen, truncating, padding) -> EncoderConfig:
     return EncoderConfig(max_features=max_features, maxlen=maxlen, truncating=truncating, padding=padding)
 
 
-def data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive) -> DataSource:
+def data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive,
+                data_format=None) -> DataSource:
     return DataSource(data=data, test_data=test_data, text_column=text_column, label_column=label_column,
-                      replace_invalid=replace_invalid, test_split=test_split, archive=str(archive) if archive else None)
+                      replace_invalid=replace_invalid, test_split=test_split, archive=str(archive) if archive else None,
+                      format=data_format)

@@ -116,8 +116,16 @@ def print_explanation(explanation, top: int) -> None:
 
 def print_predictions(texts, predictions) -> None:
     table = Table()
-    for column in ("review", "predicted", "probability", "tokens"):
+    top = any(p.top is not None for p in predictions)
+    for column in ("review", "predicted", "probability", "tokens", *(("top",) if top else ())):
         table.add_column(column, max_width=70 if column == "review" else None)
     for text, p in zip(texts, predictions):
-        table.add_row(text[:200], p.label, f"{p.probability:.4f}", f"{p.tokens}{' (cut)' if p.truncated else ''}")
+        kept = (", ".join(f"{label} {value:.4f}" for label, value in p.top),) if top else ()
+        table.add_row(text[:200], p.label, f"{p.probability:.4f}", f"{p.tokens}{' (cut)' if p.truncated else ''}", *kept)
     console.print(table)
+
+
+def prediction_line(prediction) -> str:
+    """`label<TAB>probability`, or with top-k/threshold each class kept and its probability, tab-separated."""
+    kept = prediction.top if prediction.top is not None else ((prediction.label, prediction.probability),)
+    return "\t".join(f"{label}\t{value:.6f}" for label, value in kept)

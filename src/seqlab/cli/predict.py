@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
+from itertools import islice
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import IO, Annotated, Iterator, Optional
 
 import typer
 
 from seqlab.cli.options import Onnx, Precision
-from seqlab.cli.output import print_explanation, print_json, print_predictions
-from seqlab.errors import DataError
+from seqlab.cli.output import print_explanation, print_json, print_predictions, prediction_line
+from seqlab.errors import ConfigError, DataError
+
+FILE_BATCH = 512  # lines of --file classified and printed at a time
+
+
+def _lines(stream: IO[bytes], where: str, replace_invalid: bool) -> Iterator[str]:
+    """Each line of `stream` (without its line break), decoded as UTF-8."""
+    for number, raw in enumerate(stream, start=1):
+        raw = raw.rstrip(b"\r\n")
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            if not replace_invalid:
+                raise DataError(f"line {number} of {where} is not UTF-8 ({error.reason} at byte {error.start}); "
+                                "fix the encoding or pass --replace-invalid to replace bad bytes with U+FFFD") from None
+            yield raw.decode("utf-8", errors="replace")
 
 
 def from_argv(text: str) -> str:
@@ -20,35 +37,51 @@ def from_argv(text: str) -> str:
 
 
 def _read_stdin_lines(replace_invalid: bool) -> list[str]:
-    texts = []
-    for number, raw in enumerate(sys.stdin.buffer.read().splitlines(), start=1):
-        try:
-            texts.append(raw.decode("utf-8"))
-        except UnicodeDecodeError as error:
-            if not replace_invalid:
-                raise DataError(f"line {number} of standard input is not UTF-8 ({error.reason} at byte {error.start}); "
-                                "fix the encoding or pass --replace-invalid to replace bad bytes with U+FFFD") from None
-            texts.append(raw.decode("utf-8", errors="replace"))
-    return texts
+    return list(_lines(sys.stdin.buffer, "standard input", replace_invalid))
+
+
+def _predict_file(predictor, path: Path, json_output: bool, top_k: int | None, threshold: float | None) -> None:
+    """One output line per line of `path` ('-': standard input), FILE_BATCH lines at a time; bytes
+    that are not UTF-8 are read as U+FFFD."""
+    if str(path) != "-" and not path.is_file():
+        raise DataError(f"no file at {path}; --file takes a text file with one text per line, or - for standard input")
+    with open(path, "rb") if str(path) != "-" else nullcontext(sys.stdin.buffer) as stream:
+        lines = _lines(stream, "standard input" if str(path) == "-" else str(path), replace_invalid=True)
+        while batch := list(islice(lines, FILE_BATCH)):
+            for text, prediction in zip(batch, predictor.predict(batch, top_k=top_k, threshold=threshold)):
+                if json_output:
+                    print_json({"text": text, **prediction.to_dict()})
+                else:
+                    print(prediction_line(prediction))
+            sys.stdout.flush()
 
 
 def predict(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
     texts: Annotated[Optional[list[str]], typer.Argument(help="Reviews to classify; none or '-' reads one review per line from standard input.")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="A text file, one text per line ('-': standard input), classified in batches: one output line per text, bytes that are not UTF-8 replaced.")] = None,
+    top_k: Annotated[Optional[int], typer.Option(help="Multi-class runs: the K most probable classes of each text.")] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="Multi-class runs: only classes of at least this probability.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per review.")] = False,
     replace_invalid: Annotated[bool, typer.Option(help="Replace bytes that are not UTF-8 instead of stopping.")] = False,
     precision: Precision = "float32",
     onnx: Onnx = False,
 ) -> None:
     """Classify reviews with a saved run."""
-    from seqlab.predict import load
+    from seqlab.predict import check_top, load
 
+    if file is not None and texts:
+        raise ConfigError("give texts or --file, not both")
     predictor = load(run, backend="onnx" if onnx else "pytorch", precision=precision)
+    check_top(predictor.label_names, top_k, threshold)  # before reading any input
+    if file is not None:
+        _predict_file(predictor, file, json_output, top_k, threshold)
+        return
     if not texts or texts == ["-"]:
         texts = _read_stdin_lines(replace_invalid)
     else:
         texts = [from_argv(text) for text in texts]
-    predictions = predictor.predict(texts)
+    predictions = predictor.predict(texts, top_k=top_k, threshold=threshold)
     if json_output:
         for text, prediction in zip(texts, predictions):
             print_json({"text": text, **prediction.to_dict()})

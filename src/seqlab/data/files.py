@@ -1,4 +1,4 @@
-"""Labelled texts from tables: CSV, TSV, JSON Lines and Parquet, read as a stream.
+"""Labelled texts from tables: CSV, TSV, JSON Lines, Parquet and fastText's format, read as a stream.
 
 Rows are read one at a time (Parquet: one record batch at a time), so a file is never held
 in memory whole; only the texts and labels it yields are kept. Every error names the file
@@ -22,7 +22,7 @@ from seqlab.errors import DataError
 from seqlab.jsonfile import loads_line
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-           ".parquet": "parquet", ".pq": "parquet"}
+           ".parquet": "parquet", ".pq": "parquet", ".ft": "fasttext"}
 _WHOLE_NUMBER = re.compile(r"[+-]?\d+")
 _HOW_TO_REPLACE = "re-save the file as UTF-8, or pass --replace-invalid to read bad bytes as U+FFFD"
 
@@ -34,6 +34,7 @@ class TableOptions:
     text_column: str = "text"  # column (or JSON key) holding the texts
     label_column: str = "label"  # column (or JSON key) holding the labels: names or whole numbers
     replace_invalid: bool = False  # read bytes that are not UTF-8 as U+FFFD instead of stopping
+    format: str | None = None  # csv, tsv, jsonl, parquet or fasttext; None: told by the name (and a .txt's content)
 
 
 @dataclass
@@ -56,13 +57,22 @@ class LabelledTexts:
         return f"{self.origin}, {self.unit} {int(self.lines[index])}"
 
 
-def table_format(path: Path) -> str:
+def table_format(path: Path, given: str | None = None) -> str:
+    """`given`, else the format the name says (a .txt file: fastText's if its first line starts with __label__)."""
+    if given is not None:
+        return given
     suffixes = [s.lower() for s in path.suffixes]
     for suffix in reversed(suffixes):
         if suffix in FORMATS:
             return FORMATS[suffix]
-    raise DataError(f"{path}: cannot tell the format from the name; name it .csv, .tsv, .jsonl or .parquet "
-                    "(or give a folder with one subfolder of .txt files per class)")
+    if suffixes and suffixes[-1] == ".txt" and path.is_file():
+        from seqlab.data.fasttext import looks_like_fasttext
+
+        if looks_like_fasttext(path):
+            return "fasttext"
+    raise DataError(f"{path}: cannot tell the format from the name; name it .csv, .tsv, .jsonl, .parquet or .ft "
+                    "(fastText's __label__ lines), pass --format, or give a folder with one subfolder of .txt files "
+                    "per class")
 
 
 def read_table(path: str | Path, options: TableOptions | None = None) -> LabelledTexts:
@@ -70,12 +80,17 @@ def read_table(path: str | Path, options: TableOptions | None = None) -> Labelle
     path, options = Path(path), options or TableOptions()
     if not path.is_file():
         raise DataError(f"no data file at {path}; give --data a CSV/TSV/JSONL/Parquet file, a folder, or 'imdb'")
-    kind = table_format(path)
+    kind = table_format(path, options.format)
     if path.stat().st_size == 0:
-        raise DataError(f"{path} is empty; it needs a header row with columns "
-                        f"{options.text_column!r} and {options.label_column!r}, then one row per text")
+        raise DataError(f"{path} is empty; " + ("it needs one '__label__CLASS text' line per text" if kind == "fasttext"
+                        else f"it needs a header row with columns {options.text_column!r} and "
+                             f"{options.label_column!r}, then one row per text"))
     collector = _Collector(path, options)
-    if kind in ("csv", "tsv"):
+    if kind == "fasttext":
+        from seqlab.data.fasttext import fasttext_rows
+
+        rows = fasttext_rows(path, decoded_lines(path, options))
+    elif kind in ("csv", "tsv"):
         rows = _csv_rows(path, options, "\t" if kind == "tsv" else ",")
     elif kind == "jsonl":
         rows = _jsonl_rows(path, options)
@@ -199,30 +214,35 @@ def _csv_rows(path: Path, options: TableOptions, delimiter: str) -> Iterator[tup
         raise DataError(f"{path}, line {reader.line_num}: not valid {'TSV' if delimiter == chr(9) else 'CSV'} ({error})") from None
 
 
-def _jsonl_rows(path: Path, options: TableOptions) -> Iterator[tuple[int, object, object]]:
+def decoded_lines(path: Path, options: TableOptions) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every line, decoded as UTF-8 (a first line's BOM dropped)."""
     errors = "replace" if options.replace_invalid else "strict"
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors=errors)
+                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8", errors=errors)
             except UnicodeDecodeError as error:
                 raise DataError(f"{path}, line {number}: bytes that are not UTF-8 ({error.reason} at byte "
                                 f"{error.start} of the line); {_HOW_TO_REPLACE}") from None
-            if not line.strip():
-                continue
-            try:
-                record = loads_line(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"{path}, line {number}: not valid JSON ({error.msg} at column {error.colno}); "
-                                "JSON Lines holds one JSON object per line") from None
-            except ValueError as error:  # nested deeper than any record
-                raise DataError(f"{path}, line {number}: JSON {error}; JSON Lines holds one flat object per line") from None
-            if not isinstance(record, dict):
-                raise DataError(f"{path}, line {number}: a JSON {type(record).__name__}, not an object with "
-                                f"keys {options.text_column!r} and {options.label_column!r}")
-            if options.text_column not in record or options.label_column not in record:
-                _missing_columns(path, list(record), options, unit=f"object on line {number}")
-            yield number, record[options.text_column], record[options.label_column]
+
+
+def _jsonl_rows(path: Path, options: TableOptions) -> Iterator[tuple[int, object, object]]:
+    for number, line in decoded_lines(path, options):
+        if not line.strip():
+            continue
+        try:
+            record = loads_line(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}, line {number}: not valid JSON ({error.msg} at column {error.colno}); "
+                            "JSON Lines holds one JSON object per line") from None
+        except ValueError as error:  # nested deeper than any record
+            raise DataError(f"{path}, line {number}: JSON {error}; JSON Lines holds one flat object per line") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}, line {number}: a JSON {type(record).__name__}, not an object with "
+                            f"keys {options.text_column!r} and {options.label_column!r}")
+        if options.text_column not in record or options.label_column not in record:
+            _missing_columns(path, list(record), options, unit=f"object on line {number}")
+        yield number, record[options.text_column], record[options.label_column]
 
 
 def _parquet_rows(path: Path, options: TableOptions) -> Iterator[tuple[int, object, object]]:

@@ -1,4 +1,5 @@
-"""One way to name the data: ``--data imdb|FILE|FOLDER|PREPARED`` and an optional ``--test-data``.
+"""One way to name the data: ``--data imdb|FILE|FOLDER|PREPARED`` and an optional ``--test-data``,
+or, from Python, the data itself (texts and labels, a DataFrame, a `datasets` dataset: data/memory.py).
 
 Without a test set, a stratified share of the data is held out for testing. Labels may be
 names or whole numbers; classes are numbered in sorted order of the training labels, and
@@ -30,7 +31,14 @@ SUBSET_SEED = 0  # every --train-size/--test-size subset is drawn with this seed
 
 
 def _read(path: Path, options: TableOptions) -> LabelledTexts:
+    if path.is_dir() and options.format is not None:
+        raise ConfigError(f"--format names the format of a file; {path} is a folder of .txt files: drop --format")
     return read_folder(path, options) if path.is_dir() else read_table(path, options)
+
+
+def _refuse_format_for_imdb(source: DataSource) -> None:
+    if source.format is not None:
+        raise ConfigError("--format names the format of a --data file; IMDb is read from its archive: drop --format")
 
 
 def _content_hash(path: Path) -> str:
@@ -56,11 +64,19 @@ def _source_fingerprint(source: DataSource) -> str:
         if not manifest.is_file():
             raise DataError(f"{source.data} is an unfinished preparation; rerun `seqlab data prepare` to complete it")
         return f"prepared:{file_sha256(manifest)}"
-    material = {k: v for k, v in source.to_dict().items() if k not in ("data", "test_data", "archive")}
+    material = {k: v for k, v in source.to_dict().items() if k not in ("data", "test_data", "archive", "format")}
+    if source.format is not None:  # left out when unset, so caches made before the option stay valid
+        material["data_format"] = source.format
     material["format"] = SOURCE_FORMAT
-    material["data"] = _content_hash(Path(source.data))
-    material["test_data"] = _content_hash(Path(source.test_data)) if source.test_data else None
-    if source.test_data:
+    if source.in_memory:
+        from seqlab.data.memory import TEST, content_hash
+
+        digests = content_hash(source)
+        material["data"], material["test_data"] = f"memory:{digests['train']}", digests.get(TEST)
+    else:
+        material["data"] = _content_hash(Path(source.data))
+        material["test_data"] = _content_hash(Path(source.test_data)) if source.test_data else None
+    if material["test_data"]:
         material.pop("test_split"), material.pop("split_seed")
     return "data:" + json.dumps(material, sort_keys=True)
 
@@ -81,24 +97,35 @@ def _load_corpus(source: DataSource) -> Corpus:
     if source.is_imdb:
         if source.test_data:
             raise ConfigError("IMDb comes with its own test reviews; drop --test-data or give --data a file")
+        _refuse_format_for_imdb(source)
         return imdb.load(source.archive)
-    path = Path(source.data)
-    options = source.table_options
-    test_path = Path(source.test_data) if source.test_data else None
-    if test_path is None and path.is_dir() and has_split_folders(path):
-        path, test_path = path / "train", path / "test"
-    train = _read(path, options)
+    train, test = _read_source(source)
     names = label_names(train)
-    if test_path is not None:
-        test = _read(test_path, options)
+    if test is not None:
         train_split, test_split = to_split(train, names), to_split(test, names, role="test")
     else:
         if source.test_split == 0:
             raise ConfigError("no test set: give --test-data, or a --test-split above 0 to hold out part of --data")
         whole = to_split(train, names)
         train_split, test_split = stratified_split(whole, source.test_split, source.split_seed)
-    return Corpus(name=Path(source.data).name.split(".")[0] or "data", train=train_split, test=test_split,
-                  label_names=names, fingerprint=fingerprint(source))
+    name = source.memory_kind if source.in_memory else Path(source.data).name.split(".")[0]
+    return Corpus(name=name or "data", train=train_split, test=test_split, label_names=names,
+                  fingerprint=fingerprint(source))
+
+
+def _read_source(source: DataSource) -> tuple[LabelledTexts, LabelledTexts | None]:
+    """The training texts and, where the source has them, its own test texts."""
+    if source.in_memory:
+        from seqlab.data.memory import TEST, TRAIN, read_memory
+
+        splits = read_memory(source)
+        return splits[TRAIN], splits.get(TEST)
+    path = Path(source.data)
+    options = source.table_options
+    test_path = Path(source.test_data) if source.test_data else None
+    if test_path is None and path.is_dir() and has_split_folders(path):
+        path, test_path = path / "train", path / "test"
+    return _read(path, options), _read(test_path, options) if test_path is not None else None
 
 
 def label_names(table: LabelledTexts) -> tuple[str, ...]:
@@ -152,11 +179,15 @@ def _evaluation_split(source: DataSource, names: tuple[str, ...]) -> Split:
         raise DataError(f"{source.data} is a prepared corpus (token ids, not texts); evaluate on the data it was "
                         "prepared from")
     if source.is_imdb:
+        _refuse_format_for_imdb(source)
         corpus = imdb.load(source.archive)
         if tuple(corpus.label_names) != tuple(names):
             raise DataError(f"the run's classes ({', '.join(names)}) are not IMDb's ({', '.join(corpus.label_names)}); "
                             "evaluate it with --data on data labelled like its training data")
         return corpus.test
+    if source.in_memory:
+        train, test = _read_source(source)
+        return to_split(test or train, names, role="test")
     path = Path(source.test_data or source.data)
     if path.is_dir() and has_split_folders(path):
         path = path / "test"

@@ -126,7 +126,7 @@ def save_checkpoint(directory: Path, trainer_state: dict[str, Any], recipe: dict
     })
     write_json(directory / LATEST, {"generation": generation, "state": state_name, "epoch": epoch, "step": step})
     for old in directory.iterdir():  # earlier generations and temporaries of interrupted writes
-        if old.name not in (LATEST, tensors_name, state_name):
+        if old.name not in (LATEST, tensors_name, state_name) and old.suffix != ".csv":  # .csv: logs.py's
             old.unlink(missing_ok=True)
     return directory / state_name
 

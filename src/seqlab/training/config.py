@@ -5,6 +5,7 @@ Nothing heavy is imported here, so `seqlab --help` can show the defaults without
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 from seqlab.errors import ConfigError
@@ -31,6 +32,7 @@ class TrainConfig:
     monitor: str = "val_loss"  # what early stopping, restore_best and the best checkpoint watch
     shards: int | None = None  # CPU: split each batch over this many threads of one core each; None: one per core (training/cpu.py)
     precision: str = "float32"  # bfloat16: forward passes under autocast (weights stay float32); faster on AMX CPUs and GPUs
+    tensorboard: str | None = None  # a folder for TensorBoard scalars (per batch and epoch), one subfolder per model; None: none
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -49,3 +51,6 @@ class TrainConfig:
             raise ConfigError(f"unknown precision {self.precision!r}; choose {' or '.join(PRECISIONS)}")
         if self.shards is not None and self.shards < 1:
             raise ConfigError(f"shards must be at least 1; got {self.shards}")
+        if self.tensorboard is not None and importlib.util.find_spec("tensorboard") is None:
+            raise ConfigError("--tensorboard writes through torch.utils.tensorboard, which needs the tensorboard package; "
+                              "install it with pip install 'seqlab[logs]'")
