@@ -7,10 +7,10 @@
     history.json       per-epoch loss/accuracy
     metrics.json       test metrics
     README.md          the model card (seqlab/hub.py): the folder is a Hugging Face Hub model repository
-
-Runs written before tokenizer.json hold the tokenizer inside encoder.json, and still load.
     steps.csv          per-batch and per-epoch training logs (training/logs.py)
     epochs.csv
+
+Runs written before tokenizer.json hold the tokenizer inside encoder.json, and still load.
 
 A run directory is complete or absent: it is written into a temporary sibling and renamed.
 """
