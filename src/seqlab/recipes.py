@@ -125,6 +125,8 @@ def resume(
     """Continue the interrupted run at `run` from its latest checkpoint, exactly (on the process
     count it started with; on another, from the same state with the batches shared out anew)."""
     checkpoint = load_checkpoint(run)
+    if checkpoint.recipe.get("objective") == "language-model":
+        raise RunError(f"{checkpoint.directory} is a pretraining checkpoint; resume it with `seqlab pretrain --resume {run}`")
     known = {f.name for f in fields(Recipe)}
     try:
         recipe = Recipe.from_dict({k: v for k, v in checkpoint.recipe.items() if k in known})
