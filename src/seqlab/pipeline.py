@@ -186,6 +186,8 @@ def train_model(
     checkpointing: Checkpointing | None = None,
     embeddings: EmbeddingMatrix | None = None,
     callbacks: list[Callback] | tuple[Callback, ...] = (),
+    init_from: str | Path | None = None,
+    log: Callable[[str], None] = lambda message: None,
     **model_options,
 ) -> tuple[SequenceClassifier, ModelResult]:
     """Build `name`, fit it on the training split (less the validation share), test it, and
@@ -195,7 +197,8 @@ def train_model(
     holds a checkpoint, continues from it exactly. Under torchrun each process trains on its
     share of every batch (training/distributed.py) and only process 0 writes. `embeddings`
     (pretrained vectors in the encoder's id order) initialise the embedding layer;
-    embedding_dim then follows them unless given.
+    embedding_dim then follows them unless given. `init_from` (a `seqlab pretrain` run) initialises
+    the embedding and recurrent layers (training/finetune.py; the model options must fit its body).
     """
     training = training or TrainConfig()
     torch.manual_seed(training.seed)
@@ -204,6 +207,10 @@ def train_model(
     model = build_model(name, vocab_size=corpus.encoder.vocab_size, num_classes=len(corpus.label_names), **model_options)
     if embeddings is not None:
         apply_embeddings(model, embeddings)
+    if init_from is not None:
+        from seqlab.training.finetune import init_from_pretrained
+
+        log(init_from_pretrained(model, init_from, corpus.encoder))
     group = distributed.current()
     model.to(group.device if group else device or default_device())
     train_split, validation = split_validation(corpus.train, training.validation_split, training.seed, copy=False)

@@ -15,12 +15,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from seqlab.data.config import DataSource
 from seqlab.errors import ConfigError, RunError
 from seqlab.text.config import EncoderConfig
 from seqlab.training.config import TrainConfig
+
 
 OBJECTIVE = "language-model"  # what a pretraining checkpoint's recipe says it is
 
@@ -61,6 +60,8 @@ class PretrainResult:
 def pretraining_texts(source: DataSource, texts: int | None = None):
     """The texts to pretrain on as a Corpus whose training split holds them (labels all 0): IMDb's
     training and unlabelled reviews, else the source's training texts; never test texts."""
+    import numpy as np
+
     from seqlab.data import imdb
     from seqlab.data.corpus import Corpus, Split
     from seqlab.data.sources import load_corpus
@@ -93,6 +94,7 @@ def pretrain(
     log: Callable[[str], None] = lambda message: None,
 ) -> PretrainResult:
     """Train the language model `recipe` describes into the run directory `out` (checkpointing beside it)."""
+    import numpy as np
     import torch
 
     from seqlab.data import imdb

@@ -35,6 +35,7 @@ class Recipe:
     test_size: int | None = None
     checkpoint_every: int = 0  # checkpoint every this many batches as well as every epoch (0: epochs only)
     embeddings: str | None = None  # pretrained vectors: 'word2vec' or a vectors file; None trains from scratch
+    init_from: str | None = None  # a `seqlab pretrain` run whose body initialises the model (fine-tuning)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +103,12 @@ def train_recipe(
         raise RunError(f"the data of {out} changed since the checkpoint was written (its content or the encoder "
                        "settings differ), so the run cannot continue exactly; restore the data or start afresh")
     options = dict(recipe.model_options)
+    if recipe.init_from is not None:
+        from seqlab.training.finetune import body_options
+
+        if recipe.embeddings is not None:
+            raise ConfigError("--init-from brings the pretrained word vectors; drop --embeddings")
+        options = body_options(recipe.init_from, options)
     matrix = pretrained_embeddings(recipe.embeddings, recipe.data, prepared.corpus, options.get("embedding_dim"),
                                    recipe.train_size, log if main else lambda message: None)
     if main:
@@ -114,8 +121,11 @@ def train_recipe(
             "summary": prepared.summary.to_dict()}
     if matrix is not None:
         options["embedding_dim"] = matrix.dimension
+    if recipe.init_from is not None:
+        data["init_from"] = str(Path(recipe.init_from).resolve())
     return train_model(recipe.model, prepared.corpus, recipe.training, out, reporter,
-                       checkpointing=Checkpointing(callback, resume_from, data), embeddings=matrix, **options)
+                       checkpointing=Checkpointing(callback, resume_from, data), embeddings=matrix,
+                       init_from=recipe.init_from, log=log if main else lambda message: None, **options)
 
 
 def resume(

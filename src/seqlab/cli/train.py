@@ -80,6 +80,7 @@ def train(
     resume: Resume = None,
     prepared: Annotated[Optional[Path], typer.Option(help="Train from a corpus made by `seqlab data prepare` (memory-mapped; encoder options come from it).")] = None,
     nproc: Annotated[int, typer.Option(help="Processes to train on, launched through torchrun (gloo on CPU, nccl on GPUs).")] = 1,
+    init_from: Annotated[Optional[Path], typer.Option(help="Fine-tune: start from the body of this `seqlab pretrain` run (cell, sizes and word vectors follow it).")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(hidden=True)] = None,  # gone: refused below, naming the way now
     checkpoint_steps: Annotated[Optional[int], typer.Option(hidden=True)] = None,  # renamed --checkpoint-every
     *,
@@ -118,7 +119,8 @@ def train(
         data = run.data if prepared is None else prepared_data(prepared, run.data)
         recipe = Recipe(model=model, model_options=run.model_options, encoder=run.encoder, training=run.training,
                         data=data, train_size=run.train_size, test_size=run.test_size,
-                        checkpoint_every=checkpoint_every, embeddings=run.embeddings)
+                        checkpoint_every=checkpoint_every, embeddings=run.embeddings,
+                        init_from=str(init_from) if init_from is not None else None)
         _, result = train_recipe(recipe, out or Path("runs") / model, ConsoleReporter(console, model.upper()),
                                  on_prepared, log=console.print)
     if distributed.is_main():

@@ -3,8 +3,6 @@
 - `init_from_pretrained`: the embedding and recurrent weights of a `seqlab pretrain` run copied
   into a recurrent classifier of the same shape; word vectors are matched by word, so the
   classifier's vocabulary may differ from the pretraining one.
-- `parameter_groups`: discriminative learning rates, each layer below the top `discriminative`
-  times slower than the one above it.
 - `FineTuning`: the slanted-triangular schedule and gradual unfreezing (a group not yet thawed
   has learning rate 0), both pure functions of where training stands, so a resume needs no state.
 """
@@ -13,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -21,41 +18,10 @@ import torch
 from torch import nn
 
 from seqlab.errors import ConfigError, RunError
-from seqlab.training.config import TrainConfig
 from seqlab.training.fit import Callback, Trainer, epoch_batches
 
 # The recurrent settings a classifier takes over from the pretrained body (they fix the weights' shapes).
 BODY_OPTIONS = ("cell", "embedding_dim", "hidden_size", "layers")
-_LAYER = re.compile(r"(?:_l(\d+)$)|(?:_layers\.(\d+)\.)")
-
-
-def layer_depth(name: str, layers: int) -> int:
-    """How far below the top parameter `name` of a recurrent classifier sits: 0 head and pooling,
-    1 the top recurrent layer ... `layers` the first, `layers + 1` the embedding."""
-    if name.startswith("embedding."):
-        return layers + 1
-    match = _LAYER.search(name)
-    if match and ("recurrent." in name or "_layers." in name):
-        return layers - int(match.group(1) or match.group(2))
-    return 0
-
-
-def parameter_groups(model: nn.Module, trainable: list[nn.Parameter], config: TrainConfig) -> list[Any]:
-    """The optimizer's parameters: one group of all of them, or with discriminative rates or gradual
-    unfreezing one group per depth (layer_depth), each with the rate its depth gives."""
-    if config.discriminative == 1 and not config.gradual_unfreezing:
-        return trainable
-    layers = getattr(getattr(model, "config", None), "layers", None)
-    if not hasattr(model, "first_layers") or layers is None:
-        raise ConfigError(f"discriminative rates and gradual unfreezing need a recurrent model; "
-                          f"{getattr(model, 'name', type(model).__name__)} has no layers to group")
-    wanted = {id(parameter) for parameter in trainable}
-    depths: dict[int, list[nn.Parameter]] = {}
-    for name, parameter in model.named_parameters():
-        if id(parameter) in wanted:
-            depths.setdefault(layer_depth(name, layers), []).append(parameter)
-    return [{"params": params, "lr": config.learning_rate / config.discriminative ** depth, "depth": depth}
-            for depth, params in sorted(depths.items())]
 
 
 def slanted(step: int, steps: int, warmup: float, ratio: float = 32.0) -> float:

@@ -183,7 +183,7 @@ class Trainer:
         callbacks: list[Callback] | tuple[Callback, ...] = (),
         objective: Classification | None = None,
     ):
-        from seqlab.training.finetune import parameter_groups
+        from seqlab.training.groups import parameter_groups
 
         self.model = model
         self.objective = objective or Classification()
