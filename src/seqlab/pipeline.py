@@ -19,7 +19,7 @@ from seqlab.data import imdb
 from seqlab.data.corpus import Corpus
 from seqlab.data.sources import DataSource
 from seqlab.text.summary import DataSummary
-from seqlab.evaluation.baseline import BaselineResult, tfidf_baseline
+from seqlab.evaluation.baseline import BaselineResult, reference_baselines
 from seqlab.evaluation.gradients import GradientProfile, gradient_figure, gradient_profile, supports
 from seqlab.evaluation.report import write_report
 from seqlab.evaluation.metrics import metrics_from_logits, probabilities, roc_points
@@ -290,7 +290,7 @@ class Comparison:
     figure: Path | None
     directory: Path
     report: Path | None = None  # report.html (with results.md, results.csv and the figures beside it)
-    baseline: BaselineResult | None = None
+    baselines: list[BaselineResult] = field(default_factory=list)  # TF-IDF + LR, NB-LR, NBSVM
     gradients: dict[str, GradientProfile] = field(default_factory=dict)
 
 
@@ -324,7 +324,8 @@ def compare(
     """Train and test each named model on the same data; write runs, figure, results and report.html.
 
     A model that fails is recorded with its error; the others go on and are kept.
-    `baseline_corpus` (the raw texts of the same reviews) adds TF-IDF + logistic regression;
+    `baseline_corpus` (the raw texts of the same reviews) adds the reference rows (TF-IDF + logistic
+    regression, NB-LR, NBSVM: evaluation/baseline.py);
     `gradient_steps` adds the gradient-per-time-step figure for one-directional recurrent models.
     """
     out = Path(out)
@@ -345,11 +346,11 @@ def compare(
         if on_result:
             on_result(result)
     samples = sample_predictions(trained, corpus, seed=(training or TrainConfig()).seed) if trained else []
-    baseline = None
+    baselines: list[BaselineResult] = []
     if baseline_corpus is not None:
         train_texts = baseline_corpus.train
-        baseline = tfidf_baseline(train_texts.texts, train_texts.labels, baseline_corpus.test.texts,
-                                  baseline_corpus.test.labels)
+        baselines = reference_baselines(train_texts.texts, train_texts.labels, baseline_corpus.test.texts,
+                                        baseline_corpus.test.labels)
     profiles = gradient_profiles(trained, corpus, gradient_steps) if gradient_steps else {}
     extra_figures = {}
     if profiles:
@@ -357,14 +358,14 @@ def compare(
     settings = {"training": asdict(training or TrainConfig()), "encoder": asdict(corpus.encoder.config),
                 "data": {"name": corpus.name, "train": len(corpus.train), "test": len(corpus.test)},
                 "embeddings": embeddings.describe() if embeddings else None}
-    rows = [r.to_dict() for r in results] + ([{**asdict(baseline), "baseline": True}] if baseline else [])
+    rows = [r.to_dict() for r in results] + [{**asdict(baseline), "baseline": True} for baseline in baselines]
     write_json(out / "results.json", {
         "models": [r.to_dict() for r in results],
-        "baseline": asdict(baseline) if baseline else None,
+        "baselines": [asdict(baseline) for baseline in baselines],
         "gradients": {label: asdict(profile) for label, profile in profiles.items()},
         "samples": [asdict(s) for s in samples],
         **settings,
     })
     report = write_report(rows, out, samples=[asdict(s) for s in samples], extra_figures=extra_figures, settings=settings)
     figure = out / FIGURE_NAME if trained else None  # drawn by write_report
-    return Comparison(results, samples, figure, out, report, baseline, profiles)
+    return Comparison(results, samples, figure, out, report, baselines, profiles)

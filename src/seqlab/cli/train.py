@@ -19,7 +19,7 @@ from seqlab.models.names import model_names
 def compare(
     models: Annotated[list[str], typer.Argument(help=f"Models to train and compare: {', '.join(model_names())}.")],
     out: Annotated[Path, typer.Option(help="Folder for run directories, figures, results and report.html.")] = Path("runs"),
-    baseline: Annotated[bool, typer.Option(help="Add TF-IDF (1-2-grams) + logistic regression to the table.")] = True,
+    baseline: Annotated[bool, typer.Option(help="Add the reference rows: TF-IDF (1-2-grams) + logistic regression, NB-LR and NBSVM.")] = True,
     gradient_steps: Annotated[int, typer.Option(help="Time steps of the gradient-per-step figure (0: none).")] = 100,
     *,
     run: RunOptions,  # the options train and compare share (options.py)
@@ -59,10 +59,10 @@ def compare(
         embeddings=matrix, baseline_corpus=raw, gradient_steps=gradient_steps or None, **options,
     )
     rows = [r.to_dict() for r in comparison.results]
-    if comparison.baseline:
+    if comparison.baselines:
         from dataclasses import asdict
 
-        rows.append({**asdict(comparison.baseline), "baseline": True})
+        rows.extend({**asdict(baseline), "baseline": True} for baseline in comparison.baselines)
     console.print(rich_table(rows))
     if comparison.samples:
         print_samples(comparison.samples)
