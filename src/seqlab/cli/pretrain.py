@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -54,12 +54,12 @@ def pretrain(
     reporter = ConsoleReporter(console, "LM")
     if resume is not None:
         given = [f"--{name.replace('_', '-')}" for name in ctx.params
-                 if name != "resume" and ctx.get_parameter_source(name).name == "COMMANDLINE"]
+                 if name != "resume" and getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]
         if given:
             raise ConfigError(f"--resume continues with the settings the pretraining started with; drop {', '.join(given)}")
         result = resume_pretraining(resume, reporter, log=console.print)
     else:
-        model = {key: value for key, value in {"cell": cell, "embedding_dim": embedding_dim, "hidden_size": hidden_size,
+        model: dict[str, Any] = {key: value for key, value in {"cell": cell, "embedding_dim": embedding_dim, "hidden_size": hidden_size,
                                                "layers": layers, "word_dropout": word_dropout,
                                                "output_dropout": output_dropout}.items() if value is not None}
         if cutoffs is not None:

@@ -63,7 +63,7 @@ class LanguageModel(SequenceClassifier):
         self.config = config
         self.name = NAME
         self.body = RecurrentClassifier(config.body())
-        self.body.head = nn.Identity()  # the classifier's head has no part in a language model
+        self.body.head.requires_grad_(False)  # the classifier's head has no part in a language model
         self.dropout = ThreadDropout(config.output_dropout)
         if config.cutoffs:
             self.softmax: nn.Module = nn.AdaptiveLogSoftmaxWithLoss(config.hidden_size, config.vocab_size,

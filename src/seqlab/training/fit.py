@@ -136,6 +136,16 @@ class Callback:
         pass
 
 
+class Objective(Protocol):
+    """What the loop minimises and how it reports it (classification here; language modelling in
+    training/language.py): the one seam between the loop and an objective."""
+
+    def weight(self, batch: Batch) -> int: ...
+    def loss(self, logits: torch.Tensor, batch: Batch, total: int) -> tuple[torch.Tensor, int]: ...
+    def logs(self, loss: float, accuracy: float, prefix: str = "") -> dict[str, float]: ...
+    def evaluate(self, trainer: Trainer, split: EncodedSplit) -> dict[str, float]: ...
+
+
 class Classification:
     """The objective of classifiers: cross-entropy of each text's label, figures per text."""
 
@@ -181,12 +191,12 @@ class Trainer:
         config: TrainConfig,
         reporter: Reporter | None = None,
         callbacks: list[Callback] | tuple[Callback, ...] = (),
-        objective: Classification | None = None,
+        objective: Objective | None = None,
     ):
         from seqlab.training.groups import parameter_groups
 
         self.model = model
-        self.objective = objective or Classification()
+        self.objective: Objective = objective or Classification()
         self.network = model  # what the training forward pass calls (DistributedDataParallel wraps `model`)
         self.train = train
         self.validation = validation if validation is not None and len(validation) else None
@@ -346,7 +356,7 @@ def fit(
     config: TrainConfig,
     reporter: Reporter | None = None,
     callbacks: list[Callback] | tuple[Callback, ...] = (),
-    objective: Classification | None = None,
+    objective: Objective | None = None,
 ) -> History:
     """Train `model` for `config.epochs` epochs (for `objective`, default classification); returns
     the per-epoch history."""
