@@ -47,6 +47,7 @@ def test_pretrain_benchmark_quick_mode_runs(archive, tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "pretrain.py"), "--quick", "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=900,
                             env={"SEQLAB_IMDB_ARCHIVE": str(archive), "PATH": "/usr/bin:/bin",
+                                 "PYTHONPATH": str(ROOT / "src"),
                                  "SEQLAB_CACHE": str(tmp_path / "cache")})
     assert result.returncode == 0, result.stderr
     assert "| pretrain budget min |" in result.stdout
