@@ -14,12 +14,14 @@ from seqlab.lazy import lazy_exports
 __version__ = "0.1.0"  # the one place the version is written; pyproject.toml reads it from here
 
 __all__ = [
-    "Callback", "DataSource", "EncoderConfig", "Prediction", "Predictor", "SeqlabError", "TrainConfig", "__version__", "compare",
-    "evaluate_run", "load", "prepare", "sample_predictions", "train_model",
+    "Callback", "DataSource", "EncoderConfig", "Prediction", "Predictor", "PretrainRecipe", "SeqlabError",
+    "TrainConfig", "__version__", "compare", "evaluate_run", "load", "prepare", "pretrain", "sample_predictions",
+    "train_model",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, {
     "SeqlabError": "seqlab.errors", "EncoderConfig": "seqlab.text.config", "TrainConfig": "seqlab.training.config",
     "DataSource": "seqlab.data.config", "Callback": "seqlab.training.fit",
     **{name: "seqlab.pipeline" for name in ("compare", "evaluate_run", "prepare", "sample_predictions", "train_model")},
     **{name: "seqlab.predict" for name in ("Prediction", "Predictor", "load")},
+    **{name: "seqlab.pretraining" for name in ("PretrainRecipe", "pretrain")},
 })

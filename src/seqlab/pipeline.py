@@ -19,7 +19,7 @@ from seqlab.data import imdb
 from seqlab.data.corpus import Corpus
 from seqlab.data.sources import DataSource
 from seqlab.text.summary import DataSummary
-from seqlab.evaluation.baseline import BaselineResult, tfidf_baseline
+from seqlab.evaluation.baseline import BaselineResult, reference_baselines
 from seqlab.evaluation.gradients import GradientProfile, gradient_figure, gradient_profile, supports
 from seqlab.evaluation.report import write_report
 from seqlab.evaluation.metrics import metrics_from_logits, probabilities, roc_points
@@ -198,6 +198,8 @@ def train_model(
     checkpointing: Checkpointing | None = None,
     embeddings: EmbeddingMatrix | None = None,
     callbacks: list[Callback] | tuple[Callback, ...] = (),
+    init_from: str | Path | None = None,
+    log: Callable[[str], None] = lambda message: None,
     **model_options,
 ) -> tuple[SequenceClassifier, ModelResult]:
     """Build `name`, fit it on the training split (less the validation share), test it, and
@@ -207,9 +209,10 @@ def train_model(
     holds a checkpoint, continues from it exactly. Under torchrun each process trains on its
     share of every batch (training/distributed.py) and only process 0 writes. `embeddings`
     (pretrained vectors in the encoder's id order) initialise the embedding layer;
-    embedding_dim then follows them unless given. `callbacks` (training/fit.py Callback) run
-    first at every batch and epoch end; the run directory gets steps.csv and epochs.csv
-    (training/logs.py), and `training.tensorboard` TensorBoard scalars.
+    embedding_dim then follows them unless given. `init_from` (a `seqlab pretrain` run) initialises
+    the embedding and recurrent layers (training/finetune.py; the model options must fit its body).
+    `callbacks` (training/fit.py Callback) run first at every batch and epoch end; the run directory
+    gets steps.csv and epochs.csv (training/logs.py), and `training.tensorboard` TensorBoard scalars.
     """
     training = training or TrainConfig()
     torch.manual_seed(training.seed)
@@ -218,6 +221,10 @@ def train_model(
     model = build_model(name, vocab_size=corpus.encoder.vocab_size, num_classes=len(corpus.label_names), **model_options)
     if embeddings is not None:
         apply_embeddings(model, embeddings)
+    if init_from is not None:
+        from seqlab.training.finetune import init_from_pretrained
+
+        log(init_from_pretrained(model, init_from, corpus.encoder))
     group = distributed.current()
     model.to(group.device if group else device or default_device())
     train_split, validation = split_validation(corpus.train, training.validation_split, training.seed, copy=False)
@@ -305,7 +312,7 @@ class Comparison:
     figure: Path | None
     directory: Path
     report: Path | None = None  # report.html (with results.md, results.csv and the figures beside it)
-    baseline: BaselineResult | None = None
+    baselines: list[BaselineResult] = field(default_factory=list)  # TF-IDF + LR, NB-LR, NBSVM
     gradients: dict[str, GradientProfile] = field(default_factory=dict)
 
 
@@ -342,7 +349,8 @@ def compare(
     """Train and test each named model on the same data; write runs, figure, results and report.html.
 
     A model that fails is recorded with its error; the others go on and are kept.
-    `baseline_corpus` (the raw texts of the same reviews) adds TF-IDF + logistic regression;
+    `baseline_corpus` (the raw texts of the same reviews) adds the reference rows (TF-IDF + logistic
+    regression, NB-LR, NBSVM: evaluation/baseline.py);
     `gradient_steps` adds the gradient-per-time-step figure for one-directional recurrent models.
     Each model checkpoints beside its run (every epoch, and every `checkpoint_every` batches);
     `resume` keeps the models an interrupted comparison finished and continues the one it was
@@ -379,11 +387,11 @@ def compare(
         if on_result:
             on_result(result)
     samples = sample_predictions(trained, corpus, seed=training.seed) if trained else []
-    baseline = None
+    baselines: list[BaselineResult] = []
     if baseline_corpus is not None:
         train_texts = baseline_corpus.train
-        baseline = tfidf_baseline(train_texts.texts, train_texts.labels, baseline_corpus.test.texts,
-                                  baseline_corpus.test.labels)
+        baselines = reference_baselines(train_texts.texts, train_texts.labels, baseline_corpus.test.texts,
+                                        baseline_corpus.test.labels)
     profiles = gradient_profiles(trained, corpus, gradient_steps) if gradient_steps else {}
     extra_figures = {}
     if profiles:
@@ -391,14 +399,14 @@ def compare(
     settings = {"training": asdict(training), "encoder": asdict(corpus.encoder.config),
                 "data": {"name": corpus.name, "train": len(corpus.train), "test": len(corpus.test)},
                 "embeddings": embeddings.describe() if embeddings else None}
-    rows = [r.to_dict() for r in results] + ([{**asdict(baseline), "baseline": True}] if baseline else [])
+    rows = [r.to_dict() for r in results] + [{**asdict(baseline), "baseline": True} for baseline in baselines]
     write_json(out / "results.json", {
         "models": [r.to_dict() for r in results],
-        "baseline": asdict(baseline) if baseline else None,
+        "baselines": [asdict(baseline) for baseline in baselines],
         "gradients": {label: asdict(profile) for label, profile in profiles.items()},
         "samples": [asdict(s) for s in samples],
         **settings,
     })
     report = write_report(rows, out, samples=[asdict(s) for s in samples], extra_figures=extra_figures, settings=settings)
     figure = out / FIGURE_NAME if trained else None  # drawn by write_report
-    return Comparison(results, samples, figure, out, report, baseline, profiles)
+    return Comparison(results, samples, figure, out, report, baselines, profiles)

@@ -36,6 +36,7 @@ class Recipe:
     test_size: int | None = None
     checkpoint_every: int = 0  # checkpoint every this many batches as well as every epoch (0: epochs only)
     embeddings: str | None = None  # pretrained vectors: 'word2vec' or a vectors file; None trains from scratch
+    init_from: str | None = None  # a `seqlab pretrain` run whose body initialises the model (fine-tuning)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,6 +110,12 @@ def train_recipe(
         raise RunError(f"the data of {out} changed since the checkpoint was written (its content or the encoder "
                        "settings differ), so the run cannot continue exactly; restore the data or start afresh")
     options = dict(recipe.model_options)
+    if recipe.init_from is not None:
+        from seqlab.training.finetune import body_options
+
+        if recipe.embeddings is not None:
+            raise ConfigError("--init-from brings the pretrained word vectors; drop --embeddings")
+        options = body_options(recipe.init_from, options)
     matrix = pretrained_embeddings(recipe.embeddings, recipe.data, prepared.corpus, options.get("embedding_dim"),
                                    recipe.train_size, log if main else lambda message: None)
     if main:
@@ -121,8 +128,11 @@ def train_recipe(
             "summary": prepared.summary.to_dict()}
     if matrix is not None:
         options["embedding_dim"] = matrix.dimension
+    if recipe.init_from is not None:
+        data["init_from"] = str(Path(recipe.init_from).resolve())
     return train_model(recipe.model, prepared.corpus, recipe.training, out, reporter,
-                       checkpointing=Checkpointing(callback, resume_from, data), embeddings=matrix, **options)
+                       checkpointing=Checkpointing(callback, resume_from, data), embeddings=matrix,
+                       init_from=recipe.init_from, log=log if main else lambda message: None, **options)
 
 
 def resume(
@@ -132,6 +142,8 @@ def resume(
     """Continue the interrupted run at `run` from its latest checkpoint, exactly (on the process
     count it started with; on another, from the same state with the batches shared out anew)."""
     checkpoint = load_checkpoint(run)
+    if checkpoint.recipe.get("objective") == "language-model":
+        raise RunError(f"{checkpoint.directory} is a pretraining checkpoint; resume it with `seqlab pretrain --resume {run}`")
     known = {f.name for f in fields(Recipe)}
     try:
         recipe = Recipe.from_dict({k: v for k, v in checkpoint.recipe.items() if k in known})

@@ -38,13 +38,15 @@ def test_table_as_markdown_and_csv(tiny_comparison):
     rows = list(csv.reader(io.StringIO((out / "results.csv").read_text())))
     assert rows[0] == ["model", "parameters", "s/epoch", "train s", "best val accuracy", "test accuracy", "test loss",
                        "ROC-AUC", "F1"]
-    assert [row[0] for row in rows[1:]] == ["gru", "bigru-attention", "transformer", "tfidf-logreg (baseline)"]
+    assert [row[0] for row in rows[1:]] == ["gru", "bigru-attention", "transformer", "tfidf-logreg (baseline)",
+                                          "nb-logreg (baseline)", "nbsvm (baseline)"]
     accuracy = {row[0]: float(row[5]) for row in rows[1:]}
     assert accuracy["gru"] == pytest.approx(comparison.results[0].test["accuracy"], abs=1e-4)
-    assert (out / "results.md").read_text().count("\n") == 6  # header, rule, four rows
+    assert (out / "results.md").read_text().count("\n") == 8  # header, rule, six rows
     results = json.loads((out / "results.json").read_text())
     assert set(results["gradients"]) == {"gru (trained)", "gru (fresh)"}  # only one-directional recurrent models
-    assert results["baseline"]["test"]["accuracy"] > 0.5
+    assert [b["name"] for b in results["baselines"]] == ["tfidf-logreg", "nb-logreg", "nbsvm"]
+    assert all(b["test"]["accuracy"] > 0.5 for b in results["baselines"])
 
 
 def test_a_failed_model_is_reported_and_the_others_kept(synthetic, tmp_path):

@@ -13,7 +13,7 @@ from typing import Annotated, Callable
 import typer
 
 from seqlab import __version__
-from seqlab.cli import analysis, data, evaluate, predict, serve, train
+from seqlab.cli import analysis, data, evaluate, predict, pretrain, serve, train
 from seqlab.cli.exit_codes import EPILOG, ExitCode, exit_code
 from seqlab.cli.output import errors
 from seqlab.errors import SeqlabError
@@ -26,6 +26,7 @@ embeddings_app = typer.Typer(no_args_is_help=True, help="Pretrained word vectors
 COMMANDS: list[tuple[typer.Typer, str, Callable]] = [
     (app, "compare", train.compare),
     (app, "train", train.train),
+    (app, "pretrain", pretrain.pretrain),
     (app, "evaluate", evaluate.evaluate),
     (app, "predict", predict.predict),
     (app, "summary", analysis.summary),

@@ -48,7 +48,10 @@ Embeddings = Annotated[Optional[str], typer.Option(help="Pretrained vectors: 'wo
 FreezeEmbeddings = Annotated[bool, typer.Option(help="Keep pretrained vectors fixed (default: fine-tune them).")]
 WeightDecay = Annotated[float, typer.Option(help="Decoupled weight decay (AdamW); 0 keeps plain Adam.")]
 ClipNorm = Annotated[Optional[float], typer.Option(help="Clip the gradients' global norm to this value.")]
-Schedule = Annotated[str, typer.Option(help="Learning-rate schedule: none, plateau or cosine.")]
+Schedule = Annotated[str, typer.Option(help="Learning-rate schedule: none, plateau, cosine or slanted (slanted triangular: warm up, then fall).")]
+Warmup = Annotated[float, typer.Option(help="Slanted schedule: share of all batches spent rising to the learning rate.")]
+Discriminative = Annotated[float, typer.Option(help="Each layer below the top learns this many times slower (fine-tuning; ULMFiT 2.6); 1: one rate.")]
+GradualUnfreezing = Annotated[bool, typer.Option(help="Epoch 1 trains the top layer only, each further epoch one layer more (fine-tuning).")]
 Patience = Annotated[Optional[int], typer.Option(help="Early stopping: stop after this many epochs without improvement.")]
 RestoreBest = Annotated[bool, typer.Option(help="End with the weights of the best validation epoch.")]
 Monitor = Annotated[str, typer.Option(help="What early stopping and the best checkpoint watch: val_loss or val_accuracy.")]
@@ -110,6 +113,9 @@ def _run_options(
     weight_decay: WeightDecay = default(TrainConfig, "weight_decay"),
     clip_norm: ClipNorm = None,
     schedule: Schedule = default(TrainConfig, "schedule"),
+    warmup: Warmup = default(TrainConfig, "warmup"),
+    discriminative: Discriminative = default(TrainConfig, "discriminative"),
+    gradual_unfreezing: GradualUnfreezing = default(TrainConfig, "gradual_unfreezing"),
     patience: Patience = None,
     restore_best: RestoreBest = default(TrainConfig, "restore_best"),
     monitor: Monitor = default(TrainConfig, "monitor"),
@@ -133,7 +139,8 @@ def _run_options(
         training=TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                              validation_split=validation_split, seed=seed, weight_decay=weight_decay,
                              clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
-                             monitor=monitor, precision=precision, tensorboard=tensorboard),
+                             monitor=monitor, precision=precision, tensorboard=tensorboard, warmup=warmup,
+                             discriminative=discriminative, gradual_unfreezing=gradual_unfreezing),
         encoder=encoder_config(max_features, maxlen, truncating, padding),
         data=data_source(data, test_data, text_column, label_column, replace_invalid, test_split, archive, format),
         archive=archive, embeddings=embeddings, train_size=train_size, test_size=test_size,

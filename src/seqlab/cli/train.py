@@ -19,7 +19,7 @@ from seqlab.models.names import model_names
 def compare(
     models: Annotated[list[str], typer.Argument(help=f"Models to train and compare: {', '.join(model_names())}.")],
     out: Annotated[Path, typer.Option(help="Folder for run directories, figures, results and report.html.")] = Path("runs"),
-    baseline: Annotated[bool, typer.Option(help="Add TF-IDF (1-2-grams) + logistic regression to the table.")] = True,
+    baseline: Annotated[bool, typer.Option(help="Add the reference rows: TF-IDF (1-2-grams) + logistic regression, NB-LR and NBSVM.")] = True,
     gradient_steps: Annotated[int, typer.Option(help="Time steps of the gradient-per-step figure (0: none).")] = 100,
     resume: ResumeComparison = False,
     checkpoint_every: CheckpointEvery = 0,
@@ -63,10 +63,10 @@ def compare(
         checkpoint_every=checkpoint_every, fingerprint=prepared.fingerprint, **options,
     )
     rows = [r.to_dict() for r in comparison.results]
-    if comparison.baseline:
+    if comparison.baselines:
         from dataclasses import asdict
 
-        rows.append({**asdict(comparison.baseline), "baseline": True})
+        rows.extend({**asdict(baseline), "baseline": True} for baseline in comparison.baselines)
     console.print(rich_table(rows))
     if comparison.samples:
         print_samples(comparison.samples)
@@ -84,6 +84,7 @@ def train(
     resume: Resume = None,
     prepared: Annotated[Optional[Path], typer.Option(help="Train from a corpus made by `seqlab data prepare` (memory-mapped; encoder options come from it).")] = None,
     nproc: Annotated[int, typer.Option(help="Processes to train on, launched through torchrun (gloo on CPU, nccl on GPUs).")] = 1,
+    init_from: Annotated[Optional[Path], typer.Option(help="Fine-tune: start from the body of this `seqlab pretrain` run (cell, sizes and word vectors follow it).")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(hidden=True)] = None,  # gone: refused below, naming the way now
     checkpoint_steps: Annotated[Optional[int], typer.Option(hidden=True)] = None,  # renamed --checkpoint-every
     *,
@@ -122,7 +123,8 @@ def train(
         data = run.data if prepared is None else prepared_data(prepared, run.data)
         recipe = Recipe(model=model, model_options=run.model_options, encoder=run.encoder, training=run.training,
                         data=data, train_size=run.train_size, test_size=run.test_size,
-                        checkpoint_every=checkpoint_every, embeddings=run.embeddings)
+                        checkpoint_every=checkpoint_every, embeddings=run.embeddings,
+                        init_from=str(init_from) if init_from is not None else None)
         _, result = train_recipe(recipe, out or Path("runs") / model, ConsoleReporter(console, model.upper()),
                                  on_prepared, log=console.print)
     if distributed.is_main():

@@ -67,7 +67,7 @@ class LearningRateSchedule(Callback):
             steps = trainer.config.epochs * len(epoch_batches(trainer.train.lengths, trainer.config, 1))
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
         else:
-            raise ConfigError(f"unknown schedule {kind!r}; choose plateau or cosine")
+            raise ConfigError(f"unknown schedule {kind!r}; choose plateau, cosine or slanted")
 
     def on_batch_end(self, trainer: Trainer) -> None:
         if self.kind == "cosine":
@@ -113,7 +113,11 @@ def training_callbacks(trainer: Trainer) -> list[Callback]:
     """The callbacks a TrainConfig asks for: schedule, early stopping / best weights, best checkpoint."""
     config = trainer.config
     callbacks: list[Callback] = []
-    if config.schedule != "none":
+    if config.schedule == "slanted" or config.gradual_unfreezing:
+        from seqlab.training.finetune import FineTuning
+
+        callbacks.append(FineTuning(trainer))
+    elif config.schedule != "none":
         callbacks.append(LearningRateSchedule(config.schedule, trainer))
     if trainer.validation is not None:
         callbacks.append(BestCheckpoint(config.monitor))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from seqlab.errors import ConfigError
 
-SCHEDULES = ("none", "plateau", "cosine")
+SCHEDULES = ("none", "plateau", "cosine", "slanted")
 PRECISIONS = ("float32", "bfloat16")
 
 
@@ -26,7 +26,10 @@ class TrainConfig:
     eval_batch_size: int = 512  # texts per batch when only predicting
     weight_decay: float = 0.0  # decoupled weight decay (AdamW); 0 keeps the lecture's plain Adam
     clip_norm: float | None = None  # clip the gradients' global norm to this; None never clips
-    schedule: str = "none"  # learning-rate schedule: none, plateau (halve when val_loss stalls) or cosine (per batch)
+    schedule: str = "none"  # learning-rate schedule: none, plateau (halve when val_loss stalls), cosine or slanted (per batch)
+    warmup: float = 0.1  # slanted schedule: share of all batches spent rising to the learning rate (ULMFiT's cut_frac)
+    discriminative: float = 1.0  # each layer below the top learns this many times slower (ULMFiT: 2.6); 1: one rate
+    gradual_unfreezing: bool = False  # epoch 1 trains the top layer only, each further epoch one layer more
     patience: int | None = None  # early stopping: stop after this many epochs without improvement; None never stops
     restore_best: bool = False  # end with the weights of the best validation epoch (by `monitor`)
     monitor: str = "val_loss"  # what early stopping, restore_best and the best checkpoint watch
@@ -49,6 +52,13 @@ class TrainConfig:
             raise ConfigError("epochs and batch_size must be at least 1")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; choose {' or '.join(PRECISIONS)}")
+        if self.discriminative < 1:
+            raise ConfigError(f"discriminative must be 1 (one rate) or more; got {self.discriminative}")
+        if not 0 < self.warmup < 1:
+            raise ConfigError(f"warmup must be a share of the batches in (0, 1); got {self.warmup}")
+        if self.gradual_unfreezing and self.schedule in ("plateau", "cosine"):
+            raise ConfigError(f"gradual_unfreezing sets the rates with the none or slanted schedule, not "
+                              f"{self.schedule}; pass --schedule slanted")
         if self.shards is not None and self.shards < 1:
             raise ConfigError(f"shards must be at least 1; got {self.shards}")
         if self.tensorboard is not None and importlib.util.find_spec("tensorboard") is None:

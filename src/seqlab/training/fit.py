@@ -31,6 +31,8 @@ class History:
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    perplexity: list[float] = field(default_factory=list)  # language modelling: exp(loss per next word)
+    val_perplexity: list[float] = field(default_factory=list)
 
     def append(self, logs: dict[str, float]) -> None:
         for key, value in logs.items():
@@ -135,7 +137,36 @@ class Callback:
         pass
 
 
-def adam(parameters: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+class Objective(Protocol):
+    """What the loop minimises and how it reports it (classification here; language modelling in
+    training/language.py): the one seam between the loop and an objective."""
+
+    def weight(self, batch: Batch) -> int: ...
+    def loss(self, logits: torch.Tensor, batch: Batch, total: int) -> tuple[torch.Tensor, int]: ...
+    def logs(self, loss: float, accuracy: float, prefix: str = "") -> dict[str, float]: ...
+    def evaluate(self, trainer: Trainer, split: EncodedSplit) -> dict[str, float]: ...
+
+
+class Classification:
+    """The objective of classifiers: cross-entropy of each text's label, figures per text."""
+
+    def weight(self, batch: Batch) -> int:
+        """How many predictions `batch` holds: its mean loss is its summed loss over this."""
+        return len(batch)
+
+    def loss(self, logits: torch.Tensor, batch: Batch, total: int) -> tuple[torch.Tensor, int]:
+        """`batch`'s share of the mean loss over `total` predictions (its own, or a whole batch's that
+        it is a piece of), from its `logits` (batch, outputs); and how many predictions were right."""
+        return loss_from_logits(logits, batch.labels) * (len(batch) / total), _correct(logits, batch.labels)
+
+    def logs(self, loss: float, accuracy: float, prefix: str = "") -> dict[str, float]:
+        return {f"{prefix}loss": loss, f"{prefix}accuracy": accuracy}
+
+    def evaluate(self, trainer: Trainer, split: EncodedSplit) -> dict[str, float]:
+        return evaluate(trainer.model, split, trainer.config.eval_batch_size, trainer.shards)
+
+
+def adam(parameters: list[torch.nn.Parameter] | list[dict], config: TrainConfig) -> torch.optim.Optimizer:
     """Adam, or AdamW with weight decay, as one fused kernel over all parameters where PyTorch has
     one (CPU since PyTorch 2.4, CUDA), else its per-tensor loop. The update is the same; the loop
     reads and writes each parameter and its two moments several times per step, the kernel once
@@ -161,8 +192,12 @@ class Trainer:
         config: TrainConfig,
         reporter: Reporter | None = None,
         callbacks: list[Callback] | tuple[Callback, ...] = (),
+        objective: Objective | None = None,
     ):
+        from seqlab.training.groups import parameter_groups
+
         self.model = model
+        self.objective: Objective = objective or Classification()
         self.network = model  # what the training forward pass calls (DistributedDataParallel wraps `model`)
         self.train = train
         self.validation = validation if validation is not None and len(validation) else None
@@ -171,7 +206,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.device = next(model.parameters()).device
         self.trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-        self.optimizer = adam(self.trainable, config)
+        self.optimizer = adam(parameter_groups(model, self.trainable, config), config)
         self.shards = config.shards or default_shards(model, self.device)
         if self.shards > 1 and self.device.type != "cpu":
             raise ConfigError("shards split batches over CPU threads; on a GPU leave shards unset")
@@ -238,20 +273,22 @@ class Trainer:
         batches = self.epoch_batches(epoch)
         self.reporter.start_epoch(epoch, config.epochs, len(batches))
         for indices in batches[state.step :]:
-            loss, correct = self.train_step(collate(self.train, indices).to(self.device))
+            batch = collate(self.train, indices).to(self.device)
+            loss, correct = self.train_step(batch)
+            weight = self.objective.weight(batch)
             state.step += 1
-            state.loss_sum += loss * len(indices)
+            state.loss_sum += loss * weight
             state.correct += correct
-            state.seen += len(indices)
+            state.seen += weight
             state.epoch_seconds = time.perf_counter() - started
             self.reporter.advance(state.loss_sum / state.seen, state.correct / state.seen)
             for callback in self.callbacks:
                 callback.on_batch_end(self)
         loss_sum, correct, seen = self.reduce_sums(state.loss_sum, state.correct, state.seen)
-        logs = {"loss": loss_sum / max(seen, 1), "accuracy": correct / max(seen, 1)}
+        logs = self.objective.logs(loss_sum / max(seen, 1), correct / max(seen, 1))
         if self.validation is not None:
             scores = self.evaluate(self.validation)
-            logs |= {"val_loss": scores["loss"], "val_accuracy": scores["accuracy"]}
+            logs |= self.objective.logs(scores["loss"], scores["accuracy"], "val_")
             self.model.train()
         logs["seconds"] = time.perf_counter() - started
         state.history.append(logs)
@@ -270,16 +307,16 @@ class Trainer:
         return loss_sum, correct, seen
 
     def evaluate(self, split: EncodedSplit) -> dict[str, float]:
-        return evaluate(self.model, split, self.config.eval_batch_size, self.shards)
+        return self.objective.evaluate(self, split)
 
     def train_step(self, batch: Batch) -> tuple[float, int]:
         """One gradient step; returns the batch's mean loss and number of correct predictions."""
         self.optimizer.zero_grad(set_to_none=True)
         if self.pool is None:
             logits = self._forward(batch)  # (batch, outputs)
-            loss = loss_from_logits(logits, batch.labels)
+            loss, correct = self.objective.loss(logits, batch, max(self.objective.weight(batch), 1))
             loss.backward()
-            loss, correct = float(loss.detach()), _correct(logits, batch.labels)
+            loss = float(loss.detach())
         else:
             loss, correct = self._sharded_backward(batch)
         if not math.isfinite(loss):
@@ -318,19 +355,21 @@ class Trainer:
         pieces = batch.split(self.shards)
         seeds = [int(np.random.SeedSequence([self.config.seed, self.state.epoch, self.state.step, shard]).generate_state(1)[0])
                  for shard in range(len(pieces))]  # each share's dropout masks: a function of where training stands
-        shares = list(self.pool.map(self._shard_gradients, pieces, [len(batch)] * len(pieces), seeds))
+        total = max(self.objective.weight(batch), 1)
+        shares = list(self.pool.map(self._shard_gradients, pieces, [total] * len(pieces), seeds))
         for position, parameter in enumerate(self.trainable):
             gradients = [share[2][position] for share in shares if share[2][position] is not None]
             parameter.grad = sum(gradients[1:], gradients[0]) if gradients else None
         return sum(share[0] for share in shares), sum(share[1] for share in shares)
 
     def _shard_gradients(self, piece: Batch, total: int, seed: int) -> tuple[float, int, tuple[torch.Tensor | None, ...]]:
-        """On a worker thread: the gradient of `piece`'s share of the batch's mean loss."""
+        """On a worker thread: the gradient of `piece`'s share of the batch's mean loss (`total`: the
+        batch's predictions)."""
         with thread_generator(seed):
             logits = self._forward(piece)  # (piece, outputs)
-        loss = loss_from_logits(logits, piece.labels) * (len(piece) / total)
+        loss, correct = self.objective.loss(logits, piece, total)
         gradients = torch.autograd.grad(loss, self.trainable, allow_unused=True)
-        return float(loss.detach()), _correct(logits, piece.labels), gradients
+        return float(loss.detach()), correct, gradients
 
 
 def fit(
@@ -340,9 +379,11 @@ def fit(
     config: TrainConfig,
     reporter: Reporter | None = None,
     callbacks: list[Callback] | tuple[Callback, ...] = (),
+    objective: Objective | None = None,
 ) -> History:
-    """Train `model` for `config.epochs` epochs; returns the per-epoch history."""
-    return Trainer(model, train, validation, config, reporter, callbacks).fit()
+    """Train `model` for `config.epochs` epochs (for `objective`, default classification); returns
+    the per-epoch history."""
+    return Trainer(model, train, validation, config, reporter, callbacks, objective).fit()
 
 
 def _correct(logits: torch.Tensor, labels: torch.Tensor) -> int:

@@ -1,0 +1,58 @@
+"""Pretraining really helps: on 1,000 labelled reviews, a classifier fine-tuned from a language model
+pretrained briefly on other reviews beats the same classifier trained from scratch (slow: real reviews)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from seqlab.data.config import DataSource
+from seqlab.pretraining import PretrainRecipe, default_training, pretrain
+from seqlab.recipes import Recipe, train_recipe
+from seqlab.text.config import EncoderConfig
+from seqlab.training.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+MARGIN = 0.03  # fine-tuned test accuracy at least this much above from-scratch
+ENCODER = EncoderConfig(maxlen=120, max_features=5_000)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue #20, not reached yet: a language model pretrained for about a minute "
+                   "does not yet beat training from scratch on 1,000 reviews (docs/pretraining.md, 'Measured'); "
+                   "strict, so the day it passes this mark must go")
+def test_pretraining_beats_training_from_scratch_on_1000_reviews(archive, tmp_path):
+    data = DataSource(archive=str(archive))
+    lm = pretrain(PretrainRecipe(model={"hidden_size": 64, "embedding_dim": 32, "cutoffs": [1_000]}, encoder=ENCODER,
+                                 data=data, texts=4_000, training=replace(default_training(), epochs=1)),
+                  tmp_path / "lm")
+    assert lm.val_perplexity < 1_000
+    accuracy = {}
+    for name, init_from in (("scratch", None), ("pretrained", str(lm.run_directory))):
+        options = {"pooling": "max"} | ({} if init_from else {"hidden_size": 64, "embedding_dim": 32})
+        recipe = Recipe(model="lstm", model_options=options, encoder=ENCODER, data=data, train_size=1_000,
+                        test_size=1_000, init_from=init_from,
+                        training=TrainConfig(epochs=3, batch_size=32, learning_rate=3e-3, validation_split=0.1,
+                                             schedule="slanted", restore_best=True, monitor="val_accuracy"))
+        accuracy[name] = train_recipe(recipe, tmp_path / name)[1].test["accuracy"]
+    assert accuracy["pretrained"] >= accuracy["scratch"] + MARGIN, accuracy
+
+
+@pytest.mark.slow
+def test_pretrain_benchmark_quick_mode_runs(archive, tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "pretrain.py"), "--quick", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=900,
+                            env={"SEQLAB_IMDB_ARCHIVE": str(archive), "PATH": "/usr/bin:/bin",
+                                 "PYTHONPATH": str(ROOT / "src"),
+                                 "SEQLAB_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    assert "| pretrain budget min |" in result.stdout
+    import json
+
+    data = json.loads((ROOT / "bench" / "results" / "pretrain-quick.json").read_text())
+    point = data["points"][0]
+    assert set(point["stages"]) == {"pretrain", "finetune"} and 0 <= point["test_accuracy"] <= 1
