@@ -202,7 +202,7 @@ def prepare(
         write_text(marker, fingerprint or "")
     encoder_path = out / "encoder.json"
     if encoder_path.is_file():  # resuming: keep the encoder the finished chunks were made with
-        encoder = TextEncoder.from_json(encoder_path.read_text())
+        encoder = TextEncoder.from_json(read_text(encoder_path, DataError), out)
         if encoder_config is not None and asdict(encoder.config) != asdict(encoder_config):
             raise DataError(f"{out} holds a preparation with other encoder settings ({asdict(encoder.config)}); "
                             "use another --out or delete it")

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -65,12 +64,14 @@ class FineTuning(Callback):
 
 def pretrained_config(run: str | Path) -> dict[str, Any]:
     """The language-model config of the `seqlab pretrain` run at `run`; clear errors for anything else."""
+    from seqlab.jsonfile import check, read_json
     from seqlab.models.language import NAME
 
     path = Path(run) / "config.json"
     if not path.is_file():
         raise RunError(f"no pretrained run at {run} (no config.json); make one with `seqlab pretrain --out {run}`")
-    config = json.loads(path.read_text())
+    config = read_json(path)
+    check(config, path, {"model": dict})
     if config.get("model", {}).get("name") != NAME:
         raise RunError(f"{run} is a {config.get('model', {}).get('name')!r} run, not a language model from "
                        "`seqlab pretrain`; --init-from takes a pretrained run")
@@ -96,8 +97,9 @@ def init_from_pretrained(model: nn.Module, run: str | Path, encoder) -> str:
     vocabularies. Returns a line saying what was copied."""
     import safetensors.torch
 
-    from seqlab.runs import CHECKED
     from seqlab.files import file_sha256
+    from seqlab.jsonfile import read_text
+    from seqlab.runs import CHECKED, refuse_non_finite
     from seqlab.text.encoder import TextEncoder
 
     config = pretrained_config(run)
@@ -109,8 +111,9 @@ def init_from_pretrained(model: nn.Module, run: str | Path, encoder) -> str:
         raise ConfigError(f"--init-from fine-tunes a one-directional recurrent model; {model.name} is not one "
                           "(use lstm, gru, lstm-attention or gru-attention, or --pooling with them)")
     weights = safetensors.torch.load_file(directory / "model.safetensors")
+    refuse_non_finite(weights, directory / "model.safetensors")
     body = {key.removeprefix("body."): value for key, value in weights.items() if key.startswith("body.")}
-    source = TextEncoder.from_json((directory / "encoder.json").read_text())
+    source = TextEncoder.from_json(read_text(directory / "encoder.json"), directory)
     state = model.state_dict()
     with torch.no_grad():
         for key, value in body.items():
