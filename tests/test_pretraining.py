@@ -98,7 +98,7 @@ def test_init_from_copies_the_body_and_maps_word_vectors_by_word(pretrained, syn
     assert "word vectors for" in message
     lm = safetensors.torch.load_file(pretrained / "model.safetensors")
     assert torch.equal(model.recurrent.weight_hh_l0, lm["body.recurrent.weight_hh_l0"])
-    source = TextEncoder.from_json((pretrained / "encoder.json").read_text()).tokenizer.get_vocab()
+    source = TextEncoder.load(pretrained).tokenizer.get_vocab()
     target = prepared.corpus.encoder.tokenizer.get_vocab()
     shared = [word for word, token_id in target.items() if token_id > 2 and word in source]
     assert len(shared) > 100
