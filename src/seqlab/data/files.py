@@ -52,6 +52,7 @@ class LabelledTexts:
     def locate(self, index: int) -> str:
         if self.files is not None:
             return self.files[index]
+        assert self.lines is not None  # a table's texts keep their lines
         return f"{self.origin}, {self.unit} {int(self.lines[index])}"
 
 
@@ -75,7 +76,7 @@ def read_table(path: str | Path, options: TableOptions | None = None) -> Labelle
                         f"{options.text_column!r} and {options.label_column!r}, then one row per text")
     collector = _Collector(path, options)
     if kind in ("csv", "tsv"):
-        rows = _csv_rows(path, options, "\t" if kind == "tsv" else ",")
+        rows: Iterator[tuple[int, object, object]] = _csv_rows(path, options, "\t" if kind == "tsv" else ",")
     elif kind == "jsonl":
         rows = _jsonl_rows(path, options)
     else:
