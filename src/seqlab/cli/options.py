@@ -147,7 +147,7 @@ def takes_run_options(command: Callable) -> Callable:
         return command(**{name: value for name, value in arguments.items() if name not in shared},
                        run=_run_options(**{name: arguments[name] for name in shared}))
 
-    with_options.__signature__ = own.replace(parameters=parameters)
+    with_options.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]  # typeshed's functools wrapper omits it; inspect reads it
     with_options.__annotations__ = {p.name: p.annotation for p in parameters}
     return with_options
 
