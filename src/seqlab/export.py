@@ -20,6 +20,7 @@ import torch
 from seqlab import __version__
 from seqlab.errors import ConfigError, SeqlabError
 from seqlab.evaluation.metrics import probabilities
+from seqlab.extras import require
 from seqlab.files import atomic_path
 from seqlab.predict import ONNX_FILE, OnnxBackend, weights_digest
 from seqlab.runs import load_run
@@ -92,6 +93,7 @@ def export_onnx(run_directory: str | Path, format: str = "onnx") -> ExportResult
     """Write RUN/model.onnx (dynamic batch and length), checked against PyTorch before it is kept."""
     if format not in FORMATS:
         raise ConfigError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    require("export")
     import onnx
 
     run = load_run(run_directory)

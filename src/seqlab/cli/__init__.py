@@ -11,6 +11,7 @@ import functools
 from typing import Annotated, Callable
 
 import typer
+from rich.markup import escape
 
 from seqlab import __version__
 from seqlab.cli import analysis, data, evaluate, predict, serve, train
@@ -81,5 +82,5 @@ def main() -> None:
     try:
         app()
     except SeqlabError as error:
-        errors.print(f"[bold red]error:[/] {error}")
+        errors.print(f"[bold red]error:[/] {escape(str(error))}")  # the message's own brackets (seqlab[serve]) are text
         raise SystemExit(exit_code(error)) from None

@@ -23,6 +23,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from seqlab.extras import require
+
+require("serve")  # before FastAPI is imported: without the extra, one line naming it
+
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse

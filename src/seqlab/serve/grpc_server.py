@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Callable
 from starlette.exceptions import HTTPException
 
 from seqlab.errors import ConfigError, DataError, SeqlabError
+from seqlab.extras import require
 from seqlab.serve.binary import Tensor, decode, encode, texts
 from seqlab.serve.config import ServeConfig
 from seqlab.serve.metrics import Metrics
@@ -167,6 +168,7 @@ def check_port_free(host: str, port: int) -> None:
 
 async def start_grpc_server(models: dict, model_named: Callable, config: ServeConfig, metrics: Metrics):
     """A running grpc.aio server for the models on config.host:config.grpc_port; `await server.stop(grace)` ends it."""
+    require("grpc")
     import grpc
 
     host, port = config.host, config.grpc_port
