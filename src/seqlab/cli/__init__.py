@@ -19,7 +19,7 @@ from seqlab.cli.exit_codes import EPILOG, ExitCode, exit_code
 from seqlab.cli.output import errors
 from seqlab.errors import SeqlabError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, epilog=EPILOG)
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False, epilog=EPILOG)
 data_app = typer.Typer(no_args_is_help=True, help="Prepare corpora: tokenize once into memory-mapped arrays.")
 embeddings_app = typer.Typer(no_args_is_help=True, help="Pretrained word vectors.")
 
