@@ -10,6 +10,7 @@ import pytest
 from tokenizers import Tokenizer
 
 import seqlab
+from seqlab.extras import MissingExtra
 from seqlab import runs
 from seqlab.errors import RunError
 from seqlab.models import build_model
@@ -127,7 +128,7 @@ def test_repo_not_in_the_cache_or_no_huggingface_hub_is_one_clear_line(offline_c
     with pytest.raises(RunError, match=r"no Hub repo org/absent in the local Hugging Face cache; download it first"):
         seqlab.load("org/absent")
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # as if it were not installed
-    with pytest.raises(RunError, match=r"install huggingface_hub \(pip install 'seqlab\[hub\]'\)") as error:
+    with pytest.raises(MissingExtra, match=r"loading the Hub repo org/absent .* needs the hub extra: pip install 'seqlab\[hub\]'") as error:
         seqlab.load("org/absent")
     assert "\n" not in str(error.value)
     with pytest.raises(RunError, match="no run directory at no/such/run"):  # a path, never a repo id

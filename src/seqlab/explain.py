@@ -23,6 +23,7 @@ were cut off were never read and get no score (``read: false``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -32,7 +33,8 @@ from seqlab.predict import Prediction, Predictor
 from seqlab.text.cache import EncodedSplit
 from seqlab.text.encoder import UNKNOWN, Encoded
 
-METHODS = ("auto", "attention", "occlusion", "integrated_gradients")
+Method = Literal["auto", "attention", "occlusion", "integrated_gradients"]
+METHODS: tuple[str, ...] = get_args(Method)
 IG_STEPS = 32  # points on the path from zero vectors to the real ones (midpoint rule)
 
 DESCRIPTIONS = {

@@ -24,6 +24,7 @@ import torch
 from seqlab import __version__
 from seqlab.errors import ConfigError, SeqlabError
 from seqlab.evaluation.metrics import probabilities
+from seqlab.extras import require
 from seqlab.files import atomic_path
 from seqlab.predict import ONNX_FILE, OnnxBackend, weights_digest
 from seqlab.runs import Run, load_run
@@ -113,6 +114,7 @@ def export_onnx(run_directory: str | Path, format: str = "onnx") -> ExportResult
     RUN/tokenizer.json if the run predates it."""
     if format not in FORMATS:
         raise ConfigError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    require("export")
     import onnx
 
     run = load_run(run_directory)

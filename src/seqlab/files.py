@@ -1,4 +1,7 @@
-"""Writing files so that a crash never leaves one half-written: temporary name, fsync, rename."""
+"""Writing files so that a crash never leaves one half-written: temporary name, fsync, rename.
+
+What is written gets the mode a plain open() would give (0644 under the usual umask 022), also
+where the temporary file or a library's own writer (safetensors writes 0600) made it private."""
 
 from __future__ import annotations
 
@@ -22,6 +25,11 @@ def _umask() -> int:
     return mask
 
 
+def _as_created(path: Path | str, directory: bool = False) -> None:
+    """`path` with the mode the umask gives a new file (or directory)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is fsynced and renamed to `path`."""
@@ -30,10 +38,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
-    os.chmod(temporary, 0o666 & ~_umask())
     try:
         with storage_errors(path):
             yield Path(temporary)
+            _as_created(temporary)  # after writing: a writer may have replaced the file with its own
             with open(temporary, "rb+") as written:
                 os.fsync(written.fileno())
             os.replace(temporary, path)
@@ -62,10 +70,13 @@ def atomic_directory(path: Path) -> Iterator[Path]:
     with storage_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.staging-"))
-    os.chmod(staging, 0o777 & ~_umask())
     try:
         with storage_errors(path):
             yield staging
+            for folder, folders, names in os.walk(staging):
+                _as_created(folder, directory=True)
+                for name in names:
+                    _as_created(os.path.join(folder, name))
             if path.exists():
                 retired = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
                 os.replace(path, retired / "run")

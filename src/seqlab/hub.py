@@ -22,7 +22,6 @@ from seqlab.errors import RunError
 
 CARD_FILE = "README.md"
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name, as the Hub spells a repo id
-INSTALL = "pip install 'seqlab[hub]'"
 
 
 def resolve_run(source: str | Path) -> Path:
@@ -34,12 +33,12 @@ def resolve_run(source: str | Path) -> Path:
     if path.exists() or not REPO_ID.match(str(source)):
         return path
     repo = str(source)
-    try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
-    except ImportError:
-        raise RunError(f"no run directory at {repo}; to load the Hub repo {repo} from the local Hugging Face "
-                       f"cache, install huggingface_hub ({INSTALL})") from None
+    from seqlab.extras import require
+
+    require("hub", f"no run directory at {repo}; loading the Hub repo {repo} from the local Hugging Face cache")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
     try:
         return Path(snapshot_download(repo, local_files_only=True))
     except (LocalEntryNotFoundError, HFValidationError, OSError):

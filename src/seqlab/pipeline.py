@@ -75,8 +75,8 @@ def prepare(
     if source.is_prepared:
         from seqlab.text.prepared import open_source
 
-        corpus, figures = open_source(source, encoder, train_size, test_size)
-        return Prepared(corpus, summarize(corpus, TextFigures(**figures)),
+        corpus, stored = open_source(source, encoder, train_size, test_size)
+        return Prepared(corpus, summarize(corpus, TextFigures(**stored)),
                         f"{fingerprint}|{cache_key(fingerprint, corpus.encoder.config)}", True)
     encoder = encoder or EncoderConfig()
     figures: list[TextFigures] = []
@@ -258,7 +258,8 @@ def train_model(
             data={"name": corpus.name, "train": len(train_split), "validation": len(validation or []),
                   "test": len(corpus.test), "embeddings": embeddings.describe() if embeddings else None,
                   **(checkpointing.data if checkpointing else {})},
-            extra_weights={"best.safetensors": best.state} if best else None, extra_files=logs.files,
+            extra_weights={"best.safetensors": best.state} if best and best.state is not None else None,
+            extra_files=logs.files,
         )
     logs.finish()
     if checkpointing:

@@ -19,6 +19,7 @@ import torch
 from seqlab.errors import ConfigError, RunError, SeqlabError
 from seqlab.evaluation.metrics import metrics_from_logits, probabilities
 from seqlab.evaluation.predicting import batched_logits, cpu_threads
+from seqlab.extras import require
 from seqlab.files import file_sha256
 from seqlab.models import kernels
 from seqlab.runs import Run, load_run
@@ -74,6 +75,7 @@ class OnnxBackend:
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, threads: int | None = None):
+        require("export", "predicting with ONNX Runtime (--onnx)")
         import onnxruntime
 
         options = onnxruntime.SessionOptions()

@@ -83,7 +83,7 @@ def test_python_api_runs_get_logs_without_leaving_scratch_folders(synthetic, tmp
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="the logs extra (tensorboard) is optional")
+@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="the tensorboard extra is optional")
 def test_tensorboard_scalars_per_step_and_epoch(synthetic, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -100,7 +100,7 @@ def test_tensorboard_scalars_per_step_and_epoch(synthetic, tmp_path):
 def test_tensorboard_without_the_package_names_the_extra(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
-    with pytest.raises(ConfigError, match=r"needs the tensorboard package; install it with pip install 'seqlab\[logs\]'"):
+    with pytest.raises(ConfigError, match=r"--tensorboard needs the tensorboard extra: pip install 'seqlab\[tensorboard\]'"):
         seqlab.TrainConfig(tensorboard="runs/tb")
 
 

@@ -11,6 +11,7 @@ import functools
 from typing import Annotated, Callable
 
 import typer
+from rich.markup import escape
 
 from seqlab import __version__
 from seqlab.cli import analysis, data, evaluate, predict, pretrain, serve, train
@@ -18,7 +19,7 @@ from seqlab.cli.exit_codes import EPILOG, ExitCode, exit_code
 from seqlab.cli.output import errors
 from seqlab.errors import SeqlabError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, epilog=EPILOG)
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False, epilog=EPILOG)
 data_app = typer.Typer(no_args_is_help=True, help="Prepare corpora: tokenize once into memory-mapped arrays.")
 embeddings_app = typer.Typer(no_args_is_help=True, help="Pretrained word vectors.")
 
@@ -82,5 +83,5 @@ def main() -> None:
     try:
         app()
     except SeqlabError as error:
-        errors.print(f"[bold red]error:[/] {error}")
+        errors.print(f"[bold red]error:[/] {escape(str(error))}")  # the message's own brackets (seqlab[serve]) are text
         raise SystemExit(exit_code(error)) from None

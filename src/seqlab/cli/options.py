@@ -67,7 +67,7 @@ TextColumn = Annotated[str, typer.Option(help="Column (JSON key) holding the tex
 LabelColumn = Annotated[str, typer.Option(help="Column (JSON key) holding the labels: class names or whole numbers.")]
 ReplaceInvalid = Annotated[bool, typer.Option(help="Read bytes that are not UTF-8 as U+FFFD instead of stopping with an error.")]
 TestSplit = Annotated[float, typer.Option(help="Share of each class of --data held out for testing when there is no --test-data.")]
-Tensorboard = Annotated[Optional[str], typer.Option(help="Write TensorBoard scalars (loss, accuracy, learning rate per batch and epoch) to DIR/MODEL (needs seqlab[logs]).")]
+Tensorboard = Annotated[Optional[str], typer.Option(help="Write TensorBoard scalars (loss, accuracy, learning rate per batch and epoch) to DIR/MODEL (needs seqlab[tensorboard]).")]
 Resume = Annotated[Optional[Path], typer.Option(help="Continue the interrupted run at this directory from its latest checkpoint, exactly.")]
 CheckpointEvery = Annotated[int, typer.Option(help="Also checkpoint every this many batches (0: at the end of each epoch only).")]
 ResumeComparison = Annotated[bool, typer.Option("--resume", help="Continue the interrupted comparison in --out: finished models are kept, the one in progress continues from its checkpoint (same command, plus --resume).")]
@@ -159,7 +159,7 @@ def takes_run_options(command: Callable) -> Callable:
         return command(**{name: value for name, value in arguments.items() if name not in shared},
                        run=_run_options(**{name: arguments[name] for name in shared}))
 
-    with_options.__signature__ = own.replace(parameters=parameters)
+    with_options.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]  # typeshed's functools wrapper omits it; inspect reads it
     with_options.__annotations__ = {p.name: p.annotation for p in parameters}
     return with_options
 

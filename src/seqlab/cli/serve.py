@@ -9,6 +9,7 @@ import typer
 
 from seqlab.cli.options import Onnx, default
 from seqlab.cli.output import console
+from seqlab.extras import require
 from seqlab.serve.config import ServeConfig
 
 
@@ -36,6 +37,11 @@ def serve(
     api_key_file: Annotated[Optional[str], typer.Option(help="File holding the API key clients must send (else $SEQLAB_API_KEY; none: no key).")] = default(ServeConfig, "api_key_file"),
 ) -> None:
     """Serve run directories over HTTP: /v1/predict, /v1/explain, the Open Inference Protocol (/v2), a page at /."""
+    require("serve")
+    if grpc_port is not None:
+        require("grpc")
+    if onnx:
+        require("export", "seqlab serve --onnx")
     from seqlab.serve.app import load_predictors, run_server
 
     config = ServeConfig(host=host, port=port, batching=batching, batch_window_ms=batch_window_ms,
@@ -60,6 +66,7 @@ def export(
     format: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
 ) -> None:
     """Write RUN/model.onnx (dynamic batch and length), checked against PyTorch, for ONNX Runtime with or without seqlab."""
+    require("export")
     from seqlab.export import TOLERANCE, export_onnx
 
     result = export_onnx(run, format=format)

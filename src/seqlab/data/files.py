@@ -54,6 +54,7 @@ class LabelledTexts:
     def locate(self, index: int) -> str:
         if self.files is not None:
             return self.files[index]
+        assert self.lines is not None  # a table's texts keep their lines
         return f"{self.origin}, {self.unit} {int(self.lines[index])}"
 
 
@@ -86,6 +87,7 @@ def read_table(path: str | Path, options: TableOptions | None = None) -> Labelle
                         else f"it needs a header row with columns {options.text_column!r} and "
                              f"{options.label_column!r}, then one row per text"))
     collector = _Collector(path, options)
+    rows: Iterator[tuple[int, object, object]]
     if kind == "fasttext":
         from seqlab.data.fasttext import fasttext_rows
 

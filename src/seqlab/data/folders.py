@@ -44,7 +44,8 @@ def read_folder(root: str | Path, options: TableOptions | None = None) -> Labell
     root, options = Path(root), options or TableOptions()
     if not root.is_dir():
         raise DataError(f"no folder at {root}")
-    texts, labels, files = [], [], []
+    texts, files = [], []
+    labels: list[str | int] = []  # LabelledTexts' raw labels
     for label, path in _text_files(root):
         raw = path.read_bytes()
         try:

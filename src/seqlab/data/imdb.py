@@ -111,7 +111,7 @@ def iter_reviews(path: Path, unlabelled: bool = False) -> Iterator[tuple[str, st
         for name, content in tarstream.iter_files(path, wanted):
             split, kind, review_id, rating = parts[name]
             yield split, kind, int(review_id), int(rating), content.decode("utf-8", errors="replace")
-    except (tarstream.TarFormatError, *tarstream.CORRUPT, EOFError, OSError) as error:
+    except (tarstream.TarFormatError, EOFError, OSError) + tarstream.CORRUPT as error:
         raise DataError(
             f"{path} is truncated or corrupt ({error}). Delete it and download "
             f"{URL} again, or pass another copy with --archive."

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
+from types import ModuleType
 from typing import Callable, Iterator
 
 import numpy as np
 
+inflater: ModuleType
 try:  # the same format as zlib's, inflated by Intel's ISA-L: IMDb's archive in 0.4 s instead of 1.1 s
     from isal import isal_zlib as inflater
 except ImportError:  # pragma: no cover - a platform without isal's wheels
     inflater = zlib
-CORRUPT = (zlib.error, inflater.error)  # what inflating damaged bytes raises
+CORRUPT: tuple[type[Exception], ...] = (zlib.error, inflater.error)  # what inflating damaged bytes raises
 
 BLOCK = 512
 _EMPTY = bytes(BLOCK)

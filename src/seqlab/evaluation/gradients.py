@@ -51,7 +51,8 @@ def hidden_state_gradients(model: RecurrentClassifier, ids: torch.Tensor, labels
     pooled, _ = model.pool(torch.cat(top, dim=1), lengths)  # (batch, hidden)
     loss = loss_from_logits(model.head(pooled), labels, reduction="sum")
     loss.backward()
-    return torch.stack([h.grad.norm(dim=-1).mean() for h in top]).detach().cpu()  # (time,)
+    gradients = [h.grad for h in top if h.grad is not None]  # (batch, 1, hidden) each: _top_states retains them
+    return torch.stack([g.norm(dim=-1).mean() for g in gradients]).detach().cpu()  # (time,)
 
 
 def _top_states(module: nn.RNNBase, vectors: torch.Tensor) -> list[torch.Tensor]:

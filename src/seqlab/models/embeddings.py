@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from seqlab.errors import ConfigError, DataError
+from seqlab.models.base import SequenceClassifier
 from seqlab.text.encoder import RESERVED, TextEncoder
 
 BINARY_SUFFIXES = (".bin",)
@@ -149,14 +150,14 @@ def embedding_matrix(vectors: WordVectors, encoder: TextEncoder) -> EmbeddingMat
     weights = torch.full((vocab, vectors.dimension), float("nan"))
     found = torch.zeros(vocab, dtype=torch.bool)
     for word, token_id in encoder.tokenizer.get_vocab().items():
-        row = index.get(word)
-        if token_id >= len(RESERVED) and row is not None:
-            weights[token_id] = torch.from_numpy(vectors.vectors[row])
+        match = index.get(word)
+        if token_id >= len(RESERVED) and match is not None:
+            weights[token_id] = torch.from_numpy(vectors.vectors[match])
             found[token_id] = True
     return EmbeddingMatrix(weights, found, vectors.source)
 
 
-def apply_embeddings(model: torch.nn.Module, matrix: EmbeddingMatrix) -> None:
+def apply_embeddings(model: SequenceClassifier, matrix: EmbeddingMatrix) -> None:
     """Copy the pretrained rows into `model.embedding`; rows not found keep their initial values.
 
     Embeddings that train are scaled, all rows by one factor, to the spread of the freshly

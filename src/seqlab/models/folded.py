@@ -24,7 +24,7 @@ from seqlab.models.recurrence import input_bias
 def folded_weights(module: nn.RNNBase, embedding: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """What `module` fed by `embedding` (vocabulary, features) predicts from: its table first."""
     hidden = module.hidden_size
-    weight_ih, weight_hh, bias = module.weight_ih_l0, module.weight_hh_l0, input_bias(module)
+    weight_ih, weight_hh, bias = module.get_parameter("weight_ih_l0"), module.get_parameter("weight_hh_l0"), input_bias(module)
     if isinstance(module, nn.LSTM):
         # PyTorch's gate rows are input, forget, cell, output; here the three sigmoid gates come first.
         order = torch.cat([torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden),
@@ -34,7 +34,7 @@ def folded_weights(module: nn.RNNBase, embedding: torch.Tensor) -> tuple[torch.T
     table = torch.addmm(bias, embedding, weight_ih.t())  # (vocabulary, gates * hidden)
     if isinstance(module, nn.GRU):
         # The candidate's recurrent bias sits inside r * (h W_hn^T + b_hn): the loops add it there.
-        bias_hh = module.bias_hh_l0
+        bias_hh = module.get_parameter("bias_hh_l0")
         inner = torch.cat([torch.zeros_like(bias_hh[: 2 * hidden]), bias_hh[2 * hidden :]])  # (3 * hidden,)
         return table, weight_hh.t().contiguous(), inner  # (hidden, 3 * hidden), (3 * hidden,)
     return table, weight_hh.t()  # (hidden, hidden)
@@ -46,14 +46,14 @@ def folded_inputs(module: nn.RNNBase, embedding: nn.Embedding, ids: torch.Tensor
     tokens, so the projection and its two gradient products shrink (autograd adds each token's
     gradient into its word's row)."""
     words, positions = torch.unique(ids.t(), return_inverse=True)  # (distinct,), (time, batch)
-    table = nn.functional.linear(embedding(words), module.weight_ih_l0, input_bias(module))  # (distinct, gates * hidden)
+    table = nn.functional.linear(embedding(words), module.get_parameter("weight_ih_l0"), input_bias(module))  # (distinct, gates * hidden)
     return table[positions]  # (time, batch, gates * hidden)
 
 
 def folded_states(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], ids: torch.Tensor) -> torch.Tensor:
     """Outputs of every step (batch, time, hidden) for token ids (batch, time), from folded_weights(module, ...)."""
     if isinstance(module, nn.RNN):
-        return _tanh_states(*weights, ids)
+        return _tanh_states(weights[0], weights[1], ids)
     steps = ids.t().contiguous().long()  # (time, batch)
     outputs = weights[0].new_empty(*steps.shape, module.hidden_size)  # (time, batch, hidden)
     lengths = torch.full((steps.shape[1],), steps.shape[0], dtype=torch.long)
@@ -69,7 +69,7 @@ def folded_last_states(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], id
     if shortest < 1 or longest > ids.shape[1]:
         raise ValueError(f"lengths must be between 1 and the ids' {ids.shape[1]} steps; got {shortest} to {longest}")
     if isinstance(module, nn.RNN):
-        return _tanh_states(*weights, ids)[torch.arange(len(ids)), lengths - 1]
+        return _tanh_states(weights[0], weights[1], ids)[torch.arange(len(ids)), lengths - 1]
     steps = ids[:, :longest].t().contiguous().long()  # (time, batch): no step after the longest text
     last = weights[0].new_empty(len(ids), module.hidden_size)  # (batch, hidden)
     _run_loop(module, weights, steps, lengths.long().contiguous(), last.new_empty(0), last)
@@ -81,9 +81,9 @@ def _run_loop(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], steps: torc
     """Every step's output into `outputs` (time, batch, hidden), or when it is empty, each text's
     last into `last` (batch, hidden), by the compiled loops of csrc/cells.cpp."""
     if isinstance(module, nn.LSTM):
-        native.kernels().lstm_folded(*weights, steps, lengths, outputs, last, 3)  # 3: the cell gate's place in the table
+        native.loaded().lstm_folded(*weights, steps, lengths, outputs, last, 3)  # 3: the cell gate's place in the table
     else:
-        native.kernels().gru_folded(*weights, steps, lengths, outputs, last)
+        native.loaded().gru_folded(*weights, steps, lengths, outputs, last)
 
 
 def _tanh_states(table: torch.Tensor, recurrent: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:

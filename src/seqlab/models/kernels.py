@@ -33,12 +33,15 @@ from __future__ import annotations
 
 import weakref
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator, cast
 
 import torch
 from torch import nn
 
 from seqlab.models import folded, native, recurrence
+
+if TYPE_CHECKING:
+    from seqlab.models.recurrent import RecurrentClassifier
 
 TABLE = "table"  # predicting from the layer's folded table
 WORDS = "words"  # training from the input projection of the batch's distinct words, then seqlab's loop
@@ -51,10 +54,10 @@ LSTM_MIN_BATCH = 16  # the LSTM predicts fewer texts than this with PyTorch's ke
 _tables: weakref.WeakKeyDictionary[nn.RNNBase, tuple[torch.Tensor, ...]] = weakref.WeakKeyDictionary()
 
 
-def plan(module: nn.RNNBase, inputs: torch.Tensor, model: nn.Module | None = None) -> str:
+def plan(module: nn.RNNBase, inputs: torch.Tensor, model: RecurrentClassifier | None = None) -> str:
     """How `module` runs on `inputs`: vectors (batch, time, features), or for a first layer of `model`
     (a RecurrentClassifier), its token ids (batch, time)."""
-    if not (_loops_may_run(module.weight_ih_l0) and _written_out(module)):
+    if not (_loops_may_run(module.get_parameter("weight_ih_l0")) and _written_out(module)):
         return PYTORCH
     gradients = torch.is_grad_enabled()
     if not inputs.is_floating_point() and model is not None and _vectors_unused(model):
@@ -68,7 +71,7 @@ def plan(module: nn.RNNBase, inputs: torch.Tensor, model: nn.Module | None = Non
     return LOOP if gradients or isinstance(module, nn.RNN) else PYTORCH
 
 
-def run(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+def run(model: RecurrentClassifier, ids: torch.Tensor, lengths: torch.Tensor, last_only: bool = False) -> torch.Tensor:
     """`model`'s recurrent layers on token ids (batch, time): every step's outputs of the last layer
     (batch, time, directions * hidden), or with `last_only` each text's state after its last token
     (batch, directions * hidden). The backward direction of a bidirectional layer reads each text
@@ -80,7 +83,8 @@ def run(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor, last_only: b
         states = _first_layer(model, module, ids)  # (batch, time, hidden)
         return last_states(states, lengths, bidirectional=False) if last_only else states
     reverse = _reversal_index(lengths, ids.shape[1])  # (batch, time)
-    for layer, (forward_rnn, backward_rnn) in enumerate(zip(model.forward_layers, model.backward_layers)):
+    x: torch.Tensor  # the previous layer's outputs (batch, time, 2 * hidden)
+    for layer, (forward_rnn, backward_rnn) in enumerate(zip(cast("Iterable[nn.RNNBase]", model.forward_layers), cast("Iterable[nn.RNNBase]", model.backward_layers))):
         if layer == 0:
             ahead = _first_layer(model, forward_rnn, ids)  # (batch, time, hidden)
             behind = _first_layer(model, backward_rnn, ids.gather(1, reverse))  # (batch, time, hidden), reversed order
@@ -124,7 +128,7 @@ def fold(model: nn.Module) -> nn.Module:
     change again (a Predictor's), else use `predicting`. No-op for models without recurrent layers."""
     with torch.no_grad():
         for module in _foldable(model):
-            _tables[module] = folded.folded_weights(module, model.embedding.weight)
+            _tables[module] = folded.folded_weights(module, model.get_parameter("embedding.weight"))
     return model
 
 
@@ -138,7 +142,7 @@ def unfold(model: nn.Module) -> nn.Module:
 def can_fold(module: nn.RNNBase) -> bool:
     """Whether `module` may predict from a folded table: one layer, in float32 on a CPU, of a kind
     seqlab's loops run."""
-    return module.num_layers == 1 and _loops_may_run(module.weight_ih_l0) and _written_out(module)
+    return module.num_layers == 1 and _loops_may_run(module.get_parameter("weight_ih_l0")) and _written_out(module)
 
 
 def _foldable(model: nn.Module) -> list[nn.RNNBase]:
@@ -163,7 +167,7 @@ def _written_out(module: nn.RNNBase) -> bool:
     return not module.proj_size and native.kernels() is not None
 
 
-def _vectors_unused(model: nn.Module) -> bool:
+def _vectors_unused(model: RecurrentClassifier) -> bool:
     """Whether `model`'s word vectors may go unformed: no dropout on them draws masks (in training, or
     left on to sample predictions) and no hook on the embedding watches or replaces them."""
     drawing = any(dropout.training and dropout.p for dropout in (model.embedding_dropout, model.word_dropout))
@@ -173,7 +177,7 @@ def _vectors_unused(model: nn.Module) -> bool:
     return not drawing and not watched
 
 
-def _first_layer(model: nn.Module, module: nn.RNNBase, ids: torch.Tensor) -> torch.Tensor:
+def _first_layer(model: RecurrentClassifier, module: nn.RNNBase, ids: torch.Tensor) -> torch.Tensor:
     """Outputs (batch, time, hidden) of `module`, fed by the embedding, with the layers stacked in it."""
     way = plan(module, ids, model)
     if way == TABLE:

@@ -56,6 +56,14 @@ def kernels() -> ModuleType | None:
         return _loaded[name]
 
 
+def loaded() -> ModuleType:
+    """The compiled loops, for code that models/kernels.py sent to them (its plan found them built)."""
+    built = kernels()
+    if built is None:
+        raise RuntimeError("seqlab's compiled CPU loops are not available: models/kernels.py runs PyTorch's kernels then")
+    return built
+
+
 @functools.cache
 def extension_name() -> str:
     """One name per source and flags: checkouts with different loops keep their own builds."""
@@ -78,7 +86,8 @@ def compiler_flags() -> list[str]:
 
 def _build(name: str) -> ModuleType | None:
     if not sys.platform.startswith("linux"):
-        return _unavailable(f"built only on Linux here (this is {sys.platform})")
+        _unavailable(f"built only on Linux here (this is {sys.platform})")
+        return None
     try:
         from torch.utils import cpp_extension
 
@@ -89,7 +98,8 @@ def _build(name: str) -> ModuleType | None:
         with _ninja_on_path(), _quiet(logging.getLogger(cpp_extension.__name__)):
             return cpp_extension.load(name, [str(SOURCE)], extra_cflags=compiler_flags(), verbose=False)
     except Exception as error:  # noqa: BLE001 - no compiler, no ninja, a failed build: PyTorch's kernels serve
-        return _unavailable(f"{type(error).__name__}: {_first_cause(str(error))}")
+        _unavailable(f"{type(error).__name__}: {_first_cause(str(error))}")
+        return None
 
 
 def _first_cause(message: str) -> str:

@@ -91,6 +91,7 @@ class NgramBagClassifier(SequenceClassifier):
         for n in range(2, self.config.ngrams + 1):
             if time < n:
                 break  # no text in the batch is long enough for an n-gram
+            assert self.ngram_embedding is not None  # made when config.ngrams > 1
             rows = ngram_rows(ids, n, self.config.buckets)  # (batch, time - n + 1)
             within = (lengths - n + 1).clamp(min=0)  # (batch,): the n-grams lying wholly inside each text
             total = total + self._bag_sum(self.ngram_embedding(rows), length_mask(within, rows.shape[1]).to(dtype))

@@ -68,7 +68,7 @@ class _LSTMRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, projected: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
         gates = projected.clone(memory_format=torch.contiguous_format)  # (time, batch, 4 * hidden): z, then activations
-        states, cells = native.kernels().lstm_forward(gates, w_hh.t().contiguous())  # (time, batch, hidden) each
+        states, cells = native.loaded().lstm_forward(gates, w_hh.t().contiguous())  # (time, batch, hidden) each
         ctx.save_for_backward(gates, cells, states, w_hh)
         return states
 
@@ -76,7 +76,7 @@ class _LSTMRecurrence(torch.autograd.Function):
     @once_differentiable  # the compiled backward is not itself differentiable
     def backward(ctx, grad_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         gates, cells, states, w_hh = ctx.saved_tensors
-        grad_projected, grad_w_hh = native.kernels().lstm_backward(
+        grad_projected, grad_w_hh = native.loaded().lstm_backward(
             grad_states.contiguous(), gates, cells, states, w_hh.contiguous())  # (time, batch, 4 * hidden), (4 * hidden, hidden)
         return grad_projected, grad_w_hh
 
@@ -88,7 +88,7 @@ class _GRURecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, projected: torch.Tensor, w_hh: torch.Tensor, b_hn: torch.Tensor) -> torch.Tensor:
         gates = projected.clone(memory_format=torch.contiguous_format)  # (time, batch, 3 * hidden): z, then r, z, n
-        states, inner = native.kernels().gru_forward(gates, w_hh.t().contiguous(), b_hn.contiguous())  # (time, batch, hidden) each
+        states, inner = native.loaded().gru_forward(gates, w_hh.t().contiguous(), b_hn.contiguous())  # (time, batch, hidden) each
         ctx.save_for_backward(gates, inner, states, w_hh)
         return states
 
@@ -96,7 +96,7 @@ class _GRURecurrence(torch.autograd.Function):
     @once_differentiable  # the compiled backward is not itself differentiable
     def backward(ctx, grad_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         gates, inner, states, w_hh = ctx.saved_tensors
-        return tuple(native.kernels().gru_backward(grad_states.contiguous(), gates, inner, states, w_hh.contiguous()))
+        return tuple(native.loaded().gru_backward(grad_states.contiguous(), gates, inner, states, w_hh.contiguous()))
 
 
 _LOOPS = {nn.RNN: _TanhRecurrence, nn.LSTM: _LSTMRecurrence, nn.GRU: _GRURecurrence}
@@ -127,9 +127,12 @@ def run_layers(module: nn.RNNBase, x: torch.Tensor | None = None, projected: tor
     inputs = None if x is None else x.transpose(0, 1).contiguous()  # (time, batch, features): no copy when stored time-major
     for layer in range(module.num_layers):
         if layer and module.dropout and module.training:
+            assert inputs is not None  # the previous layer's outputs
             inputs = F.dropout(inputs, module.dropout, training=True)
         if layer or projected is None:
+            assert inputs is not None, "run_layers needs x, or the first layer's input projection"
             weight_ih = getattr(module, f"weight_ih_l{layer}")
             projected = F.linear(inputs, weight_ih, input_bias(module, layer))  # (time, batch, gates * hidden), every step at once
         inputs = loop.apply(projected, *_recurrent_weights(module, layer))  # (time, batch, hidden)
+    assert inputs is not None  # num_layers >= 1
     return inputs.transpose(0, 1)  # (batch, time, hidden), stored time-major

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -121,7 +122,7 @@ class RecurrentClassifier(SequenceClassifier):
 
     def first_layers(self) -> list[nn.RNNBase]:
         """The recurrent modules that read the word vectors (with the layers stacked in them)."""
-        return [self.forward_layers[0], self.backward_layers[0]] if self.config.bidirectional else [self.recurrent]
+        return [cast(nn.RNNBase, self.forward_layers[0]), cast(nn.RNNBase, self.backward_layers[0])] if self.config.bidirectional else [self.recurrent]
 
     def pool(self, states: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One vector per text (batch, directions * hidden) from every step's states, and the attention

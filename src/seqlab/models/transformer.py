@@ -56,6 +56,8 @@ def sinusoidal_positions(count: int, width: int) -> torch.Tensor:
 
 
 class TransformerClassifier(SequenceClassifier):
+    positions: torch.Tensor  # (max_positions, embedding_dim), a buffer
+
     def __init__(self, config: TransformerConfig):
         super().__init__()
         self.config = config

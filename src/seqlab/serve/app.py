@@ -21,6 +21,11 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
+
+from seqlab.extras import require
+
+require("serve")  # before FastAPI is imported: without the extra, one line naming it
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -40,7 +45,7 @@ from seqlab.serve.schemas import (ERROR_CODES, ErrorResponse, ExplainRequest, Ex
 from seqlab.serve.served import ServedModel
 
 STATIC = Path(__file__).resolve().parent / "static"
-ERRORS = {code: {"model": ErrorResponse} for code in ERROR_CODES}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in ERROR_CODES}
 FILES_BESIDE_CONNECTIONS = 128  # file descriptors the server needs besides one per connection
 
 
@@ -180,7 +185,7 @@ def _narrow_schema(app: FastAPI, models: dict[str, ServedModel], secured: bool) 
                         operation["security"] = [{"bearer": []}, {"apiKey": []}]
         return schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
 
 
 def _mount_docs(app: FastAPI) -> None:
@@ -189,9 +194,12 @@ def _mount_docs(app: FastAPI) -> None:
 
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
 
+    schema_url = app.openapi_url
+    assert schema_url is not None  # create_app keeps FastAPI's schema route
+
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title="seqlab API",
+        return get_swagger_ui_html(openapi_url=schema_url, title="seqlab API",
                                    swagger_js_url="/docs-assets/swagger-ui-bundle.js",
                                    swagger_css_url="/docs-assets/swagger-ui.css",
                                    swagger_favicon_url="/docs-assets/favicon-32x32.png")
@@ -213,8 +221,9 @@ def run_server(predictors: dict[str, Predictor], config: ServeConfig, log_level:
         check_port_free(config.host, config.grpc_port)
     app = create_app(predictors, config)
     uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, access_log=False,
-                http=connection_protocol(config), timeout_keep_alive=config.keep_alive_timeout_s,
-                backlog=config.backlog, timeout_graceful_shutdown=config.shutdown_timeout_s)
+                http=connection_protocol(config), timeout_keep_alive=config.keep_alive_timeout_s,  # type: ignore[arg-type]
+                backlog=config.backlog, timeout_graceful_shutdown=config.shutdown_timeout_s)  # type: ignore[arg-type]
+    # (uvicorn annotates both timeouts int; it waits any number of seconds, through asyncio)
 
 
 def _make_room_for(connections: int) -> None:

@@ -60,6 +60,7 @@ class MicroBatcher(Generic[Result]):
 
     async def _collect(self) -> list[_Request[Result]]:
         queue = self._queue
+        assert queue is not None  # start() made it
         batch = [await queue.get()]
         size = len(batch[0].texts)
         deadline = asyncio.get_running_loop().time() + self.window

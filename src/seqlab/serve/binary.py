@@ -47,7 +47,8 @@ def encode(tensor: Tensor) -> bytes:
 def decode(name: str, datatype: str, raw: bytes) -> list[Any]:
     """The elements of one tensor's raw bytes; BYTES elements must be UTF-8 text (a seqlab model reads text)."""
     if datatype == "BYTES":
-        elements, at = [], 0
+        elements: list[bytes] = []
+        at = 0
         while at < len(raw):
             if at + 4 > len(raw):
                 raise DataError(f"input {name!r}: its binary data ends inside a 4-byte element length at byte {at}")
@@ -120,7 +121,7 @@ def response_body(header: dict, tensors: list[Tensor], binary: set[str]) -> tupl
     """The response body and, when any output is binary, the length of its JSON header."""
     outputs, raw = [], []
     for tensor in tensors:
-        output = {"name": tensor.name, "datatype": tensor.datatype, "shape": tensor.shape}
+        output: dict[str, Any] = {"name": tensor.name, "datatype": tensor.datatype, "shape": tensor.shape}
         if tensor.name in binary:
             raw.append(encode(tensor))
             output["parameters"] = {"binary_data_size": len(raw[-1])}

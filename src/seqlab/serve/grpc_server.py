@@ -22,15 +22,19 @@ import socket
 import time
 from functools import lru_cache
 from importlib.resources import files
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from starlette.exceptions import HTTPException
 
 from seqlab.errors import ConfigError, DataError, SeqlabError
+from seqlab.extras import require
 from seqlab.serve.binary import Tensor, decode, encode, texts
 from seqlab.serve.config import ServeConfig
 from seqlab.serve.metrics import Metrics
 from seqlab.serve.v2 import VERSION, infer, model_metadata, server_metadata, versioned, wanted_outputs
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
 
 log = logging.getLogger("seqlab.serve")
 SERVICE = "inference.GRPCInferenceService"
@@ -52,7 +56,7 @@ HTTP_TO_GRPC = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSIO
 
 
 @lru_cache(maxsize=1)
-def messages() -> dict[str, type]:
+def messages() -> dict[str, type[Message]]:
     """The protocol's message classes by name, from the compiled descriptor in a private pool."""
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
@@ -164,9 +168,11 @@ def check_port_free(host: str, port: int) -> None:
 
 async def start_grpc_server(models: dict, model_named: Callable, config: ServeConfig, metrics: Metrics):
     """A running grpc.aio server for the models on config.host:config.grpc_port; `await server.stop(grace)` ends it."""
+    require("grpc")
     import grpc
 
     host, port = config.host, config.grpc_port
+    assert port is not None  # run_server starts gRPC only for --grpc-port
     service = InferenceService(models, model_named)
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0),  # a busy port is an error, not shared
                                       ("grpc.max_receive_message_length", config.max_body_bytes)])

@@ -16,6 +16,7 @@ import asyncio
 import hmac
 import json
 import logging
+from typing import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,7 +32,7 @@ PUBLIC = ("/v2/health/", "/static/", "/docs", "/docs-assets/")  # open without t
 PUBLIC_EXACT = ("/", "/openapi.json")
 
 
-def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 

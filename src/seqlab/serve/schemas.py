@@ -9,11 +9,11 @@ explanations, echoed ids and error messages be encoded as UTF-8.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Optional
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from seqlab.explain import METHODS
+from seqlab.explain import Method
 from seqlab.serve.config import MAX_TEXTS
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # a str from JSON holds pairs already joined: any left is alone
@@ -69,7 +69,7 @@ class ExplainRequest(BaseModel):
 
     text: Text = Field(description="One review; the model reads at most its maxlen tokens of it.")
     model: Optional[Text] = Field(None, description="Name of a served model; default: the first one.")
-    method: Literal[METHODS] = Field("auto", description="auto: attention weights if the model has them, else occlusion.")
+    method: Method = Field("auto", description="auto: attention weights if the model has them, else occlusion.")
     target: Optional[Text] = Field(None, description="Class the scores refer to; default: the predicted one.")
 
 

@@ -31,8 +31,8 @@ from seqlab.serve.schemas import ERROR_CODES, MAX_TEXTS, ErrorResponse, InferReq
 VERSION = "1"  # a run directory is one immutable model version
 OUTPUTS = ("label", "probabilities", "tokens", "truncated")
 EXTENSIONS = ["binary_tensor_data"]
-ERRORS = {code: {"model": ErrorResponse} for code in ERROR_CODES}
-NOT_READY = {503: {"model": ErrorResponse, "description": "Not ready: the error says why"}}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in ERROR_CODES}
+NOT_READY: dict[int | str, dict[str, Any]] = {503: {"model": ErrorResponse, "description": "Not ready: the error says why"}}
 PLATFORMS = {"pytorch": "pytorch", "onnxruntime": "onnxruntime_onnx"}  # KServe's format name; Triton's ONNX platform
 
 

@@ -29,7 +29,7 @@ CACHE_FORMAT = 1
 class EncodedSplit:
     """Ragged ids with one label per text."""
 
-    encoded: Encoded
+    encoded: Encoded | EncodedView  # flat ids, or a view of some texts (select)
     labels: np.ndarray  # (texts,) int64
 
     def __len__(self) -> int:

@@ -69,7 +69,7 @@ class TextEncoder:
     @staticmethod
     def _blank_tokenizer(config: EncoderConfig) -> Tokenizer:
         tokenizer = Tokenizer(models.WordLevel(unk_token=RESERVED[UNKNOWN]))
-        steps = [normalizers.Replace(Regex(r"<br\s*/?>"), " ")]
+        steps: list[normalizers.Normalizer] = [normalizers.Replace(Regex(r"<br\s*/?>"), " ")]
         if config.lowercase:
             steps.append(normalizers.Lowercase())
         tokenizer.normalizer = normalizers.Sequence(steps)

@@ -25,7 +25,7 @@ import os
 import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import IO, Callable, Mapping, Protocol
 
 import numpy as np
 
@@ -72,7 +72,7 @@ class _Slice:
         return self.texts[start - self.start : stop - self.start], self.labels[start - self.start : stop - self.start]
 
 
-def _job_source(source: TextSource, start: int, stop: int) -> TextSource:
+def _job_source(source: TextSource, start: int, stop: int) -> TextSource | _Slice:
     if isinstance(source, InMemorySource):
         return _Slice(*source.read(start, stop), start)
     return source
@@ -160,7 +160,7 @@ class _ArrayWriters(dict):
 
 @dataclass
 class _Writer:
-    handle: object
+    handle: IO[bytes]
     dtype: np.dtype
 
     def write(self, array: np.ndarray) -> None:
@@ -168,7 +168,7 @@ class _Writer:
 
 
 def prepare(
-    sources: dict[str, TextSource],
+    sources: Mapping[str, TextSource],
     out: str | Path,
     encoder_config: EncoderConfig | None = None,
     label_names: tuple[str, ...] = ("neg", "pos"),

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import threading
 import unicodedata
-from typing import BinaryIO, Sequence
+from typing import IO, BinaryIO, Sequence
 
 import numpy as np
 
@@ -229,7 +229,8 @@ class SplitTexts:
             codes = codes[: np.flatnonzero(codes == 0)[first - 1] + 1] if first > 0 else codes[:0]
         counts = np.bincount(codes, minlength=len(self.pieces))  # (pieces,)
         present = np.flatnonzero(counts[1:]) + 1  # codes of the pieces these texts hold, the separator left out
-        ascii_pieces, other_pieces = [], []
+        ascii_pieces: list[int] = []
+        other_pieces: list[int] = []
         for code in present.tolist():
             (ascii_pieces if self.pieces[code].isascii() else other_pieces).append(code)
         # An ASCII piece is exactly one word, a different one for each piece.
@@ -273,7 +274,7 @@ class _Helper:
     def __init__(self, texts: Sequence[str], lowercase: bool):
         self.texts = texts
         try:
-            self.process: subprocess.Popen | None = subprocess.Popen(
+            self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
                 [sys.executable, "-c", _HELPER_MAIN, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL)
         except OSError:
@@ -286,6 +287,7 @@ class _Helper:
         self.sender.start()
 
     def _send(self, frames: list[bytes]) -> None:
+        assert self.process is not None and self.process.stdin is not None  # started with stdin=PIPE
         try:
             with self.process.stdin:
                 for frame in frames:
@@ -302,6 +304,7 @@ class _Helper:
         """(its pieces in order of first appearance, the code of each piece), or None if it failed."""
         if self.process is None:
             return None
+        assert self.process.stdout is not None  # started with stdout=PIPE
         try:
             pieces = _read_frame(self.process.stdout).split(b" ")  # pieces hold no ASCII space
             codes = np.frombuffer(_read_frame(self.process.stdout), dtype=np.int32)
@@ -317,12 +320,12 @@ class _Helper:
         return pieces, codes
 
 
-def _write_frame(stream: BinaryIO, data: bytes) -> None:
+def _write_frame(stream: IO[bytes], data: bytes) -> None:
     stream.write(len(data).to_bytes(8, "little"))
     stream.write(data)
 
 
-def _read_frame(stream: BinaryIO) -> bytes:
+def _read_frame(stream: IO[bytes]) -> bytes:
     header = stream.read(8)
     size = int.from_bytes(header, "little") if len(header) == 8 else -1
     data = stream.read(size) if size >= 0 else b""

@@ -62,7 +62,7 @@ class LearningRateSchedule(Callback):
         if kind == "plateau":
             if trainer.validation is None:
                 raise ConfigError("the plateau schedule watches val_loss, which needs a validation split > 0")
-            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=0)
+            self.scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | torch.optim.lr_scheduler.CosineAnnealingLR = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=0)
         elif kind == "cosine":
             steps = trainer.config.epochs * len(epoch_batches(trainer.train.lengths, trainer.config, 1))
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
@@ -70,11 +70,11 @@ class LearningRateSchedule(Callback):
             raise ConfigError(f"unknown schedule {kind!r}; choose plateau, cosine or slanted")
 
     def on_batch_end(self, trainer: Trainer) -> None:
-        if self.kind == "cosine":
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
             self.scheduler.step()
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
-        if self.kind == "plateau":
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(logs["val_loss"])
 
     def state_dict(self) -> dict:

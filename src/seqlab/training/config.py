@@ -5,7 +5,6 @@ Nothing heavy is imported here, so `seqlab --help` can show the defaults without
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 
 from seqlab.errors import ConfigError
@@ -61,6 +60,7 @@ class TrainConfig:
                               f"{self.schedule}; pass --schedule slanted")
         if self.shards is not None and self.shards < 1:
             raise ConfigError(f"shards must be at least 1; got {self.shards}")
-        if self.tensorboard is not None and importlib.util.find_spec("tensorboard") is None:
-            raise ConfigError("--tensorboard writes through torch.utils.tensorboard, which needs the tensorboard package; "
-                              "install it with pip install 'seqlab[logs]'")
+        if self.tensorboard is not None:
+            from seqlab.extras import require
+
+            require("tensorboard", "--tensorboard")

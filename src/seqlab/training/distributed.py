@@ -138,7 +138,7 @@ def distributed_logits(model: SequenceClassifier, split: EncodedSplit, group: Gr
     (text i on process i mod N), then all of them gather the others' shares."""
     share = predict_logits(model, split.select(np.arange(group.rank, len(split), group.world_size)), batch_size,
                            threads=1)
-    shares: list[torch.Tensor | None] = [None] * group.world_size
+    shares = [share] * group.world_size  # placeholders: all_gather_object replaces every entry
     dist.all_gather_object(shares, share)
     logits = torch.empty((len(split), shares[0].shape[-1]), dtype=torch.float32)
     for rank, part in enumerate(shares):
@@ -197,8 +197,8 @@ class DistributedTrainer(Trainer):
         return shard_batches(epoch_batches(self.train.lengths, self.config, epoch), self.group.rank, self.group.world_size)
 
     def reduce_sums(self, loss_sum: float, correct: int, seen: int) -> tuple[float, int, int]:
-        loss_sum, correct, seen = all_reduce_sums([loss_sum, float(correct), float(seen)], self.group.device)
-        return loss_sum, int(correct), int(seen)
+        total_loss, total_correct, total_seen = all_reduce_sums([loss_sum, float(correct), float(seen)], self.group.device)
+        return total_loss, int(total_correct), int(total_seen)
 
     def evaluate(self, split: EncodedSplit) -> dict[str, float]:
         logits = distributed_logits(self.model, split, self.group, self.config.eval_batch_size)

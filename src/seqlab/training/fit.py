@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -172,7 +173,7 @@ def adam(parameters: list[torch.nn.Parameter] | list[dict], config: TrainConfig)
     reads and writes each parameter and its two moments several times per step, the kernel once
     (bench/optimizer.py measures both)."""
     kind = torch.optim.AdamW if config.weight_decay else torch.optim.Adam
-    options = {"lr": config.learning_rate, "eps": config.adam_epsilon}
+    options: dict[str, Any] = {"lr": config.learning_rate, "eps": config.adam_epsilon}
     if config.weight_decay:
         options["weight_decay"] = config.weight_decay
     try:
@@ -198,7 +199,7 @@ class Trainer:
 
         self.model = model
         self.objective: Objective = objective or Classification()
-        self.network = model  # what the training forward pass calls (DistributedDataParallel wraps `model`)
+        self.network: torch.nn.Module = model  # what the training forward pass calls (DistributedDataParallel wraps `model`)
         self.train = train
         self.validation = validation if validation is not None and len(validation) else None
         self.config = config
@@ -214,7 +215,7 @@ class Trainer:
             raise ConfigError(f"shards={self.shards} needs a model whose dropout masks come from models/dropout.py "
                               "(the transformer's attention dropout and stacked nn.LSTM dropout draw from one shared "
                               "generator, and threads drawing at once would make runs unrepeatable); leave shards unset")
-        self.pool = None  # the shards' threads while fit runs
+        self.pool: ThreadPoolExecutor | None = None  # the shards' threads while fit runs
         self.state = TrainState()
         self.stop = False  # a callback sets this to end training after the current epoch
         torch.manual_seed(config.seed)
@@ -314,9 +315,9 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if self.pool is None:
             logits = self._forward(batch)  # (batch, outputs)
-            loss, correct = self.objective.loss(logits, batch, max(self.objective.weight(batch), 1))
-            loss.backward()
-            loss = float(loss.detach())
+            mean_loss, correct = self.objective.loss(logits, batch, max(self.objective.weight(batch), 1))
+            mean_loss.backward()
+            loss = float(mean_loss.detach())
         else:
             loss, correct = self._sharded_backward(batch)
         if not math.isfinite(loss):
@@ -352,13 +353,14 @@ class Trainer:
 
     def _sharded_backward(self, batch: Batch) -> tuple[float, int]:
         """Each share of the batch on its own thread; their gradients summed in a fixed order."""
+        assert self.pool is not None  # train_step shards a batch only while fit's threads run
         pieces = batch.split(self.shards)
         seeds = [int(np.random.SeedSequence([self.config.seed, self.state.epoch, self.state.step, shard]).generate_state(1)[0])
                  for shard in range(len(pieces))]  # each share's dropout masks: a function of where training stands
         total = max(self.objective.weight(batch), 1)
         shares = list(self.pool.map(self._shard_gradients, pieces, [total] * len(pieces), seeds))
         for position, parameter in enumerate(self.trainable):
-            gradients = [share[2][position] for share in shares if share[2][position] is not None]
+            gradients = [gradient for share in shares if (gradient := share[2][position]) is not None]
             parameter.grad = sum(gradients[1:], gradients[0]) if gradients else None
         return sum(share[0] for share in shares), sum(share[1] for share in shares)
 

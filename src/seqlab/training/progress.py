@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
 class ConsoleReporter:
@@ -11,7 +11,7 @@ class ConsoleReporter:
         self.console = console
         self.title = title
         self._progress: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     def start_epoch(self, epoch: int, epochs: int, batches: int) -> None:
         self._progress = Progress(
@@ -23,7 +23,7 @@ class ConsoleReporter:
         self._task = self._progress.add_task("train", total=batches, status="")
 
     def advance(self, loss: float, accuracy: float) -> None:
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, advance=1, status=f"loss {loss:.4f} accuracy {accuracy:.4f}")
 
     def end_epoch(self, epoch: int, epochs: int, logs: dict[str, float]) -> None:
