@@ -52,7 +52,7 @@ class BatchLog(Callback):
         return {"sums": list(self.sums), "steps": self.steps}
 
     def load_state_dict(self, state: dict) -> None:
-        self.sums, self.steps = tuple(state["sums"]), state["steps"]  # type: ignore[assignment]
+        self.sums, self.steps = tuple(state["sums"]), state["steps"]
 
 
 class CsvLog(BatchLog):
