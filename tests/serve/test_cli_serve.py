@@ -1,7 +1,6 @@
 """`seqlab serve`, `seqlab explain` and `seqlab export` as a user runs them."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
