@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from seqlab.errors import ConfigError
-from seqlab.evaluation.metrics import loss_from_logits, predicted_labels
-from seqlab.evaluation.predicting import evaluate
+from seqlab.evaluation.metrics import epoch_metrics, loss_from_logits, predicted_labels
+from seqlab.evaluation.predicting import predict_logits
 from seqlab.models.base import SequenceClassifier
 from seqlab.models.dropout import thread_generator
 from seqlab.text.cache import EncodedSplit
@@ -268,7 +268,9 @@ class Trainer:
         return loss_sum, correct, seen
 
     def evaluate(self, split: EncodedSplit) -> dict[str, float]:
-        return evaluate(self.model, split, self.config.eval_batch_size, self.shards)
+        """The validation figures of an epoch (loss, accuracy); the full metrics come at the end (pipeline)."""
+        logits = predict_logits(self.model, split, self.config.eval_batch_size, self.shards)
+        return epoch_metrics(logits, torch.from_numpy(split.labels))
 
     def train_step(self, batch: Batch) -> tuple[float, int]:
         """One gradient step; returns the batch's mean loss and number of correct predictions."""
