@@ -80,16 +80,16 @@ def gradients(
     from seqlab.errors import ConfigError
     from seqlab.evaluation.gradients import encode_test_reviews, gradient_figure, gradient_profile, supports
     from seqlab.files import write_json
-    from seqlab.models import build_model
+    from seqlab.models import build_model, model_config
     from seqlab.data.config import DataSource
     from seqlab.pipeline import prepare, train_model
     from seqlab.predict import load
     from seqlab.training.progress import ConsoleReporter
 
     for name in models:
-        if not Path(name).is_dir() and not supports(build_model(name)):
+        if not Path(name).is_dir() and not supports(model_config(name)):
             raise ConfigError(f"{name!r} cannot be measured: gradients supports one-directional recurrent models "
-                              f"({', '.join(n for n in model_names() if supports(build_model(n)))}) or their run directories")
+                              f"({', '.join(n for n in model_names() if supports(model_config(n)))}) or their run directories")
     corpus = None
     profiles = {}
     for name in models:
