@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 IMDB ?= $(abspath $(wildcard ../shared/data/aclImdb_v1.tar.gz))
 ARCHIVE_OPTION := $(if $(IMDB),--archive $(IMDB))
 
-.PHONY: setup demo test bench bench-keras-setup bench-vs-keras clean
+.PHONY: setup demo test test-fast bench bench-keras-setup bench-vs-keras clean
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,9 @@ demo: setup
 
 test: setup
 	$(if $(IMDB),SEQLAB_IMDB_ARCHIVE=$(IMDB)) $(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: setup
 	$(if $(IMDB),SEQLAB_IMDB_ARCHIVE=$(IMDB)) $(BIN)/python bench/lecture.py

@@ -93,6 +93,23 @@ async def _exchange(reader, writer, request: bytes) -> tuple[int, bytes, bool]:
     return status, payload, headers.get(b"connection", b"").lower() == b"close"
 
 
+async def _send(connection, port: int, request: bytes):
+    """`request` over `connection` (opened to `port` when None): the connection to reuse (None once
+    the server closes it or it fails), and (status, body), or the problem that stopped it."""
+    try:
+        if connection is None:
+            connection = await asyncio.open_connection("127.0.0.1", port)
+        status, payload, closing = await _exchange(*connection, request)
+    except (OSError, asyncio.IncompleteReadError, ValueError) as problem:
+        if connection is not None:
+            connection[1].close()
+        return None, problem
+    if closing:
+        connection[1].close()
+        connection = None
+    return connection, (status, payload)
+
+
 class Tally:
     def __init__(self):
         self.latencies: list[float] = []  # answered (200) requests
@@ -107,26 +124,17 @@ async def _client(port: int, bodies: list[bytes], next_index, tally: Tally) -> N
         request = (b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
         started = time.perf_counter()
-        try:
-            if connection is None:
-                connection = await asyncio.open_connection("127.0.0.1", port)
-            status, payload, closing = await _exchange(*connection, request)
-        except (OSError, asyncio.IncompleteReadError, ValueError) as problem:
-            if connection is not None:
-                connection[1].close()
-            connection = None
-            tally.errors.append(f"connection: {problem!r}")
+        connection, answer = await _send(connection, port, request)
+        if isinstance(answer, Exception):
+            tally.errors.append(f"connection: {answer!r}")
             continue
-        elapsed = time.perf_counter() - started
+        status, payload = answer
         if status == 200:
-            tally.latencies.append(elapsed)
+            tally.latencies.append(time.perf_counter() - started)
         elif status == 503:
-            tally.shed.append(elapsed)
+            tally.shed.append(time.perf_counter() - started)
         else:
             tally.errors.append(f"{status}: {payload[:200].decode(errors='replace')}")
-        if closing:
-            connection[1].close()
-            connection = None
     if connection is not None:
         connection[1].close()
 
@@ -136,21 +144,13 @@ async def _probe_health(port: int, stop: asyncio.Event, latencies: list[float], 
     connection = None
     while not stop.is_set():
         started = time.perf_counter()
-        try:
-            if connection is None:
-                connection = await asyncio.open_connection("127.0.0.1", port)
-            status, _, closing = await _exchange(*connection, HEALTH)
-        except (OSError, asyncio.IncompleteReadError, ValueError) as problem:
-            errors.append(f"health: {problem!r}")
-            connection = None
-            await asyncio.sleep(0.02)
-            continue
-        latencies.append(time.perf_counter() - started)
-        if status != 200:
-            errors.append(f"health: {status}")
-        if closing:
-            connection[1].close()
-            connection = None
+        connection, answer = await _send(connection, port, HEALTH)
+        if isinstance(answer, Exception):
+            errors.append(f"health: {answer!r}")
+        else:
+            latencies.append(time.perf_counter() - started)
+            if answer[0] != 200:
+                errors.append(f"health: {answer[0]}")
         await asyncio.sleep(0.02)
     if connection is not None:
         connection[1].close()

@@ -8,9 +8,12 @@ fast   ``pytest -m "not slow"``: unit tests. They read no archive: texts come fr
        on it). Run it while working.
 slow   ``pytest -m slow``: tests marked ``slow``, i.e. those that need the IMDb archive (the
        fixtures ``archive``, ``imdb_corpus``, ``reviews``, ``tiny_reviews``, ``trained_run``),
-       train for seconds (learning on real reviews, resuming), start other processes that
-       train or serve (torchrun, a child killed mid-checkpoint, the CLI-server parity check),
-       or run a benchmark script or the lecture.
+       train for seconds (learning on real reviews, resuming), start another process (a real
+       server: ``limited_server``, ``served``, ``seqlab serve``; a browser; torchrun; a child
+       killed mid-checkpoint; the ``seqlab`` command in a subprocess), or run a benchmark
+       script or the lecture. One subprocess stays fast: the check that ``--help`` imports
+       nothing heavy, which needs a fresh interpreter. What a command answers is tested in
+       this process (``seqlab_here``), a server's answers through FastAPI's TestClient.
 all    plain ``pytest`` (``make test``, CI): both tiers.
 
 A test that needs the archive without being marked slow stops the session at collection, so the

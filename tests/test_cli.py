@@ -54,13 +54,13 @@ def test_compare_is_reproducible_with_a_seed(compared, archive, tmp_path):
     assert first["loss"] == second["loss"] and first["val_accuracy"] == second["val_accuracy"]
 
 
-def test_predict_arguments_stdin_and_json(synthetic_run):
-    result = seqlab("predict", str(synthetic_run), "A superb film.", "Dreadful.", "--json")
+def test_predict_arguments_stdin_and_json(synthetic_run, seqlab_here):
+    result = seqlab_here("predict", str(synthetic_run), "A superb film.", "Dreadful.", "--json")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert [row["text"] for row in rows] == ["A superb film.", "Dreadful."]
     assert all(row["label"] in ("negative", "positive") for row in rows)
-    piped = seqlab("predict", str(synthetic_run), "--json", stdin="A superb film.\nDreadful.\n".encode())
+    piped = seqlab_here("predict", str(synthetic_run), "--json", stdin="A superb film.\nDreadful.\n".encode())
     assert [json.loads(line)["probability"] for line in piped.stdout.decode().splitlines()] == [r["probability"] for r in rows]
 
 
@@ -127,6 +127,7 @@ print(json.dumps({"paths": paths, "heavy": sorted({m.split(".")[0] for m in sys.
     assert report["heavy"] == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["--help"], ["train", "--help"]])
 def test_help_answers_quickly(args):
     """`seqlab --help` and a command's help cost a fraction of a second. Counted in CPU seconds of
@@ -148,13 +149,13 @@ def test_help_answers_quickly(args):
     assert statistics.median(seconds) < 1.0, seconds
 
 
-def test_version_and_the_exit_codes_in_the_help():
+def test_version_and_the_exit_codes_in_the_help(seqlab_here):
     import seqlab as package
     from seqlab.cli.exit_codes import MEANINGS
 
-    result = seqlab("--version")
+    result = seqlab_here("--version")
     assert result.returncode == 0 and result.stdout.decode().strip() == f"seqlab {package.__version__}"
-    text = " ".join(seqlab("--help").stdout.decode().split())
+    text = " ".join(seqlab_here("--help").stdout.decode().split())
     for code in ExitCode:
         assert f"{int(code)} {MEANINGS[code]}" in text.split("Exit codes:")[1]
 
@@ -180,6 +181,6 @@ def test_ctrl_c_exits_130_with_a_message(monkeypatch):
     assert "interrupted" in result.output
 
 
-def test_a_usage_error_exits_2_and_names_the_option():
-    result = seqlab("predict")
+def test_a_usage_error_exits_2_and_names_the_option(seqlab_here):
+    result = seqlab_here("predict")
     assert result.returncode == ExitCode.USAGE and b"Missing argument" in result.stderr

@@ -1,4 +1,4 @@
-"""A small labelled CSV pair (real reviews) for the data tests: train.csv and test.csv."""
+"""A small labelled CSV pair (synthetic texts) for the data tests: train.csv and test.csv."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ def write_csv(path: Path, rows) -> Path:
 
 
 @pytest.fixture
-def files(tmp_path, imdb_corpus, monkeypatch):
+def files(tmp_path, synthetic_corpus, monkeypatch):
     """202 training rows (two of them repeats) and 61 test rows (one of them a training text)."""
     monkeypatch.setenv("SEQLAB_CACHE", str(tmp_path / "cache"))
-    small = imdb_corpus.subset(200, 60, seed=5)
+    small = synthetic_corpus.subset(200, 60, seed=5)
     names = small.label_names
     train = [(t, names[int(l)]) for t, l in zip(small.train.texts, small.train.labels)]
     test = [(t, names[int(l)]) for t, l in zip(small.test.texts, small.test.labels)]

@@ -32,6 +32,7 @@ def test_bad_data_gets_a_message_and_no_run_directory(tmp_path, content, message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
 
 
+@pytest.mark.slow  # the installed entry point in a subprocess: what a user sees
 def test_the_command_prints_the_message_without_a_traceback(tmp_path):
     (tmp_path / "bad.csv").write_bytes(b"text,label\ngood film,1\nbad film,neg\n")
     result = seqlab("train", "lstm", "--data", "bad.csv", "--out", "run", cwd=tmp_path)

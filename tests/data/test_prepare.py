@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,26 +13,6 @@ from seqlab.errors import ConfigError, DataError
 from seqlab.pipeline import prepare
 from seqlab.text.encoder import EncoderConfig
 from seqlab.text.prepared import prepare_source
-
-
-def _write(path: Path, rows) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    return path
-
-
-@pytest.fixture
-def files(tmp_path, synthetic_corpus, monkeypatch):
-    monkeypatch.setenv("SEQLAB_CACHE", str(tmp_path / "cache"))
-    small = synthetic_corpus.subset(200, 60, seed=5)
-    names = small.label_names
-    train = [(t, names[int(l)]) for t, l in zip(small.train.texts, small.train.labels)]
-    test = [(t, names[int(l)]) for t, l in zip(small.test.texts, small.test.labels)]
-    train += [train[0], train[1]]  # two duplicates
-    test += [train[5]]  # one text in both
-    return _write(tmp_path / "train.csv", train), _write(tmp_path / "test.csv", test)
 
 
 def test_cache_is_keyed_by_file_content_and_encoder_settings(files, tmp_path):

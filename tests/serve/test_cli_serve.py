@@ -1,12 +1,12 @@
 """`seqlab serve`, `seqlab explain` and `seqlab export` as a user runs them."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import fields
 
 import pytest
 from rich.style import Style
@@ -16,12 +16,7 @@ from seqlab.cli.exit_codes import ExitCode
 from seqlab.cli.output import explanation_text
 from seqlab.explain import explain
 from seqlab.predict import load
-
-
-def seqlab(*args: str) -> subprocess.CompletedProcess:
-    """The `seqlab` entry point in a subprocess: what a user sees, tracebacks included (startup costs seconds)."""
-    return subprocess.run([sys.executable, "-m", "seqlab", *args], capture_output=True, timeout=300,
-                          env={**os.environ, "COLUMNS": "120"})
+from seqlab.serve.config import ServeConfig
 
 
 def seqlab_here(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
@@ -37,6 +32,7 @@ def seqlab_here(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow
 def test_serve_starts_on_loopback_and_answers(served_runs, unused_port):
     process = subprocess.Popen([sys.executable, "-m", "seqlab", "serve", str(served_runs[0]), f"b={served_runs[1]}",
                                 "--port", str(unused_port), "--onnx"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -80,12 +76,12 @@ def test_explain_prints_coloured_words_and_json(served_runs, capsys, monkeypatch
     assert background["awful"].red > background["awful"].green  # red: toward negative
 
 
-def test_export_command_writes_model_onnx(synthetic_run, tmp_path):
+def test_export_command_writes_model_onnx(synthetic_run, tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     shutil.copytree(synthetic_run, run)
-    result = seqlab("export", str(run), "--format", "onnx")
-    assert result.returncode == 0, result.stderr.decode()
-    assert (run / "model.onnx").is_file() and b"largest probability difference" in result.stdout
+    code, out, errors = seqlab_here(capsys, monkeypatch, "export", str(run), "--format", "onnx")
+    assert code == 0, errors
+    assert (run / "model.onnx").is_file() and "largest probability difference" in out
 
 
 @pytest.mark.parametrize("args,message", [
@@ -106,3 +102,31 @@ def test_missing_onnx_and_bad_method_are_explained(synthetic_run, served_runs, c
     assert code == ExitCode.USAGE and "no attention weights" in errors
     code, _, errors = seqlab_here(capsys, monkeypatch, "serve", str(served_runs[0]), str(served_runs[0]))
     assert code == ExitCode.USAGE and "NAME=PATH" in errors
+
+
+def test_every_serve_config_field_is_an_option_with_its_default_and_help():
+    import typer
+
+    from seqlab.cli import app
+
+    command = typer.main.get_command(app).commands["serve"]
+    options = {parameter.name: parameter for parameter in command.params}
+    for field in fields(ServeConfig):
+        assert field.name in options, f"ServeConfig.{field.name} has no `seqlab serve` option"
+        assert options[field.name].default == field.default and options[field.name].help, field.name
+
+
+def test_serve_options_reach_the_server_as_one_serve_config(served_runs, capsys, monkeypatch):
+    from seqlab.serve import app as serving
+
+    seen = {}
+    monkeypatch.setattr(serving, "run_server", lambda predictors, config: seen.update(models=list(predictors),
+                                                                                        config=config))
+    code, out, errors = seqlab_here(capsys, monkeypatch, "serve", f"a={served_runs[0]}", "--max-connections", "7",
+                                    "--no-batching", "--keep-alive-timeout-s", "2.5", "--grpc-port", "9001")
+    assert code == 0, errors
+    assert seen == {"models": ["a"], "config": ServeConfig(max_connections=7, batching=False, keep_alive_timeout_s=2.5,
+                                                           grpc_port=9001)}
+    assert "gRPC on 127.0.0.1:9001" in out
+    code, _, errors = seqlab_here(capsys, monkeypatch, "serve", str(served_runs[0]), "--max-queued-texts", "10")
+    assert code == ExitCode.USAGE and "max_queued_texts must be at least 256" in errors and "Traceback" not in errors

@@ -101,6 +101,7 @@ def _check(result, expected, outputs=("label", "probabilities", "tokens", "trunc
         assert result.as_numpy("tokens").dtype == np.int64 and (result.as_numpy("tokens") > 3).all()
 
 
+@pytest.mark.slow  # a real `seqlab serve` process
 def test_tritonclient_http_sync_with_its_defaults(served, expected):
     import tritonclient.http as http
 
@@ -127,6 +128,7 @@ def test_tritonclient_http_sync_with_its_defaults(served, expected):
     client.close()
 
 
+@pytest.mark.slow  # a real `seqlab serve` process
 def test_tritonclient_http_aio_with_its_defaults(served, expected):
     import tritonclient.http.aio as aio
 
@@ -147,6 +149,7 @@ def test_tritonclient_http_aio_with_its_defaults(served, expected):
     _check(json_result, expected, ("label",))
 
 
+@pytest.mark.slow  # a real `seqlab serve` process
 def test_tritonclient_grpc(served, expected):
     import tritonclient.grpc as grpc_client
 
@@ -203,6 +206,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2], json.loads(sys.argv[3])))
 """
 
 
+@pytest.mark.slow  # a real `seqlab serve` process
 def test_kserve_rest_and_grpc_clients(served, expected):
     if importlib.util.find_spec("kserve") is None:  # found, not imported here (see the module's docstring)
         pytest.skip("kserve is not installed (it is in the test extra)")
@@ -225,6 +229,7 @@ def _metric(text: str, name: str, **labels) -> float:
                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
 
 
+@pytest.mark.slow  # a real `seqlab serve` process
 def test_metrics_count_requests_errors_latency_and_batches(served):
     import tritonclient.grpc as grpc_client
     import tritonclient.http as http
@@ -262,6 +267,7 @@ def _post(served: Served, path: str, body: bytes, headers: dict) -> tuple[int, b
         connection.close()
 
 
+@pytest.mark.slow  # a real `seqlab serve` process
 def test_json_bodies_need_no_json_content_type_and_bad_binary_bodies_get_400(served):
     path = "/v2/models/lstm/infer"
     body = json.dumps({"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["Superb."]}]}).encode()
@@ -290,6 +296,7 @@ def test_json_bodies_need_no_json_content_type_and_bad_binary_bodies_get_400(ser
     assert status == 400 and "Inference-Header-Content-Length" in json.loads(answer)["error"]
 
 
+@pytest.mark.slow  # a real `seqlab serve` process
 def test_grpc_port_in_use_is_one_line_not_a_traceback(served, served_runs):
     result = subprocess.run([sys.executable, "-m", "seqlab.cli", "serve", str(served_runs[0]), "--port", "0",
                              "--grpc-port", str(served.grpc_port)], capture_output=True, timeout=120)

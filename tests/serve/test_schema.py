@@ -7,6 +7,10 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a real server process and schemathesis
+
 # What JSON Schema cannot say: a v2 tensor's shape must match its data, so a request the schema allows
 # can get 400 from infer. That is the one answer allowed beyond the schema's own (docs/serving.md).
 CONFIG = """\

@@ -45,8 +45,13 @@ def review_files(imdb_corpus, tmp_path_factory):
     return folder
 
 
-def _weights(run: Path) -> dict[str, torch.Tensor]:
-    return safetensors.torch.load_file(run / "model.safetensors")
+def _assert_same_training(resumed: Path, whole: Path) -> None:
+    """The resumed run ended with the uninterrupted run's weights and history, bit for bit."""
+    a, b = (safetensors.torch.load_file(run / "model.safetensors") for run in (resumed, whole))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    history_a, history_b = (json.loads((run / "history.json").read_text()) for run in (resumed, whole))
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert history_a[key] == history_b[key]
 
 
 def _train_args(files: Path, out: Path) -> list[str]:
@@ -92,11 +97,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_weights_bit_for_bit(review
 
     uninterrupted = runner.invoke(app, _train_args(review_files, whole))
     assert uninterrupted.exit_code == 0, uninterrupted.output
-    a, b = _weights(killed), _weights(whole)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    history_a, history_b = (json.loads((run / "history.json").read_text()) for run in (killed, whole))
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-        assert history_a[key] == history_b[key]
+    _assert_same_training(killed, whole)
     metrics_a, metrics_b = (json.loads((run / "metrics.json").read_text()) for run in (killed, whole))
     assert metrics_a["test"] == metrics_b["test"]
 
@@ -165,11 +166,7 @@ def test_resume_is_exact_with_a_schedule_and_early_stopping(review_files, tmp_pa
     assert resumed.exit_code == 0, resumed.output
     uninterrupted = runner.invoke(app, [*_train_args(review_files, whole), *options])
     assert uninterrupted.exit_code == 0, uninterrupted.output
-    a, b = _weights(killed), _weights(whole)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    history_a, history_b = (json.loads((run / "history.json").read_text()) for run in (killed, whole))
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-        assert history_a[key] == history_b[key]
+    _assert_same_training(killed, whole)
     configs = [json.loads((run / "config.json").read_text())["training"] for run in (killed, whole)]
     assert configs[0] == configs[1] and configs[0]["schedule"] == schedule and configs[0]["patience"] == 1
 

@@ -66,3 +66,23 @@ def test_bucketed_batches_give_the_same_predictions_as_one_at_a_time(synthetic):
     batched = predict_logits(model, split, batch_size=16)
     single = torch.cat([predict_logits(model, split.take(np.array([i])), batch_size=1) for i in range(40)])
     torch.testing.assert_close(batched, single, rtol=0, atol=1e-5)
+
+
+def test_each_epochs_validation_computes_only_what_the_history_keeps(synthetic, monkeypatch):
+    import sklearn.metrics
+
+    def full_metrics(*args, **kwargs):
+        raise AssertionError("an epoch's validation computed the full metrics (F1, ROC-AUC)")
+
+    for name in ("f1_score", "roc_auc_score"):
+        monkeypatch.setattr(sklearn.metrics, name, full_metrics)
+    torch.manual_seed(0)
+    model = build_model("gru", vocab_size=synthetic.encoder.vocab_size, embedding_dim=8, hidden_size=4)
+    train, validation = synthetic.train.take(np.arange(96)), synthetic.test.take(np.arange(48))
+    logs = fit(model, train, validation, TrainConfig(epochs=1, batch_size=32)).__dict__
+    assert sorted(logs) == ["accuracy", "loss", "seconds", "val_accuracy", "val_loss"]
+    assert [len(values) for values in logs.values()] == [1] * 5
+    monkeypatch.undo()
+    expected = evaluate(model, validation)
+    assert logs["val_loss"][0] == pytest.approx(expected["loss"], abs=1e-6)
+    assert logs["val_accuracy"][0] == pytest.approx(expected["accuracy"], abs=1e-9)

@@ -7,33 +7,26 @@ from typing import Annotated, Optional
 
 import typer
 
-from seqlab.cli.options import (Archive, EmbeddingDim, Epochs, Heads, HiddenSize, Layers, MaxFeatures, Maxlen, Ngrams,
-                                Pooling, Seed, TrainSize, default)
+from seqlab.cli.options import Archive, Epochs, MaxFeatures, Maxlen, Seed, TrainSize, default, takes_architecture
 from seqlab.cli.output import console
 from seqlab.models.names import model_names
 from seqlab.text.config import EncoderConfig, Word2VecConfig
 from seqlab.training.config import TrainConfig
 
 
+@takes_architecture
 def summary(
     model: Annotated[str, typer.Argument(help=f"Model name: {', '.join(model_names())}.")],
     max_features: MaxFeatures = default(EncoderConfig, "max_features"),
     maxlen: Maxlen = default(EncoderConfig, "maxlen"),
-    embedding_dim: EmbeddingDim = None,
-    hidden_size: HiddenSize = None,
-    layers: Layers = None,
-    pooling: Pooling = None,
-    heads: Heads = None,
-    ngrams: Ngrams = None,
+    *,
+    architecture: dict,  # the model-shape options (options.py)
 ) -> None:
     """A Keras-style summary of a model: layers, output shapes, parameters."""
     from seqlab.models import build_model
     from seqlab.models.summary import summary_table
 
-    console.print(summary_table(build_model(model, vocab_size=max_features, embedding_dim=embedding_dim,
-                                            hidden_size=hidden_size, layers=layers, pooling=pooling, heads=heads,
-                                            ngrams=ngrams),
-                                maxlen))
+    console.print(summary_table(build_model(model, vocab_size=max_features, **architecture), maxlen))
 
 
 def word2vec(
@@ -87,16 +80,16 @@ def gradients(
     from seqlab.errors import ConfigError
     from seqlab.evaluation.gradients import encode_test_reviews, gradient_figure, gradient_profile, supports
     from seqlab.files import write_json
-    from seqlab.models import build_model
+    from seqlab.models import build_model, model_config
     from seqlab.data.config import DataSource
     from seqlab.pipeline import prepare, train_model
     from seqlab.predict import load
     from seqlab.training.progress import ConsoleReporter
 
     for name in models:
-        if not Path(name).is_dir() and not supports(build_model(name)):
+        if not Path(name).is_dir() and not supports(model_config(name)):
             raise ConfigError(f"{name!r} cannot be measured: gradients supports one-directional recurrent models "
-                              f"({', '.join(n for n in model_names() if supports(build_model(n)))}) or their run directories")
+                              f"({', '.join(n for n in model_names() if supports(model_config(n)))}) or their run directories")
     corpus = None
     profiles = {}
     for name in models:

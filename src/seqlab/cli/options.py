@@ -3,14 +3,18 @@
 dataclasses, whose modules import nothing heavy, so `--help` loads no torch or numpy.
 
 No postponed annotations here: typer reads the aliases when commands are defined, and
-`takes_run_options` builds command signatures from real annotation objects.
+`takes_options` builds command signatures from real annotation objects.
 """
 
 import functools
 import inspect
+import io
+import tokenize
+import types
+import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
@@ -87,7 +91,92 @@ class RunOptions:
     test_size: Optional[int]
 
 
+def takes_options(group: Callable, name: str) -> Callable[[Callable], Callable]:
+    """A decorator: the command's parameter `name` becomes the options of `group` on its command line
+    (in its place), and the command gets what `group` returns from them; each option is declared
+    once for every command that shares the group. Parameters become keyword-only (typer passes
+    them by name), so a group may stand between options with defaults."""
+    shared = inspect.signature(group).parameters
+
+    def decorate(command: Callable) -> Callable:
+        own = inspect.signature(command, eval_str=True)
+        parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                      for own_parameter in own.parameters.values()
+                      for p in (shared.values() if own_parameter.name == name else [own_parameter])]
+
+        @functools.wraps(command)
+        def with_options(**arguments):
+            return command(**{key: value for key, value in arguments.items() if key not in shared},
+                           **{name: group(**{key: arguments[key] for key in shared})})
+
+        with_options.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]  # typeshed's functools wrapper omits it; inspect reads it
+        with_options.__annotations__ = {p.name: p.annotation for p in parameters}
+        return with_options
+
+    return decorate
+
+
+def field_comments(config_class: type) -> dict[str, str]:
+    """Each field's trailing comment in the source of `config_class`: `name: type = default  # comment`."""
+    source = inspect.getsource(config_class)
+    names = {f.name for f in fields(config_class)}
+    comments: dict[str, str] = {}
+    first_on_line: dict[int, str] = {}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.NAME:
+            first_on_line.setdefault(token.start[0], token.string)
+        elif token.type == tokenize.COMMENT and first_on_line.get(token.start[0]) in names:
+            comments[first_on_line[token.start[0]]] = token.string.lstrip("#").strip()
+    return comments
+
+
+def _sentence(comment: str) -> str:
+    return comment[:1].upper() + comment[1:] + "." if comment else ""
+
+
+def config_options(config_class: type) -> Callable[..., Any]:
+    """A group for `takes_options`: every field of the dataclass `config_class` an option, with its
+    default and its comment as help (tests check that every field has one), made into a
+    `config_class` (whose checks then apply)."""
+    comments = field_comments(config_class)
+    hints = typing.get_type_hints(config_class)
+
+    def option_type(hint: Any) -> Any:  # `X | None` as typer reads it
+        if isinstance(hint, types.UnionType):
+            return Optional[next(arg for arg in typing.get_args(hint) if arg is not type(None))]
+        return hint
+
+    parameters = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+                                    annotation=Annotated[option_type(hints[f.name]),
+                                                         typer.Option(help=_sentence(comments.get(f.name, "")))])
+                  for f in fields(config_class)]
+
+    def group(**values: Any) -> Any:
+        return config_class(**values)
+
+    group.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return group
+
+
+def _architecture(
+    embedding_dim: EmbeddingDim = None,
+    hidden_size: HiddenSize = None,
+    layers: Layers = None,
+    pooling: Pooling = None,
+    heads: Heads = None,
+    ngrams: Ngrams = None,
+) -> dict:
+    """The model's shape the user set, as build_model's keywords; unset ones (None) leave each model's own default."""
+    return {"embedding_dim": embedding_dim, "hidden_size": hidden_size, "layers": layers, "pooling": pooling,
+            "heads": heads, "ngrams": ngrams}
+
+
+takes_architecture = takes_options(_architecture, "architecture")
+
+
+@takes_architecture
 def _run_options(
+    *,
     archive: Archive = None,
     epochs: Epochs = default(TrainConfig, "epochs"),
     batch_size: BatchSize = default(TrainConfig, "batch_size"),
@@ -98,12 +187,7 @@ def _run_options(
     maxlen: Maxlen = default(EncoderConfig, "maxlen"),
     truncating: Truncating = default(EncoderConfig, "truncating"),
     padding: Padding = default(EncoderConfig, "padding"),
-    embedding_dim: EmbeddingDim = None,
-    hidden_size: HiddenSize = None,
-    layers: Layers = None,
-    pooling: Pooling = None,
-    heads: Heads = None,
-    ngrams: Ngrams = None,
+    architecture: dict,  # the model-shape options (_architecture)
     embedding_dropout: EmbeddingDropout = None,
     word_dropout: WordDropout = None,
     recurrent_dropout: RecurrentDropout = None,
@@ -132,10 +216,9 @@ def _run_options(
     tensorboard: Tensorboard = None,
 ) -> RunOptions:
     return RunOptions(
-        model_options={"embedding_dim": embedding_dim, "hidden_size": hidden_size, "layers": layers, "pooling": pooling,
-                       "heads": heads, "ngrams": ngrams, "embedding_dropout": embedding_dropout,
-                       "word_dropout": word_dropout, "recurrent_dropout": recurrent_dropout,
-                       "output_dropout": output_dropout, "freeze_embeddings": freeze_embeddings or None},
+        model_options={**architecture, "embedding_dropout": embedding_dropout, "word_dropout": word_dropout,
+                       "recurrent_dropout": recurrent_dropout, "output_dropout": output_dropout,
+                       "freeze_embeddings": freeze_embeddings or None},
         training=TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                              validation_split=validation_split, seed=seed, weight_decay=weight_decay,
                              clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
@@ -147,21 +230,7 @@ def _run_options(
     )
 
 
-def takes_run_options(command: Callable) -> Callable:
-    """`command`, whose parameter `run: RunOptions` becomes the options of `_run_options` on its
-    command line (after its own), each declared once for every command that shares them."""
-    own = inspect.signature(command, eval_str=True)
-    shared = inspect.signature(_run_options).parameters
-    parameters = [p for p in own.parameters.values() if p.name != "run"] + list(shared.values())
-
-    @functools.wraps(command)
-    def with_options(**arguments):
-        return command(**{name: value for name, value in arguments.items() if name not in shared},
-                       run=_run_options(**{name: arguments[name] for name in shared}))
-
-    with_options.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]  # typeshed's functools wrapper omits it; inspect reads it
-    with_options.__annotations__ = {p.name: p.annotation for p in parameters}
-    return with_options
+takes_run_options = takes_options(_run_options, "run")  # `run: RunOptions`: what train and compare share
 
 
 def encoder_config(max_features, maxlen, truncating, padding) -> EncoderConfig:

@@ -3,60 +3,36 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from seqlab.cli.options import Onnx, default
+from seqlab.cli.options import Onnx, config_options, takes_options
 from seqlab.cli.output import console
 from seqlab.extras import require
 from seqlab.serve.config import ServeConfig
 
 
+@takes_options(config_options(ServeConfig), "config")
 def serve(
     runs: Annotated[list[str], typer.Argument(help="Run directories to serve, as PATH (named after its folder) or NAME=PATH.")],
-    host: Annotated[str, typer.Option(help="Address to bind; the default accepts only this machine.")] = default(ServeConfig, "host"),
-    port: Annotated[int, typer.Option(help="TCP port.")] = default(ServeConfig, "port"),
     onnx: Onnx = False,
-    batching: Annotated[bool, typer.Option(help="Merge concurrent requests into one model call.")] = default(ServeConfig, "batching"),
-    batch_window_ms: Annotated[float, typer.Option(help="How long a batch waits for more requests after its first.")] = default(ServeConfig, "batch_window_ms"),
-    max_batch_size: Annotated[int, typer.Option(help="Texts after which a batch stops collecting.")] = default(ServeConfig, "max_batch_size"),
-    threads: Annotated[int, typer.Option(help="Threads for PyTorch / ONNX Runtime.")] = default(ServeConfig, "threads"),
-    max_body_bytes: Annotated[int, typer.Option(help="Larger request bodies get 413.")] = default(ServeConfig, "max_body_bytes"),
-    max_queued_texts: Annotated[int, typer.Option(help="Texts waiting for a model beyond which requests get 503 with Retry-After.")] = default(ServeConfig, "max_queued_texts"),
-    max_queued_explanations: Annotated[int, typer.Option(help="Explanations waiting or running beyond which requests get 503.")] = default(ServeConfig, "max_queued_explanations"),
-    retry_after_s: Annotated[int, typer.Option(help="The Retry-After of a 503 under load, in seconds.")] = default(ServeConfig, "retry_after_s"),
-    max_connections: Annotated[int, typer.Option(help="Open connections; more are answered 503 and closed.")] = default(ServeConfig, "max_connections"),
-    keep_alive_timeout_s: Annotated[float, typer.Option(help="Idle connections are closed after this.")] = default(ServeConfig, "keep_alive_timeout_s"),
-    max_header_bytes: Annotated[int, typer.Option(help="Larger request lines and headers get 431.")] = default(ServeConfig, "max_header_bytes"),
-    header_timeout_s: Annotated[float, typer.Option(help="Request line and headers slower than this get 408.")] = default(ServeConfig, "header_timeout_s"),
-    body_timeout_s: Annotated[float, typer.Option(help="Request bodies slower than this get 408.")] = default(ServeConfig, "body_timeout_s"),
-    backlog: Annotated[int, typer.Option(help="Connections the system queues before the server accepts them.")] = default(ServeConfig, "backlog"),
-    shutdown_timeout_s: Annotated[float, typer.Option(help="On Ctrl-C, requests in flight get this long to finish.")] = default(ServeConfig, "shutdown_timeout_s"),
-    grpc_port: Annotated[Optional[int], typer.Option(help="Also serve the Open Inference Protocol over gRPC on this port (Triton uses 8001).")] = default(ServeConfig, "grpc_port"),
-    api_key_file: Annotated[Optional[str], typer.Option(help="File holding the API key clients must send (else $SEQLAB_API_KEY; none: no key).")] = default(ServeConfig, "api_key_file"),
+    *,
+    config: ServeConfig,  # every ServeConfig field is an option (serve/config.py)
 ) -> None:
     """Serve run directories over HTTP: /v1/predict, /v1/explain, the Open Inference Protocol (/v2), a page at /."""
     require("serve")
-    if grpc_port is not None:
+    if config.grpc_port is not None:
         require("grpc")
     if onnx:
         require("export", "seqlab serve --onnx")
     from seqlab.serve.app import load_predictors, run_server
 
-    config = ServeConfig(host=host, port=port, batching=batching, batch_window_ms=batch_window_ms,
-                         max_batch_size=max_batch_size, threads=threads, max_body_bytes=max_body_bytes,
-                         max_queued_texts=max_queued_texts, max_queued_explanations=max_queued_explanations,
-                         retry_after_s=retry_after_s, max_connections=max_connections,
-                         keep_alive_timeout_s=keep_alive_timeout_s, max_header_bytes=max_header_bytes,
-                         header_timeout_s=header_timeout_s, body_timeout_s=body_timeout_s, backlog=backlog,
-                         shutdown_timeout_s=shutdown_timeout_s, api_key_file=api_key_file,
-                         grpc_port=grpc_port)
     config.api_key()  # an unreadable key file stops here, before the models load
-    predictors = load_predictors(runs, backend="onnx" if onnx else "pytorch", threads=threads)
-    address = host if ':' not in host else f'[{host}]'
-    where = f"http://{address}:{port}"
-    grpc = f", gRPC on {address}:{grpc_port}" if grpc_port is not None else ""
+    predictors = load_predictors(runs, backend="onnx" if onnx else "pytorch", threads=config.threads)
+    address = config.host if ':' not in config.host else f'[{config.host}]'
+    where = f"http://{address}:{config.port}"
+    grpc = f", gRPC on {address}:{config.grpc_port}" if config.grpc_port is not None else ""
     console.print(f"serving {', '.join(predictors)} on {where}/ (API docs at {where}/docs){grpc}; Ctrl-C stops")
     run_server(predictors, config)
 

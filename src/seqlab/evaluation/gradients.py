@@ -18,7 +18,7 @@ from torch import nn
 
 from seqlab.errors import ConfigError
 from seqlab.evaluation.metrics import loss_from_logits
-from seqlab.models.recurrent import RecurrentClassifier
+from seqlab.models.recurrent import RecurrentClassifier, RecurrentConfig
 from seqlab.text.cache import EncodedSplit
 from seqlab.text.encoder import TextEncoder
 
@@ -35,8 +35,11 @@ class GradientProfile:
         return self.norms[0] / self.norms[-1] if self.norms[-1] else float("nan")
 
 
-def supports(model: nn.Module) -> bool:
-    return isinstance(model, RecurrentClassifier) and not model.config.bidirectional
+def supports(model: nn.Module | object) -> bool:
+    """Whether the gradient per step can be measured: a one-directional recurrent model, or its config
+    (which answers without building the weights)."""
+    config = getattr(model, "config", None) if isinstance(model, nn.Module) else model
+    return isinstance(config, RecurrentConfig) and not config.bidirectional
 
 
 def hidden_state_gradients(model: RecurrentClassifier, ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

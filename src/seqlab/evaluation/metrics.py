@@ -30,6 +30,13 @@ def predicted_labels(logits: torch.Tensor) -> torch.Tensor:
     return logits.argmax(-1)
 
 
+def epoch_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """What a training epoch's history records of a split, from its (texts, outputs) logits: accuracy
+    and mean cross-entropy, all that early stopping can monitor (cheap: no sklearn)."""
+    return {"accuracy": float((predicted_labels(logits) == labels).double().mean()),
+            "loss": float(loss_from_logits(logits.double(), labels))}
+
+
 def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor,
                         label_names: Sequence[str] | None = None) -> dict[str, Any]:
     """Every figure seqlab reports on labelled texts, from their (texts, outputs) logits: accuracy,
@@ -43,8 +50,7 @@ def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor,
     truth, guesses = labels.numpy(), predicted.numpy()
     binary = probs.shape[1] == 2
     scores: dict[str, Any] = {
-        "accuracy": float((predicted == labels).double().mean()),
-        "loss": float(loss_from_logits(logits.double(), labels)),
+        **epoch_metrics(logits, labels),
         "f1": float(f1_score(truth, guesses, average="binary" if binary else "macro", zero_division=0)),
     }
     try:

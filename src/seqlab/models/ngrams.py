@@ -60,8 +60,7 @@ def ngram_rows(ids: torch.Tensor, n: int, buckets: int) -> torch.Tensor:
 
 class NgramBagClassifier(SequenceClassifier):
     # A text costs a few lookups here, while each thread's gradient of the n-gram table is the whole
-    # table: split over 2 threads, a training step on IMDb batches (128 x 800 tokens, 128-wide vectors)
-    # took 0.50-0.57 s against 0.31-0.34 s whole.
+    # table: split over threads, a training step is slower than whole (docs/performance.md).
     splits_batches = False
 
     def __init__(self, config: NgramBagConfig):

@@ -16,16 +16,16 @@ API_KEY_VARIABLE = "SEQLAB_API_KEY"  # the environment variable that may hold th
 
 @dataclass
 class ServeConfig:
-    host: str = "127.0.0.1"  # loopback only; use 0.0.0.0 to accept other machines
-    port: int = 8000
+    host: str = "127.0.0.1"  # address to bind: the default accepts only this machine; 0.0.0.0 accepts others
+    port: int = 8000  # TCP port
     batching: bool = True  # merge concurrent requests into one model call
     batch_window_ms: float = 2.0  # how long a batch waits for more requests after the first one
     max_batch_size: int = 64  # texts after which a batch stops collecting
     threads: int = 1  # PyTorch / ONNX Runtime threads; small batches run faster on 1 (see docs/serving.md)
     max_body_bytes: int = MAX_BODY_BYTES  # larger request bodies get 413
     # Load shedding: beyond these, a request gets 503 with Retry-After at once instead of queueing.
-    max_queued_texts: int = 1024  # texts waiting for or in a model; at least the 256 of one request
-    max_queued_explanations: int = 4  # explanations waiting or running (they run on their own thread)
+    max_queued_texts: int = 1024  # texts waiting for or in a model beyond which requests get 503; at least the 256 of one request
+    max_queued_explanations: int = 4  # explanations waiting or running (on their own thread) beyond which requests get 503
     retry_after_s: int = 1  # the Retry-After a shed request is given
     # Connections: each open one holds a file descriptor, so they are capped and timed out.
     max_connections: int = 1024  # open connections; more are answered 503 and closed straight away
@@ -36,8 +36,8 @@ class ServeConfig:
     backlog: int = 2048  # connections the operating system queues before the server accepts them
     shutdown_timeout_s: float = 10.0  # on Ctrl-C/SIGTERM, requests in flight get this long to finish
     # Authentication: with a key, every request but the health checks, the page and the docs needs
-    # `Authorization: Bearer KEY` or `X-API-Key: KEY`. The key comes from this file, else $SEQLAB_API_KEY.
-    api_key_file: str | None = None
+    # `Authorization: Bearer KEY` or `X-API-Key: KEY`.
+    api_key_file: str | None = None  # file holding the API key clients must send (else $SEQLAB_API_KEY; none: no key)
     grpc_port: int | None = None  # also serve the Open Inference Protocol over gRPC on this port (Triton uses 8001)
 
     def __post_init__(self) -> None:

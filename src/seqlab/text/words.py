@@ -1,9 +1,9 @@
 """Texts to words and word ids in bulk, the same words the saved Hugging Face tokenizer gives.
 
 The tokenizer (encoder.py) is what a run saves and what serving and explanations use. Encoding
-IMDb's 50,000 reviews through it took 10.6 s (fitting the vocabulary, then encoding); this module
-gives the same vocabulary and ids in 2-2.5 s by working on all texts at once, with a helper
-process per core splitting a share of large inputs (SplitTexts):
+a whole corpus text by text through it is slow; this module gives the same vocabulary and ids
+several times faster (docs/performance.md, "Data preparation") by working on all texts at once,
+with a helper process per core splitting a share of large inputs (SplitTexts):
 
 1. ``<br />`` tags become spaces (case-sensitive, as the tokenizer's normalizer does first);
 2. all texts are joined into one UTF-8 byte string, one separator token between texts;
@@ -202,7 +202,7 @@ class SplitTexts:
     def __init__(self, texts: Sequence[str], lowercase: bool = True, processes: int | None = None):
         self.lowercase, self.texts = lowercase, len(texts)
         processes = _processes_for(texts) if processes is None else max(1, min(processes, len(texts)))
-        # This process's share is a tenth larger than a helper's: a helper spends ~0.2 s starting and sending.
+        # This process's share is a tenth larger than a helper's: a helper spends time starting and sending.
         weights = [0, 11 if processes > 1 else 10, *[10] * (processes - 1)]
         bounds = [len(texts) * weight // sum(weights) for weight in itertools.accumulate(weights)]
         helpers = [_Helper(texts[start:end], lowercase) for start, end in zip(bounds[1:-1], bounds[2:])]
@@ -247,7 +247,7 @@ class SplitTexts:
         return word_ids._texts(table[self.codes], self.texts)
 
 
-PARALLEL_SHARE = 10_000_000  # characters a helper process must get to pay for itself (~0.2 s to start)
+PARALLEL_SHARE = 10_000_000  # characters a helper process must get to pay for its start-up
 MOST_PROCESSES = 8
 
 
@@ -258,7 +258,7 @@ def _processes_for(texts: Sequence[str]) -> int:
     return max(1, min(cores, MOST_PROCESSES, sum(map(len, texts)) // PARALLEL_SHARE))
 
 
-# The helper runs this file alone (not the seqlab package, which would import PyTorch: ~2 s).
+# The helper runs this file alone (not the seqlab package, which would import PyTorch: seconds).
 _HELPER_MAIN = """import importlib.util, sys
 spec = importlib.util.spec_from_file_location("seqlab_words_helper", sys.argv[1])
 module = importlib.util.module_from_spec(spec)

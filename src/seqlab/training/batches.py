@@ -15,9 +15,9 @@ from seqlab.text.encoder import PAD
 # length share a batch (little padding) while the order of batches stays random.
 BUCKET_WINDOW = 50
 # Batches are padded to a multiple of this many steps. Fused recurrent kernels (oneDNN) build
-# and keep one compiled primitive per input shape: with every length from 1 to 200 an LSTM's
-# training held ~400 MB more of them; rounding costs a few padded steps, which never change
-# a result (tokens come first and each text is read up to its own length).
+# and keep one compiled primitive per input shape, each with its memory, so every length from 1
+# to 200 would make 200 of them (docs/performance.md); rounding costs a few padded steps, which
+# never change a result (tokens come first and each text is read up to its own length).
 STEP_MULTIPLE = 8
 
 

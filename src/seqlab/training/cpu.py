@@ -3,25 +3,24 @@
 Two things make PyTorch's recurrent kernels fast on a small CPU:
 
 - Denormal numbers flushed to zero. Gradients that vanish through 200 time steps pass
-  through the subnormal range (below 1.2e-38), where every multiplication costs ~100 times
-  more; an LSTM step measured 8.6x slower with a saturated model. TensorFlow flushes them
-  by default. Values that small change no result in any digit that matters here.
+  through the subnormal range (below 1.2e-38), where every multiplication is far slower;
+  a saturated model slows down many times over. TensorFlow flushes them by default. Values
+  that small change no result in any digit that matters here.
 - Data parallelism inside the process. The recurrent products of one batch are too small
-  for two cores to share one product well (an LSTM step took 311 ms on one thread and 164
-  ms on two); a batch split in two halves, each on its own thread running one core, took
-  112 ms. Gradients of the halves, weighted by their share of the batch and added in a fixed
-  order, equal the whole batch's gradient (to float rounding; tests/training/test_cpu.py).
-  Dropout masks of each share come from its own generator (models/dropout.py), so runs repeat.
+  for two cores to share one product well; a batch split in two halves, each on its own
+  thread running one core, is faster. Gradients of the halves, weighted by their share of the
+  batch and added in a fixed order, equal the whole batch's gradient (to float rounding;
+  tests/training/test_cpu.py). Dropout masks of each share come from its own generator
+  (models/dropout.py), so runs repeat.
 
 And two settings keep their memory down. oneDNN keeps every compiled kernel it made, one per
-input shape, with its buffers (up to 1,024 of them); batches of every length make many. Keeping
-8: two LSTM epochs on 20,000 reviews peaked at 704 MB instead of 887 MB, at the same speed.
-And glibc gives a thread that allocates at the same time
-as another a heap of its own ("arena"), up to 8 per core, each keeping freed blocks for reuse,
-so threads that come and go (validation, prediction) leave heaps full of old activations. One
-heap per training thread plus the main thread: two LSTM epochs on 20,000 reviews peaked at
-803 MB instead of 890 MB at the same speed. Fewer heaps cut memory further (one: 774 MB) but
-made the GRU's epochs 1.3-1.7x slower (threads queue for the heap's lock).
+input shape, with its buffers (up to 1,024 of them); batches of every length make many, so
+it keeps 8, at the same speed. And glibc gives a thread that allocates at the same time as
+another a heap of its own ("arena"), up to 8 per core, each keeping freed blocks for reuse,
+so threads that come and go (validation, prediction) leave heaps full of old activations: one
+heap per training thread plus the main thread keeps less memory at the same speed. Fewer
+heaps than that cut memory further but slow the GRU down (threads queue for the heap's lock).
+The figures are in docs/performance.md ("Where the time went, and what changed").
 """
 
 from __future__ import annotations
@@ -97,7 +96,7 @@ def limit_heaps(threads: int | None = None) -> bool:
     return _set_heap_limit((threads or torch.get_num_threads()) + 1)
 
 
-@functools.cache  # once per count: predicting calls this on every batch, and finding libc takes ~4 ms
+@functools.cache  # once per count: predicting calls this on every batch, and finding libc is not free
 def _set_heap_limit(count: int) -> bool:
     if not sys.platform.startswith("linux"):
         return False

@@ -37,7 +37,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from seqlab.errors import ConfigError
-from seqlab.evaluation.metrics import metrics_from_logits
+from seqlab.evaluation.metrics import epoch_metrics
 from seqlab.evaluation.predicting import predict_logits
 from seqlab.models.base import SequenceClassifier
 from seqlab.text.cache import EncodedSplit
@@ -202,7 +202,7 @@ class DistributedTrainer(Trainer):
 
     def evaluate(self, split: EncodedSplit) -> dict[str, float]:
         logits = distributed_logits(self.model, split, self.group, self.config.eval_batch_size)
-        return metrics_from_logits(logits, torch.from_numpy(split.labels))
+        return epoch_metrics(logits, torch.from_numpy(split.labels))
 
 
 def make_trainer(

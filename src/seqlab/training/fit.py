@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from seqlab.errors import ConfigError, RunError
-from seqlab.evaluation.metrics import loss_from_logits, predicted_labels
-from seqlab.evaluation.predicting import evaluate
+from seqlab.evaluation.metrics import epoch_metrics, loss_from_logits, predicted_labels
+from seqlab.evaluation.predicting import predict_logits
 from seqlab.models.base import SequenceClassifier
 from seqlab.models.dropout import thread_generator
 from seqlab.text.cache import EncodedSplit
@@ -164,7 +164,8 @@ class Classification:
         return {f"{prefix}loss": loss, f"{prefix}accuracy": accuracy}
 
     def evaluate(self, trainer: Trainer, split: EncodedSplit) -> dict[str, float]:
-        return evaluate(trainer.model, split, trainer.config.eval_batch_size, trainer.shards)
+        logits = predict_logits(trainer.model, split, trainer.config.eval_batch_size, trainer.shards)
+        return epoch_metrics(logits, torch.from_numpy(split.labels))
 
 
 def adam(parameters: list[torch.nn.Parameter] | list[dict], config: TrainConfig) -> torch.optim.Optimizer:
@@ -308,6 +309,7 @@ class Trainer:
         return loss_sum, correct, seen
 
     def evaluate(self, split: EncodedSplit) -> dict[str, float]:
+        """The validation figures of an epoch (Classification: loss, accuracy); the full metrics come at the end (pipeline)."""
         return self.objective.evaluate(self, split)
 
     def train_step(self, batch: Batch) -> tuple[float, int]:
