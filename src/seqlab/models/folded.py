@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from seqlab.models import native
-from seqlab.models.recurrence import input_bias
+from seqlab.models.recurrence import input_bias, tanh_steps
 
 
 def folded_weights(module: nn.RNNBase, embedding: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -90,9 +90,6 @@ def _tanh_states(table: torch.Tensor, recurrent: torch.Tensor, ids: torch.Tensor
     steps = ids.t()  # (time, batch)
     time, batch = steps.shape
     states = table.index_select(0, steps.reshape(-1)).view(time, batch, -1)  # (time, batch, hidden): z, then h
-    views = states.unbind(0)  # (batch, hidden) each
-    views[0].tanh_()
-    for step in range(1, time):
-        views[step].addmm_(views[step - 1], recurrent).tanh_()
+    tanh_steps(states, recurrent)
     return states.transpose(0, 1)  # (batch, time, hidden)
 

@@ -6,6 +6,7 @@
 // order (input, forget, cell, output for the LSTM; reset, update, candidate for the GRU) unless
 // `cell_gate` says where the LSTM's cell gate sits (folded tables keep the sigmoid gates first).
 // Every function checks its tensors' shapes and types; callers are seqlab's own modules.
+// (The SimpleRNN's loops below run ATen's own operations, and are not fused: see there.)
 // Tensors are time-major: (time, batch, features).
 
 #include <torch/extension.h>
@@ -59,6 +60,48 @@ void check_saved(const Tensor& grad_states, const Tensor& activations, const Ten
   check_shape(per_unit, unit_shape, per_unit_name);
   check_shape(states, unit_shape, "states");
   check_shape(recurrent, {gates * hidden, hidden}, "recurrent");
+}
+
+// The SimpleRNN's loops: the same ATen operations, in the same order, as the Python loops of
+// models/recurrence.py they stand in for (so the same bits), without Python's interpreter between
+// the steps: two operations a step, and the shares of a batch run at once on their cores.
+
+// Forward, in place: `states` (time, batch, hidden) holds z_t = x_t W_ih^T + b_ih + b_hh and
+// becomes h_t = tanh(z_t + h_{t-1} W_hh^T), h_{-1} = 0. `recurrent_t` is W_hh^T (hidden, hidden).
+void tanh_forward(Tensor states, const Tensor& recurrent_t) {
+  check_float(states, 3, "states");
+  TORCH_CHECK(recurrent_t.device().is_cpu() && recurrent_t.scalar_type() == at::kFloat && recurrent_t.dim() == 2,
+              "recurrent_t must be a float32 CPU tensor of 2 dimensions");
+  check_shape(recurrent_t, {states.size(2), states.size(2)}, "recurrent_t");
+  const int64_t time = states.size(0);
+  if (time == 0) return;
+  Tensor previous = states[0];  // (batch, hidden)
+  previous.tanh_();
+  for (int64_t t = 1; t < time; ++t) {
+    Tensor step = states[t];  // (batch, hidden)
+    step.addmm_(previous, recurrent_t).tanh_();
+    previous = step;
+  }
+}
+
+// Backward, in place: `grads` (time, batch, hidden) holds dLoss/dh_t and becomes dLoss/dz_t, given
+// `slopes` = 1 - h_t^2 and W_hh (hidden, hidden): one addmm and one mul a step, from the last step.
+void tanh_backward(Tensor grads, const Tensor& slopes, const Tensor& recurrent) {
+  check_float(grads, 3, "grads");
+  check_float(slopes, 3, "slopes");
+  check_shape(slopes, grads.sizes(), "slopes");
+  TORCH_CHECK(recurrent.device().is_cpu() && recurrent.scalar_type() == at::kFloat && recurrent.dim() == 2,
+              "recurrent must be a float32 CPU tensor of 2 dimensions");
+  check_shape(recurrent, {grads.size(2), grads.size(2)}, "recurrent");
+  const int64_t time = grads.size(0);
+  if (time == 0) return;
+  Tensor next = grads[time - 1];  // (batch, hidden)
+  next.mul_(slopes[time - 1]);
+  for (int64_t t = time - 2; t >= 0; --t) {
+    Tensor step = grads[t];  // (batch, hidden)
+    step.addmm_(next, recurrent).mul_(slopes[t]);
+    next = step;
+  }
 }
 
 // One LSTM step for `batch` rows: gate pre-activations (rows of `stride` floats, gates at offsets
@@ -374,6 +417,8 @@ void gru_folded(Tensor table, Tensor recurrent_t, Tensor inner_bias, Tensor step
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   using release = py::call_guard<py::gil_scoped_release>;  // the shares of a batch run at once
+  m.def("tanh_forward", &tanh_forward, release());
+  m.def("tanh_backward", &tanh_backward, release());
   m.def("lstm_forward", &lstm_forward, release());
   m.def("lstm_backward", &lstm_backward, release());
   m.def("gru_forward", &gru_forward, release());
