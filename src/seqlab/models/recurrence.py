@@ -81,8 +81,8 @@ class _LSTMRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, projected: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
-        gates = projected.clone(memory_format=torch.contiguous_format)  # (time, batch, 4 * hidden): z, then activations
-        states, cells = native.kernels().lstm_forward(gates, w_hh.t().contiguous())  # (time, batch, hidden) each
+        gates, states, cells = native.kernels().lstm_forward(
+            projected.contiguous(), w_hh.t().contiguous())  # activations (time, batch, 4 * hidden); h, c (time, batch, hidden)
         ctx.save_for_backward(gates, cells, states, w_hh)
         return states
 
@@ -101,8 +101,8 @@ class _GRURecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, projected: torch.Tensor, w_hh: torch.Tensor, b_hn: torch.Tensor) -> torch.Tensor:
-        gates = projected.clone(memory_format=torch.contiguous_format)  # (time, batch, 3 * hidden): z, then r, z, n
-        states, inner = native.kernels().gru_forward(gates, w_hh.t().contiguous(), b_hn.contiguous())  # (time, batch, hidden) each
+        gates, states, inner = native.kernels().gru_forward(projected.contiguous(), w_hh.t().contiguous(),
+                                                            b_hn.contiguous())  # r, z, n (time, batch, 3 * hidden); h, inner
         ctx.save_for_backward(gates, inner, states, w_hh)
         return states
 

@@ -138,27 +138,28 @@ void lstm_cell(const float* const* gate_rows, const float* recurrent, const floa
   }
 }
 
-// Training forward: `gates` (time, batch, 4 * hidden) holds x_t W_ih^T + b_ih + b_hh and is
-// overwritten with the activated gates, which the backward pass reads. Returns (h, c) of every step.
-std::vector<Tensor> lstm_forward(Tensor gates, const Tensor& recurrent_t) {
+// Training forward: `gates` (time, batch, 4 * hidden) holds x_t W_ih^T + b_ih + b_hh (read only).
+// Returns the activated gates, which the backward pass reads, and h and c of every step.
+std::vector<Tensor> lstm_forward(const Tensor& gates, const Tensor& recurrent_t) {
   check_float(gates, 3, "gates");
   check_float(recurrent_t, 2, "recurrent_t");
   const int64_t time = gates.size(0), batch = gates.size(1), hidden = hidden_of(gates, 4, "gates");
   check_shape(recurrent_t, {hidden, 4 * hidden}, "recurrent_t");
+  Tensor activations = at::empty_like(gates);
   Tensor states = at::empty({time, batch, hidden}, gates.options());
   Tensor cells = at::empty({time, batch, hidden}, gates.options());
   Tensor from_state = at::empty({batch, 4 * hidden}, gates.options());
   std::vector<const float*> rows(batch);
   for (int64_t t = 0; t < time; ++t) {
-    float* step = gates.data_ptr<float>() + t * batch * 4 * hidden;
+    const float* step = gates.data_ptr<float>() + t * batch * 4 * hidden;
     for (int64_t b = 0; b < batch; ++b) rows[b] = step + b * 4 * hidden;
     if (t > 0) at::mm_out(from_state, states[t - 1], recurrent_t);
     lstm_cell(rows.data(), t > 0 ? from_state.data_ptr<float>() : nullptr,
               t > 0 ? cells.data_ptr<float>() + (t - 1) * batch * hidden : nullptr,
               cells.data_ptr<float>() + t * batch * hidden, states.data_ptr<float>() + t * batch * hidden,
-              step, batch, hidden, 2, 3);
+              activations.data_ptr<float>() + t * batch * 4 * hidden, batch, hidden, 2, 3);
   }
-  return {states, cells};
+  return {activations, states, cells};
 }
 
 // Training backward: from dLoss/dh of every step, dLoss/d(gate pre-activations) of every step and
@@ -242,30 +243,35 @@ void gru_cell(const float* const* gate_rows, const float* recurrent, const float
   }
 }
 
-// The GRU (gru_cell) for training. `gates` (time, batch, 3 * hidden)
-// holds x_t W_ih^T + b_ih + (b_hr, b_hz, 0) and is overwritten with r, z and n; `inner` keeps
-// h W_hn^T + b_hn of every step. Returns (h of every step, inner).
-std::vector<Tensor> gru_forward(Tensor gates, const Tensor& recurrent_t, const Tensor& inner_bias) {
+// The GRU (gru_cell) for training. `gates` (time, batch, 3 * hidden) holds
+// x_t W_ih^T + b_ih + (b_hr, b_hz, 0) (read only). Returns the activations r, z and n, h of every
+// step, and `inner`, h W_hn^T + b_hn of every step.
+std::vector<Tensor> gru_forward(const Tensor& gates, const Tensor& recurrent_t, const Tensor& inner_bias) {
   check_float(gates, 3, "gates");
   check_float(recurrent_t, 2, "recurrent_t");
   check_float(inner_bias, 1, "inner_bias");
   const int64_t time = gates.size(0), batch = gates.size(1), hidden = hidden_of(gates, 3, "gates");
   check_shape(recurrent_t, {hidden, 3 * hidden}, "recurrent_t");
   check_shape(inner_bias, {hidden}, "inner_bias");
+  Tensor activations = at::empty_like(gates);
   Tensor states = at::empty({time, batch, hidden}, gates.options());
   Tensor inner = at::empty({time, batch, hidden}, gates.options());
   Tensor from_state = at::empty({batch, 3 * hidden}, gates.options());
-  std::vector<float*> rows(batch);
+  std::vector<const float*> rows(batch);
+  std::vector<float*> activation_rows(batch);
   for (int64_t t = 0; t < time; ++t) {
     if (t > 0) at::mm_out(from_state, states[t - 1], recurrent_t);
-    float* step = gates.data_ptr<float>() + t * batch * 3 * hidden;
-    for (int64_t b = 0; b < batch; ++b) rows[b] = step + b * 3 * hidden;
+    const int64_t offset = t * batch * 3 * hidden;
+    for (int64_t b = 0; b < batch; ++b) {
+      rows[b] = gates.data_ptr<float>() + offset + b * 3 * hidden;
+      activation_rows[b] = activations.data_ptr<float>() + offset + b * 3 * hidden;
+    }
     gru_cell(rows.data(), t > 0 ? from_state.data_ptr<float>() : nullptr, inner_bias.data_ptr<float>(),
              t > 0 ? states.data_ptr<float>() + (t - 1) * batch * hidden : nullptr,
-             states.data_ptr<float>() + t * batch * hidden, rows.data(), inner.data_ptr<float>() + t * batch * hidden,
-             batch, hidden);
+             states.data_ptr<float>() + t * batch * hidden, activation_rows.data(),
+             inner.data_ptr<float>() + t * batch * hidden, batch, hidden);
   }
-  return {states, inner};
+  return {activations, states, inner};
 }
 
 // Training backward: dLoss/d(gates' input projection) of every step, dLoss/dW_hh and dLoss/db_hn.
