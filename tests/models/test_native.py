@@ -20,7 +20,8 @@ def test_the_loops_are_built_here():
     assert sys.platform.startswith("linux")
     built = native.kernels()
     assert built is not None
-    assert {"lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "lstm_folded", "gru_folded"} <= set(dir(built))
+    assert {"tanh_forward", "tanh_backward", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "lstm_folded",
+            "gru_folded"} <= set(dir(built))
 
 
 def test_switched_off_by_the_environment(monkeypatch):
@@ -73,3 +74,14 @@ def test_the_loops_check_what_they_are_given():
         built.lstm_backward(torch.zeros(1, 1, 1), activations, unit, unit, torch.zeros(32, 8))
     with pytest.raises(RuntimeError, match=r"recurrent must have shape \[24, 8\]"):
         built.gru_backward(unit, torch.zeros(4, 3, 24), unit, unit, torch.zeros(32, 8))
+
+
+@needs_native
+def test_the_simple_rnns_loops_check_what_they_are_given():
+    built = native.kernels()
+    with pytest.raises(RuntimeError, match="states must be a contiguous float32 CPU tensor of 3 dimensions"):
+        built.tanh_forward(torch.zeros(3, 2, 8).double(), torch.zeros(8, 8))
+    with pytest.raises(RuntimeError, match=r"recurrent_t must have shape \[8, 8\]"):
+        built.tanh_forward(torch.zeros(3, 2, 8), torch.zeros(4, 8))
+    with pytest.raises(RuntimeError, match=r"slopes must have shape \[3, 2, 8\]"):
+        built.tanh_backward(torch.zeros(3, 2, 8), torch.zeros(3, 1, 8), torch.zeros(8, 8))

@@ -81,3 +81,26 @@ def test_the_lstm_and_gru_keep_pytorchs_kernels_where_the_loops_could_not_be_bui
     assert kernels.plan(nn.LSTM(4, 4), x) == kernels.PYTORCH and kernels.plan(nn.GRU(4, 4), x) == kernels.PYTORCH
     assert kernels.plan(nn.RNN(4, 4), x) == kernels.LOOP  # PyTorch operations only
     assert not kernels.can_fold(nn.GRU(4, 4)) and kernels.can_fold(nn.RNN(4, 4))
+
+
+@needs_native
+@pytest.mark.parametrize("batch,time", [(5, 30), (1, 1), (1, 30)])
+def test_the_simple_rnns_compiled_loop_gives_the_bits_of_its_python_loop(monkeypatch, batch, time):
+    # Its training is chaotic at the lecture's settings: a changed rounding would move its accuracy.
+    torch.manual_seed(0)
+    module = nn.RNN(12, 16)
+    x = torch.randn(batch, time, 12, requires_grad=True)  # (batch, time, features)
+    upstream = torch.randn(batch, time, 16)
+
+    def outputs_and_gradients():
+        x.grad = None
+        module.zero_grad()
+        outputs = recurrence.run_layers(module, x)
+        (outputs * upstream).sum().backward()
+        return [outputs.detach(), x.grad] + [p.grad for p in module.parameters()]
+
+    compiled = outputs_and_gradients()
+    monkeypatch.setattr(native, "kernels", lambda: None)
+    looped = outputs_and_gradients()
+    for mine, python in zip(compiled, looped):
+        assert torch.equal(mine, python)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from seqlab.models import native
-from seqlab.models.recurrence import input_bias
+from seqlab.models.recurrence import input_bias, tanh_steps
 
 
 def folded_weights(module: nn.RNNBase, embedding: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -44,10 +44,11 @@ def folded_inputs(module: nn.RNNBase, embedding: nn.Embedding, ids: torch.Tensor
     """The first layer's input projection of every step (time, batch, gates * hidden) through a table
     of the batch's distinct words only, for training: a batch holds far fewer distinct words than
     tokens, so the projection and its two gradient products shrink (autograd adds each token's
-    gradient into its word's row)."""
+    gradient into its word's row: index_select's backward, an index_add, sums them in the order
+    advanced indexing's does, and faster)."""
     words, positions = torch.unique(ids.t(), return_inverse=True)  # (distinct,), (time, batch)
     table = nn.functional.linear(embedding(words), module.get_parameter("weight_ih_l0"), input_bias(module))  # (distinct, gates * hidden)
-    return table[positions]  # (time, batch, gates * hidden)
+    return table.index_select(0, positions.reshape(-1)).view(*positions.shape, -1)  # (time, batch, gates * hidden)
 
 
 def folded_states(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], ids: torch.Tensor) -> torch.Tensor:
@@ -90,9 +91,6 @@ def _tanh_states(table: torch.Tensor, recurrent: torch.Tensor, ids: torch.Tensor
     steps = ids.t()  # (time, batch)
     time, batch = steps.shape
     states = table.index_select(0, steps.reshape(-1)).view(time, batch, -1)  # (time, batch, hidden): z, then h
-    views = states.unbind(0)  # (batch, hidden) each
-    views[0].tanh_()
-    for step in range(1, time):
-        views[step].addmm_(views[step - 1], recurrent).tanh_()
+    tanh_steps(states, recurrent)
     return states.transpose(0, 1)  # (batch, time, hidden)
 

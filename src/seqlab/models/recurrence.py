@@ -7,7 +7,8 @@ distinct words: models/folded.py), and only the recurrent product stays in the l
 gradient of W_hh is one product after it. Inputs arrive time-major in memory (the model
 gathers its word vectors that way), so no large tensor is transposed.
 
-- The SimpleRNN: two in-place PyTorch operations a step forward and two backward.
+- The SimpleRNN: two in-place PyTorch operations a step forward and two backward, looped by
+  csrc/cells.cpp where it was built (else from Python: the same operations and results).
 - The LSTM and the GRU: the compiled loops of csrc/cells.cpp (models/native.py), one product and
   one fused pass a step each way.
 
@@ -27,20 +28,29 @@ from torch.nn import functional as F
 from seqlab.models import native
 
 
-class _TanhRecurrence(torch.autograd.Function):
-    """h_t = tanh(z_t + h_{t-1} W_hh^T), h_{-1} = 0, z_t = x_t W_ih^T + b_ih + b_hh given.
+def tanh_steps(states: torch.Tensor, w_t: torch.Tensor) -> None:
+    """The SimpleRNN's loop in place over `states` (time, batch, hidden), holding z_t on entry:
+    h_t = tanh(z_t + h_{t-1} W_hh^T), given w_t = W_hh^T. Each step updates its own slice of the
+    buffer in place (a step's slice is one contiguous block, and an out= product would first copy
+    its bias operand into the output): two operations a step, run by csrc/cells.cpp where it was
+    built (the same operations, without Python between the steps), else from here."""
+    compiled = native.kernels()
+    if compiled is not None:
+        compiled.tanh_forward(states, w_t)
+        return
+    steps = states.unbind(0)  # (batch, hidden) each
+    steps[0].tanh_()
+    for step in range(1, len(steps)):
+        steps[step].addmm_(steps[step - 1], w_t).tanh_()
 
-    Each step updates its own slice of one (time, batch, hidden) buffer in place: a step's slice
-    is one contiguous block, and an out= product would first copy its bias operand into the output."""
+
+class _TanhRecurrence(torch.autograd.Function):
+    """h_t = tanh(z_t + h_{t-1} W_hh^T), h_{-1} = 0, z_t = x_t W_ih^T + b_ih + b_hh given (tanh_steps)."""
 
     @staticmethod
     def forward(ctx, projected: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
         states = projected.clone(memory_format=torch.contiguous_format)  # (time, batch, hidden): z, then h
-        steps = states.unbind(0)  # (batch, hidden) each
-        w_t = w_hh.t()
-        steps[0].tanh_()
-        for step in range(1, len(steps)):
-            steps[step].addmm_(steps[step - 1], w_t).tanh_()
+        tanh_steps(states, w_hh.t())
         ctx.save_for_backward(states, w_hh)
         return states
 
@@ -50,11 +60,15 @@ class _TanhRecurrence(torch.autograd.Function):
         hidden = states.shape[-1]
         through_tanh = torch.addcmul(states.new_ones(()), states, states, value=-1)  # (time, batch, hidden): 1 - h^2
         grad_projected = grad_states.clone(memory_format=torch.contiguous_format)  # dLoss/dh, then dLoss/dz
-        steps, slopes = grad_projected.unbind(0), through_tanh.unbind(0)
-        steps[-1].mul_(slopes[-1])
-        for step in range(len(steps) - 2, -1, -1):
-            # dLoss/dh_t = its own gradient + dLoss/dz_{t+1} W_hh, then through tanh: one addmm, one mul
-            steps[step].addmm_(steps[step + 1], w_hh).mul_(slopes[step])
+        compiled = native.kernels()
+        if compiled is not None:
+            compiled.tanh_backward(grad_projected, through_tanh, w_hh)
+        else:
+            steps, slopes = grad_projected.unbind(0), through_tanh.unbind(0)
+            steps[-1].mul_(slopes[-1])
+            for step in range(len(steps) - 2, -1, -1):
+                # dLoss/dh_t = its own gradient + dLoss/dz_{t+1} W_hh, then through tanh: one addmm, one mul
+                steps[step].addmm_(steps[step + 1], w_hh).mul_(slopes[step])
         grad_w_hh = grad_projected[1:].reshape(-1, hidden).t() @ states[:-1].reshape(-1, hidden)  # (hidden, hidden)
         return grad_projected, grad_w_hh
 
@@ -67,8 +81,8 @@ class _LSTMRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, projected: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
-        gates = projected.clone(memory_format=torch.contiguous_format)  # (time, batch, 4 * hidden): z, then activations
-        states, cells = native.loaded().lstm_forward(gates, w_hh.t().contiguous())  # (time, batch, hidden) each
+        gates, states, cells = native.loaded().lstm_forward(
+            projected.contiguous(), w_hh.t().contiguous())  # activations (time, batch, 4 * hidden); h, c (time, batch, hidden)
         ctx.save_for_backward(gates, cells, states, w_hh)
         return states
 
@@ -87,8 +101,8 @@ class _GRURecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, projected: torch.Tensor, w_hh: torch.Tensor, b_hn: torch.Tensor) -> torch.Tensor:
-        gates = projected.clone(memory_format=torch.contiguous_format)  # (time, batch, 3 * hidden): z, then r, z, n
-        states, inner = native.loaded().gru_forward(gates, w_hh.t().contiguous(), b_hn.contiguous())  # (time, batch, hidden) each
+        gates, states, inner = native.loaded().gru_forward(projected.contiguous(), w_hh.t().contiguous(),
+                                                            b_hn.contiguous())  # r, z, n (time, batch, 3 * hidden); h, inner
         ctx.save_for_backward(gates, inner, states, w_hh)
         return states
 

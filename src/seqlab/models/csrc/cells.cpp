@@ -6,6 +6,7 @@
 // order (input, forget, cell, output for the LSTM; reset, update, candidate for the GRU) unless
 // `cell_gate` says where the LSTM's cell gate sits (folded tables keep the sigmoid gates first).
 // Every function checks its tensors' shapes and types; callers are seqlab's own modules.
+// (The SimpleRNN's loops below run ATen's own operations, and are not fused: see there.)
 // Tensors are time-major: (time, batch, features).
 
 #include <torch/extension.h>
@@ -61,6 +62,48 @@ void check_saved(const Tensor& grad_states, const Tensor& activations, const Ten
   check_shape(recurrent, {gates * hidden, hidden}, "recurrent");
 }
 
+// The SimpleRNN's loops: the same ATen operations, in the same order, as the Python loops of
+// models/recurrence.py they stand in for (so the same bits), without Python's interpreter between
+// the steps: two operations a step, and the shares of a batch run at once on their cores.
+
+// Forward, in place: `states` (time, batch, hidden) holds z_t = x_t W_ih^T + b_ih + b_hh and
+// becomes h_t = tanh(z_t + h_{t-1} W_hh^T), h_{-1} = 0. `recurrent_t` is W_hh^T (hidden, hidden).
+void tanh_forward(Tensor states, const Tensor& recurrent_t) {
+  check_float(states, 3, "states");
+  TORCH_CHECK(recurrent_t.device().is_cpu() && recurrent_t.scalar_type() == at::kFloat && recurrent_t.dim() == 2,
+              "recurrent_t must be a float32 CPU tensor of 2 dimensions");
+  check_shape(recurrent_t, {states.size(2), states.size(2)}, "recurrent_t");
+  const int64_t time = states.size(0);
+  if (time == 0) return;
+  Tensor previous = states[0];  // (batch, hidden)
+  previous.tanh_();
+  for (int64_t t = 1; t < time; ++t) {
+    Tensor step = states[t];  // (batch, hidden)
+    step.addmm_(previous, recurrent_t).tanh_();
+    previous = step;
+  }
+}
+
+// Backward, in place: `grads` (time, batch, hidden) holds dLoss/dh_t and becomes dLoss/dz_t, given
+// `slopes` = 1 - h_t^2 and W_hh (hidden, hidden): one addmm and one mul a step, from the last step.
+void tanh_backward(Tensor grads, const Tensor& slopes, const Tensor& recurrent) {
+  check_float(grads, 3, "grads");
+  check_float(slopes, 3, "slopes");
+  check_shape(slopes, grads.sizes(), "slopes");
+  TORCH_CHECK(recurrent.device().is_cpu() && recurrent.scalar_type() == at::kFloat && recurrent.dim() == 2,
+              "recurrent must be a float32 CPU tensor of 2 dimensions");
+  check_shape(recurrent, {grads.size(2), grads.size(2)}, "recurrent");
+  const int64_t time = grads.size(0);
+  if (time == 0) return;
+  Tensor next = grads[time - 1];  // (batch, hidden)
+  next.mul_(slopes[time - 1]);
+  for (int64_t t = time - 2; t >= 0; --t) {
+    Tensor step = grads[t];  // (batch, hidden)
+    step.addmm_(next, recurrent).mul_(slopes[t]);
+    next = step;
+  }
+}
+
 // One LSTM step for `batch` rows: gate pre-activations (rows of `stride` floats, gates at offsets
 // 0, hidden, cell_gate * hidden, output_gate * hidden) plus `recurrent` (batch, 4 * hidden) when
 // given; writes c and h, and (when `activations` is given) the activated gates in PyTorch's order.
@@ -95,27 +138,28 @@ void lstm_cell(const float* const* gate_rows, const float* recurrent, const floa
   }
 }
 
-// Training forward: `gates` (time, batch, 4 * hidden) holds x_t W_ih^T + b_ih + b_hh and is
-// overwritten with the activated gates, which the backward pass reads. Returns (h, c) of every step.
-std::vector<Tensor> lstm_forward(Tensor gates, const Tensor& recurrent_t) {
+// Training forward: `gates` (time, batch, 4 * hidden) holds x_t W_ih^T + b_ih + b_hh (read only).
+// Returns the activated gates, which the backward pass reads, and h and c of every step.
+std::vector<Tensor> lstm_forward(const Tensor& gates, const Tensor& recurrent_t) {
   check_float(gates, 3, "gates");
   check_float(recurrent_t, 2, "recurrent_t");
   const int64_t time = gates.size(0), batch = gates.size(1), hidden = hidden_of(gates, 4, "gates");
   check_shape(recurrent_t, {hidden, 4 * hidden}, "recurrent_t");
+  Tensor activations = at::empty_like(gates);
   Tensor states = at::empty({time, batch, hidden}, gates.options());
   Tensor cells = at::empty({time, batch, hidden}, gates.options());
   Tensor from_state = at::empty({batch, 4 * hidden}, gates.options());
   std::vector<const float*> rows(batch);
   for (int64_t t = 0; t < time; ++t) {
-    float* step = gates.data_ptr<float>() + t * batch * 4 * hidden;
+    const float* step = gates.data_ptr<float>() + t * batch * 4 * hidden;
     for (int64_t b = 0; b < batch; ++b) rows[b] = step + b * 4 * hidden;
     if (t > 0) at::mm_out(from_state, states[t - 1], recurrent_t);
     lstm_cell(rows.data(), t > 0 ? from_state.data_ptr<float>() : nullptr,
               t > 0 ? cells.data_ptr<float>() + (t - 1) * batch * hidden : nullptr,
               cells.data_ptr<float>() + t * batch * hidden, states.data_ptr<float>() + t * batch * hidden,
-              step, batch, hidden, 2, 3);
+              activations.data_ptr<float>() + t * batch * 4 * hidden, batch, hidden, 2, 3);
   }
-  return {states, cells};
+  return {activations, states, cells};
 }
 
 // Training backward: from dLoss/dh of every step, dLoss/d(gate pre-activations) of every step and
@@ -199,30 +243,35 @@ void gru_cell(const float* const* gate_rows, const float* recurrent, const float
   }
 }
 
-// The GRU (gru_cell) for training. `gates` (time, batch, 3 * hidden)
-// holds x_t W_ih^T + b_ih + (b_hr, b_hz, 0) and is overwritten with r, z and n; `inner` keeps
-// h W_hn^T + b_hn of every step. Returns (h of every step, inner).
-std::vector<Tensor> gru_forward(Tensor gates, const Tensor& recurrent_t, const Tensor& inner_bias) {
+// The GRU (gru_cell) for training. `gates` (time, batch, 3 * hidden) holds
+// x_t W_ih^T + b_ih + (b_hr, b_hz, 0) (read only). Returns the activations r, z and n, h of every
+// step, and `inner`, h W_hn^T + b_hn of every step.
+std::vector<Tensor> gru_forward(const Tensor& gates, const Tensor& recurrent_t, const Tensor& inner_bias) {
   check_float(gates, 3, "gates");
   check_float(recurrent_t, 2, "recurrent_t");
   check_float(inner_bias, 1, "inner_bias");
   const int64_t time = gates.size(0), batch = gates.size(1), hidden = hidden_of(gates, 3, "gates");
   check_shape(recurrent_t, {hidden, 3 * hidden}, "recurrent_t");
   check_shape(inner_bias, {hidden}, "inner_bias");
+  Tensor activations = at::empty_like(gates);
   Tensor states = at::empty({time, batch, hidden}, gates.options());
   Tensor inner = at::empty({time, batch, hidden}, gates.options());
   Tensor from_state = at::empty({batch, 3 * hidden}, gates.options());
-  std::vector<float*> rows(batch);
+  std::vector<const float*> rows(batch);
+  std::vector<float*> activation_rows(batch);
   for (int64_t t = 0; t < time; ++t) {
     if (t > 0) at::mm_out(from_state, states[t - 1], recurrent_t);
-    float* step = gates.data_ptr<float>() + t * batch * 3 * hidden;
-    for (int64_t b = 0; b < batch; ++b) rows[b] = step + b * 3 * hidden;
+    const int64_t offset = t * batch * 3 * hidden;
+    for (int64_t b = 0; b < batch; ++b) {
+      rows[b] = gates.data_ptr<float>() + offset + b * 3 * hidden;
+      activation_rows[b] = activations.data_ptr<float>() + offset + b * 3 * hidden;
+    }
     gru_cell(rows.data(), t > 0 ? from_state.data_ptr<float>() : nullptr, inner_bias.data_ptr<float>(),
              t > 0 ? states.data_ptr<float>() + (t - 1) * batch * hidden : nullptr,
-             states.data_ptr<float>() + t * batch * hidden, rows.data(), inner.data_ptr<float>() + t * batch * hidden,
-             batch, hidden);
+             states.data_ptr<float>() + t * batch * hidden, activation_rows.data(),
+             inner.data_ptr<float>() + t * batch * hidden, batch, hidden);
   }
-  return {states, inner};
+  return {activations, states, inner};
 }
 
 // Training backward: dLoss/d(gates' input projection) of every step, dLoss/dW_hh and dLoss/db_hn.
@@ -374,6 +423,8 @@ void gru_folded(Tensor table, Tensor recurrent_t, Tensor inner_bias, Tensor step
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   using release = py::call_guard<py::gil_scoped_release>;  // the shares of a batch run at once
+  m.def("tanh_forward", &tanh_forward, release());
+  m.def("tanh_backward", &tanh_backward, release());
   m.def("lstm_forward", &lstm_forward, release());
   m.def("lstm_backward", &lstm_backward, release());
   m.def("gru_forward", &gru_forward, release());
