@@ -23,6 +23,7 @@ from seqlab import __version__
 from seqlab.errors import RunError
 from seqlab.files import atomic_directory, file_sha256, write_json
 from seqlab.models import SequenceClassifier, build_model, model_config
+from seqlab.models.quantize import dequantize_state
 from seqlab.text.encoder import TextEncoder
 
 RUN_FORMAT = 1
@@ -55,10 +56,12 @@ def save_run(
     metrics: dict[str, Any],
     data: dict[str, Any] | None = None,
     extra_weights: dict[str, dict[str, Any]] | None = None,
+    weights: dict[str, Any] | None = None,
 ) -> Path:
     """Write a complete run directory; an existing one at `directory` is replaced whole.
 
-    `extra_weights` maps file names (e.g. best.safetensors) to further state dicts to save."""
+    `extra_weights` maps file names (e.g. best.safetensors) to further state dicts to save;
+    `weights` replaces the model's state dict in model.safetensors (models/quantize.py's int8 tables)."""
     directory = Path(directory)
     with atomic_directory(directory) as staging:
         config = {
@@ -71,7 +74,7 @@ def save_run(
             "data": data or {},
         }
         (staging / "encoder.json").write_text(encoder.to_json())
-        state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+        state = {name: tensor.detach().cpu().contiguous() for name, tensor in (weights or model.state_dict()).items()}
         safetensors.torch.save_file(state, staging / "model.safetensors", metadata={"seqlab_version": __version__})
         for file_name, weights in (extra_weights or {}).items():
             weights = {name: tensor.detach().cpu().contiguous() for name, tensor in weights.items()}
@@ -114,7 +117,7 @@ def load_run(directory: str | Path) -> Run:
             raise
         raise RunError(f"cannot rebuild the model or encoder of {directory}: {error}") from None
     try:
-        state = safetensors.torch.load_file(directory / "model.safetensors")
+        state = dequantize_state(safetensors.torch.load_file(directory / "model.safetensors"))
         model.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError, OSError) as error:
         raise RunError(f"{directory / 'model.safetensors'} is damaged or does not fit the model: {error}") from None
