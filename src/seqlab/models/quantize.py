@@ -1,10 +1,10 @@
-"""int8 weights: a run's large tables stored as int8 with one float32 scale per row.
+"""int8 weights: a run's large tables stored as int8 with one float16 scale per row.
 
     seqlab export RUN --quantize --out RUN-int8   # a run directory, about a quarter of the size
 
 A quantized run is an ordinary run directory (config.json, encoder.json, model.safetensors):
 each float table of at least MIN_ELEMENTS values is saved as ``NAME.int8`` (rows, columns) int8
-and ``NAME.scale`` (rows,) float32, row r being ``int8[r] * scale[r]``; smaller tensors (biases,
+and ``NAME.scale`` (rows,) float16, row r being ``int8[r] * scale[r]``; smaller tensors (biases,
 the output layer) stay float32. `dequantize_state` turns them back into float tensors when the
 run is loaded (runs.load_run), so the Predictor, `seqlab serve` and `seqlab evaluate` read it
 as any run.
@@ -31,10 +31,10 @@ def quantize_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             out[name] = tensor
             continue
         weights = tensor.detach().float().cpu()  # (rows, columns)
-        scale = weights.abs().amax(dim=1) / LEVELS  # (rows,)
-        scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero row: any scale gives zeros
+        scale = (weights.abs().amax(dim=1) / LEVELS).to(torch.float16).float()  # (rows,), as it will be stored
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero (or underflowing) row: zeros
         out[name + INT8] = torch.round(weights / scale.unsqueeze(1)).clamp(-LEVELS, LEVELS).to(torch.int8).contiguous()
-        out[name + SCALE] = scale.contiguous()  # (rows,)
+        out[name + SCALE] = scale.to(torch.float16).contiguous()  # (rows,): half the bytes; within int8's own error
     return out
 
 
