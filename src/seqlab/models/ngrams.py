@@ -105,7 +105,7 @@ class NgramBagClassifier(SequenceClassifier):
         total = _bag_sum(ids, lengths, self.embedding.weight, sparse)  # (batch, embedding)
         count = lengths.to(total.dtype)  # (batch,)
         for n in range(2, self.config.ngrams + 1):
-            if time < n:
+            if time < n or self.ngram_embedding is None:
                 break
             within = (lengths - n + 1).clamp(min=0)  # (batch,)
             total = total + _bag_sum(ngram_rows(ids, n, self.config.buckets), within, self.ngram_embedding.weight, sparse)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from seqlab.errors import ConfigError
@@ -14,7 +16,7 @@ def adam(parameters: list[torch.nn.Parameter], config: TrainConfig) -> torch.opt
     reads and writes each parameter and its two moments several times per step, the kernel once
     (bench/optimizer.py measures both)."""
     kind = torch.optim.AdamW if config.weight_decay else torch.optim.Adam
-    options = {"lr": config.learning_rate, "eps": config.adam_epsilon}
+    options: dict[str, Any] = {"lr": config.learning_rate, "eps": config.adam_epsilon}
     if config.weight_decay:
         options["weight_decay"] = config.weight_decay
     try:
