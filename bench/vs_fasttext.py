@@ -67,7 +67,7 @@ def run_seqlab(corpus, epochs: int, folder: Path) -> dict:
     import torch
 
     from seqlab.evaluation.predicting import evaluate
-    from seqlab.models.quantize import quantize_run
+    from seqlab.runs import quantize_run
     from seqlab.pipeline import train_model
     from seqlab.runs import load_run
     from seqlab.training.config import TrainConfig

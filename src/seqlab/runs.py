@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import safetensors
 import safetensors.torch
 from safetensors import SafetensorError
 
@@ -23,7 +24,7 @@ from seqlab import __version__
 from seqlab.errors import RunError
 from seqlab.files import atomic_directory, file_sha256, write_json
 from seqlab.models import SequenceClassifier, build_model, model_config
-from seqlab.models.quantize import dequantize_state
+from seqlab.models.quantize import INT8, dequantize_state, quantize_state
 from seqlab.text.encoder import TextEncoder
 
 RUN_FORMAT = 1
@@ -134,6 +135,20 @@ def load_run(directory: str | Path) -> Run:
         history=_read_json(directory / "history.json", optional=True),
         metrics=_read_json(directory / "metrics.json", optional=True),
     )
+
+
+def quantize_run(run_directory: str | Path, out: str | Path | None = None) -> Path:
+    """Write a copy of the run at `run_directory` with int8 tables (models/quantize.py) to `out` (default RUN-int8)."""
+    run = load_run(run_directory)
+    with safetensors.safe_open(str(run.directory / "model.safetensors"), framework="pt") as handle:
+        if any(name.endswith(INT8) for name in handle.keys()):
+            raise RunError(f"{run.directory} is quantized already; quantize the run it came from")
+    out = Path(out) if out is not None else run.directory.with_name(run.directory.name + "-int8")
+    if out.resolve() == run.directory.resolve():
+        raise RunError(f"--out {out} is the run itself; give another directory for the quantized copy")
+    data = {**run.config.get("data", {}), "quantized_from": str(run.directory.resolve()), "quantized": "int8"}
+    return save_run(out, run.model, run.encoder, run.label_names, training=run.config.get("training", {}),
+                    history=run.history, metrics=run.metrics, data=data, weights=quantize_state(run.model.state_dict()))
 
 
 def _read_json(path: Path, optional: bool = False) -> dict[str, Any]:

@@ -30,7 +30,7 @@ def test_quantized_state_round_trips_within_half_a_step():
 
 
 def test_quantized_run_is_smaller_loads_and_predicts_as_the_float_run(fasttext_run, synthetic):
-    from seqlab.models.quantize import quantize_run
+    from seqlab.runs import quantize_run
 
     written = quantize_run(fasttext_run)
     assert written == fasttext_run.with_name("fasttext-int8")

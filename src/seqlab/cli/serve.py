@@ -64,7 +64,7 @@ def export(
 ) -> None:
     """Write RUN/model.onnx (dynamic batch and length), checked against PyTorch, for ONNX Runtime; or, with --quantize, an int8 run."""
     if quantize:
-        from seqlab.models.quantize import quantize_run
+        from seqlab.runs import quantize_run
 
         written = quantize_run(run, out)
         size = (written / "model.safetensors").stat().st_size / 1e6

@@ -1,6 +1,6 @@
 """int8 weights: a run's large tables stored as int8 with one float16 scale per row.
 
-    seqlab export RUN --quantize --out RUN-int8   # a run directory, about a quarter of the size
+    seqlab export RUN --quantize --out RUN-int8   # runs.quantize_run: a run directory, about a quarter of the size
 
 A quantized run is an ordinary run directory (config.json, encoder.json, model.safetensors):
 each float table of at least MIN_ELEMENTS values is saved as ``NAME.int8`` (rows, columns) int8
@@ -11,8 +11,6 @@ as any run.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import torch
 
@@ -52,26 +50,3 @@ def dequantize_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         else:
             out[name] = tensor
     return out
-
-
-def quantize_run(run_directory: str | Path, out: str | Path | None = None) -> Path:
-    """Write a copy of the run at `run_directory` with int8 tables to `out` (default RUN-int8)."""
-    from seqlab.runs import load_run, save_run
-
-    run = load_run(run_directory)
-    if any(name.endswith(INT8) for name in _saved_names(run.directory)):
-        raise RunError(f"{run.directory} is quantized already; quantize the run it came from")
-    out = Path(out) if out is not None else run.directory.with_name(run.directory.name + "-int8")
-    if out.resolve() == run.directory.resolve():
-        raise RunError(f"--out {out} is the run itself; give another directory for the quantized copy")
-    data = {**run.config.get("data", {}), "quantized_from": str(run.directory.resolve()), "quantized": "int8"}
-    return save_run(out, run.model, run.encoder, run.label_names, training=run.config.get("training", {}),
-                    history=run.history, metrics=run.metrics, data=data,
-                    weights=quantize_state(run.model.state_dict()))
-
-
-def _saved_names(directory: Path) -> list[str]:
-    from safetensors import safe_open
-
-    with safe_open(str(directory / "model.safetensors"), framework="pt") as handle:
-        return list(handle.keys())
