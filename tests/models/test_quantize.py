@@ -57,3 +57,12 @@ def test_export_quantize_on_the_command_line(fasttext_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert "int8" in result.output and (out / "model.safetensors").is_file()
     assert seqlab.load(out).predict("good")[0].label in ("negative", "positive")
+
+
+def test_export_out_without_quantize_is_refused(fasttext_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from seqlab.cli import app
+
+    result = CliRunner().invoke(app, ["export", str(fasttext_run), "--out", str(tmp_path / "x")])
+    assert result.exit_code != 0 and "--out names the quantized run" in str(result.exception or result.output)
