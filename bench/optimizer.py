@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import markdown_table, write_results  # noqa: E402
 
 from seqlab.models import build_model  # noqa: E402
-from seqlab.training.fit import TrainConfig, adam  # noqa: E402
+from seqlab.training.fit import TrainConfig  # noqa: E402
+from seqlab.training.optimizers import adam  # noqa: E402
 
 # (label, registry name, model options): the lecture's three models and two from bench/zoo.py.
 MODELS = [

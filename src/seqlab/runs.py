@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import safetensors
 import safetensors.torch
 from safetensors import SafetensorError
 
@@ -31,6 +32,7 @@ from seqlab.files import atomic_directory, file_sha256, write_json
 from seqlab.hub import CARD_FILE, model_card, resolve_run
 from seqlab.jsonfile import check, label_list, read_json, read_text, string_map
 from seqlab.models import SequenceClassifier, build_model, model_config
+from seqlab.models.quantize import INT8, dequantize_state, quantize_state
 from seqlab.text.encoder import TextEncoder
 
 RUN_FORMAT = 1
@@ -64,11 +66,13 @@ def save_run(
     data: dict[str, Any] | None = None,
     extra_weights: dict[str, dict[str, Any]] | None = None,
     extra_files: dict[str, Path] | None = None,
+    weights: dict[str, Any] | None = None,
 ) -> Path:
     """Write a complete run directory; an existing one at `directory` is replaced whole.
 
     `extra_weights` maps file names (e.g. best.safetensors) to further state dicts to save;
-    `extra_files` maps file names (the training logs, steps.csv and epochs.csv) to files to copy in."""
+    `extra_files` maps file names (the training logs, steps.csv and epochs.csv) to files to copy in.
+    `weights` replaces the model's state dict in model.safetensors (models/quantize.py's int8 tables)."""
     directory = Path(directory)
     with atomic_directory(directory) as staging:
         config = {
@@ -82,7 +86,7 @@ def save_run(
             "data": data or {},
         }
         encoder.save(staging)
-        state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+        state = {name: tensor.detach().cpu().contiguous() for name, tensor in (weights or model.state_dict()).items()}
         safetensors.torch.save_file(state, staging / "model.safetensors", metadata={"seqlab_version": __version__})
         for file_name, weights in (extra_weights or {}).items():
             weights = {name: tensor.detach().cpu().contiguous() for name, tensor in weights.items()}
@@ -131,7 +135,7 @@ def load_run(directory: str | Path) -> Run:
             raise
         raise RunError(f"cannot rebuild the model or encoder of {directory}: {error}") from None
     try:
-        state = safetensors.torch.load_file(directory / "model.safetensors")
+        state = dequantize_state(safetensors.torch.load_file(directory / "model.safetensors"))
         model.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError, OSError) as error:
         raise RunError(f"{directory / 'model.safetensors'} is damaged or does not fit the model: {error}") from None
@@ -149,6 +153,20 @@ def load_run(directory: str | Path) -> Run:
         history=_optional_json(directory / "history.json"),
         metrics=_optional_json(directory / "metrics.json"),
     )
+
+
+def quantize_run(run_directory: str | Path, out: str | Path | None = None) -> Path:
+    """Write a copy of the run at `run_directory` with int8 tables (models/quantize.py) to `out` (default RUN-int8)."""
+    run = load_run(run_directory)
+    with safetensors.safe_open(str(run.directory / "model.safetensors"), framework="pt") as handle:
+        if any(name.endswith(INT8) for name in handle.keys()):
+            raise RunError(f"{run.directory} is quantized already; quantize the run it came from")
+    out = Path(out) if out is not None else run.directory.with_name(run.directory.name + "-int8")
+    if out.resolve() == run.directory.resolve():
+        raise RunError(f"--out {out} is the run itself; give another directory for the quantized copy")
+    data = {**run.config.get("data", {}), "quantized_from": str(run.directory.resolve()), "quantized": "int8"}
+    return save_run(out, run.model, run.encoder, run.label_names, training=run.config.get("training", {}),
+                    history=run.history, metrics=run.metrics, data=data, weights=quantize_state(run.model.state_dict()))
 
 
 def refuse_non_finite(state: dict[str, Any], path: Path) -> None:

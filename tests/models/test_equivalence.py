@@ -8,7 +8,8 @@ from torch import nn
 
 from seqlab.models import build_model, kernels
 from seqlab.training.batches import collate
-from seqlab.training.fit import TrainConfig, adam
+from seqlab.training.fit import TrainConfig
+from seqlab.training.optimizers import adam
 
 CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
 

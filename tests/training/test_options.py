@@ -61,7 +61,7 @@ def test_weight_decay_uses_decoupled_adamw(synthetic):
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 def test_fused_adam_updates_as_the_per_tensor_loop_does(weight_decay):
-    from seqlab.training.fit import adam
+    from seqlab.training.optimizers import adam
 
     torch.manual_seed(0)
     model = build_model("lstm", vocab_size=50, embedding_dim=8, hidden_size=4)
@@ -84,7 +84,7 @@ def test_fused_adam_updates_as_the_per_tensor_loop_does(weight_decay):
 
 
 def test_adam_falls_back_to_the_loop_without_a_fused_kernel(monkeypatch):
-    from seqlab.training import fit
+    from seqlab.training import optimizers
 
     class NoFusedKernel(torch.optim.Adam):
         def __init__(self, parameters, fused=None, **options):
@@ -92,8 +92,8 @@ def test_adam_falls_back_to_the_loop_without_a_fused_kernel(monkeypatch):
                 raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
             super().__init__(parameters, **options)
 
-    monkeypatch.setattr(fit.torch.optim, "Adam", NoFusedKernel)
-    optimizer = fit.adam([torch.nn.Parameter(torch.ones(3))], TrainConfig())
+    monkeypatch.setattr(optimizers.torch.optim, "Adam", NoFusedKernel)
+    optimizer = optimizers.adam([torch.nn.Parameter(torch.ones(3))], TrainConfig())
     assert type(optimizer) is NoFusedKernel and not optimizer.defaults["fused"]
 
 

@@ -31,7 +31,8 @@ def default(config_class, name: str):
 Archive = Annotated[Optional[Path], typer.Option(help="Local copy of aclImdb_v1.tar.gz (else $SEQLAB_IMDB_ARCHIVE, else download).")]
 Epochs = Annotated[int, typer.Option(help="Passes over the training reviews.")]
 BatchSize = Annotated[int, typer.Option(help="Reviews per gradient step.")]
-LearningRate = Annotated[float, typer.Option(help="Adam learning rate.")]
+LearningRate = Annotated[float, typer.Option(help="The optimizer's learning rate.")]
+Optimizer = Annotated[str, typer.Option(help="adam, or sgd (plain SGD; with fasttext's --sparse-gradients it updates only the rows a batch touched).")]
 ValidationSplit = Annotated[float, typer.Option(help="Share of training reviews held out (the last, after shuffling).")]
 Seed = Annotated[int, typer.Option(help="Seeds the split, weights, batch order: same seed, same numbers.")]
 MaxFeatures = Annotated[int, typer.Option(help="Vocabulary size, reserved ids included (Keras num_words).")]
@@ -49,10 +50,11 @@ WordDropout = Annotated[Optional[float], typer.Option(help="Share of words whose
 RecurrentDropout = Annotated[Optional[float], typer.Option(help="Dropout between stacked recurrent layers.")]
 OutputDropout = Annotated[Optional[float], typer.Option(help="Dropout before the output layer.")]
 Embeddings = Annotated[Optional[str], typer.Option(help="Pretrained vectors: 'word2vec' (trained on unlabelled + training reviews, cached), or a GloVe .txt / word2vec-fastText .vec / word2vec .bin file.")]
+SparseGradients = Annotated[bool, typer.Option(help="fasttext: sparse gradients for its tables (needs --optimizer sgd; no word/embedding dropout).")]
 FreezeEmbeddings = Annotated[bool, typer.Option(help="Keep pretrained vectors fixed (default: fine-tune them).")]
 WeightDecay = Annotated[float, typer.Option(help="Decoupled weight decay (AdamW); 0 keeps plain Adam.")]
 ClipNorm = Annotated[Optional[float], typer.Option(help="Clip the gradients' global norm to this value.")]
-Schedule = Annotated[str, typer.Option(help="Learning-rate schedule: none, plateau, cosine or slanted (slanted triangular: warm up, then fall).")]
+Schedule = Annotated[str, typer.Option(help="Learning-rate schedule: none, plateau, cosine, slanted (slanted triangular: warm up, then fall) or linear (to 0 over all batches, fastText's).")]
 Warmup = Annotated[float, typer.Option(help="Slanted schedule: share of all batches spent rising to the learning rate.")]
 Discriminative = Annotated[float, typer.Option(help="Each layer below the top learns this many times slower (fine-tuning; ULMFiT 2.6); 1: one rate.")]
 GradualUnfreezing = Annotated[bool, typer.Option(help="Epoch 1 trains the top layer only, each further epoch one layer more (fine-tuning).")]
@@ -181,6 +183,7 @@ def _run_options(
     epochs: Epochs = default(TrainConfig, "epochs"),
     batch_size: BatchSize = default(TrainConfig, "batch_size"),
     learning_rate: LearningRate = default(TrainConfig, "learning_rate"),
+    optimizer: Optimizer = default(TrainConfig, "optimizer"),
     validation_split: ValidationSplit = default(TrainConfig, "validation_split"),
     seed: Seed = default(TrainConfig, "seed"),
     max_features: MaxFeatures = default(EncoderConfig, "max_features"),
@@ -194,6 +197,7 @@ def _run_options(
     output_dropout: OutputDropout = None,
     embeddings: Embeddings = None,
     freeze_embeddings: FreezeEmbeddings = False,
+    sparse_gradients: SparseGradients = False,
     weight_decay: WeightDecay = default(TrainConfig, "weight_decay"),
     clip_norm: ClipNorm = None,
     schedule: Schedule = default(TrainConfig, "schedule"),
@@ -218,8 +222,8 @@ def _run_options(
     return RunOptions(
         model_options={**architecture, "embedding_dropout": embedding_dropout, "word_dropout": word_dropout,
                        "recurrent_dropout": recurrent_dropout, "output_dropout": output_dropout,
-                       "freeze_embeddings": freeze_embeddings or None},
-        training=TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                       "freeze_embeddings": freeze_embeddings or None, "sparse_gradients": sparse_gradients or None},
+        training=TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer,
                              validation_split=validation_split, seed=seed, weight_decay=weight_decay,
                              clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,
                              monitor=monitor, precision=precision, tensorboard=tensorboard, warmup=warmup,

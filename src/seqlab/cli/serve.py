@@ -9,6 +9,7 @@ import typer
 
 from seqlab.cli.options import Onnx, config_options, takes_options
 from seqlab.cli.output import console
+from seqlab.errors import ConfigError
 from seqlab.extras import require
 from seqlab.serve.config import ServeConfig
 
@@ -40,8 +41,20 @@ def serve(
 def export(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
     format: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
+    quantize: Annotated[bool, typer.Option("--quantize", help="Instead: write a copy of the run with int8 tables (models/quantize.py).")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="With --quantize: the quantized run directory (default RUN-int8).")] = None,
 ) -> None:
-    """Write RUN/model.onnx (dynamic batch and length), checked against PyTorch, for ONNX Runtime with or without seqlab."""
+    """Write RUN/model.onnx (dynamic batch and length), checked against PyTorch, for ONNX Runtime; or, with --quantize, an int8 run."""
+    if quantize:
+        from seqlab.runs import quantize_run
+
+        written = quantize_run(run, out)
+        size = (written / "model.safetensors").stat().st_size / 1e6
+        console.print(f"wrote {written}/ (model.safetensors {size:.1f} MB, int8 tables); "
+                      f"use it as any run: `seqlab evaluate {written}`, `seqlab serve {written}`")
+        return
+    if out is not None:
+        raise ConfigError("--out names the quantized run; it goes with --quantize (ONNX is written into RUN)")
     require("export")
     from seqlab.export import TOLERANCE, export_onnx
 

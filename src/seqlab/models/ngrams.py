@@ -6,6 +6,11 @@ apart from "not" and "good". N-grams are not in the vocabulary; each is hashed f
 ids into one of ``buckets`` rows of a second table (fastText's hashing trick), so the table's
 size is fixed whatever the corpus. Padding never reaches a prediction: the mean covers only the
 text's own words and the n-grams that lie wholly inside it.
+
+Two routes give the same mean (an oracle test holds them within 1e-5): bags (EmbeddingBag sums
+over the flat ids of each text, no (batch, time, embedding) tensor; optionally sparse gradients,
+which plain SGD applies to the touched rows only) whenever no dropout is active, and the padded,
+masked route that the word and vector dropouts need.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from seqlab.errors import ConfigError
@@ -37,6 +43,7 @@ class NgramBagConfig:
     word_dropout: float = 0.0  # share of words (and n-grams) whose whole vector is dropped
     output_dropout: float = 0.0  # dropout on the mean vector, before the output layer
     freeze_embeddings: bool = False  # keep the word vectors fixed (e.g. pretrained ones); n-grams still learn
+    sparse_gradients: bool = False  # gradients of the two tables hold only the rows a batch touched (needs optimizer "sgd")
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -47,6 +54,9 @@ class NgramBagConfig:
             raise ConfigError(f"buckets (rows for the n-gram vectors) must be at least 1; got {self.buckets}")
         if self.ngram_init < 0:
             raise ConfigError(f"ngram_init (the range the n-gram vectors start in) must be 0 or more; got {self.ngram_init}")
+        if self.sparse_gradients and (self.embedding_dropout or self.word_dropout):
+            raise ConfigError("sparse_gradients takes the bag route, which has no word or embedding dropout; "
+                              "set embedding_dropout and word_dropout to 0, or sparse_gradients to false")
 
 
 def ngram_rows(ids: torch.Tensor, n: int, buckets: int) -> torch.Tensor:
@@ -78,14 +88,33 @@ class NgramBagClassifier(SequenceClassifier):
             nn.init.uniform_(self.ngram_embedding.weight, -config.ngram_init, config.ngram_init)
         self.embedding.weight.requires_grad_(not config.freeze_embeddings)
 
-    def _bag_sum(self, vectors: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    def _masked_sum(self, vectors: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
         """(batch, places, embedding) vectors, (batch, places) 1 inside the text -> (batch, embedding) sum."""
         vectors = self.embedding_dropout(self.word_dropout(vectors))
         return (vectors * inside.unsqueeze(-1)).sum(1)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> Output:
+        dropping = self.training and (self.config.embedding_dropout > 0 or self.config.word_dropout > 0)
+        mean = self._padded_mean(ids, lengths) if dropping else self._bag_mean(ids, lengths)  # (batch, embedding)
+        return Output(self.head(self.output_dropout(mean)))  # (batch, outputs)
+
+    def _bag_mean(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(batch, time) ids, (batch,) lengths -> (batch, embedding) mean, from EmbeddingBag sums of flat ids."""
+        time, sparse = ids.shape[1], self.config.sparse_gradients
+        total = _bag_sum(ids, lengths, self.embedding.weight, sparse)  # (batch, embedding)
+        count = lengths.to(total.dtype)  # (batch,)
+        for n in range(2, self.config.ngrams + 1):
+            if time < n or self.ngram_embedding is None:
+                break
+            within = (lengths - n + 1).clamp(min=0)  # (batch,)
+            total = total + _bag_sum(ngram_rows(ids, n, self.config.buckets), within, self.ngram_embedding.weight, sparse)
+            count = count + within.to(total.dtype)
+        return total / count.clamp(min=1).unsqueeze(1)  # (batch, embedding)
+
+    def _padded_mean(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(batch, time) ids, (batch,) lengths -> (batch, embedding) mean over masked (batch, places, embedding) vectors."""
         time, dtype = ids.shape[1], self.embedding.weight.dtype
-        total = self._bag_sum(self.embedding(ids), length_mask(lengths, time).to(dtype))  # (batch, embedding)
+        total = self._masked_sum(self.embedding(ids), length_mask(lengths, time).to(dtype))  # (batch, embedding)
         count = lengths.to(dtype)  # (batch,): words, then n-grams, in the mean
         for n in range(2, self.config.ngrams + 1):
             if time < n:
@@ -93,10 +122,9 @@ class NgramBagClassifier(SequenceClassifier):
             assert self.ngram_embedding is not None  # made when config.ngrams > 1
             rows = ngram_rows(ids, n, self.config.buckets)  # (batch, time - n + 1)
             within = (lengths - n + 1).clamp(min=0)  # (batch,): the n-grams lying wholly inside each text
-            total = total + self._bag_sum(self.ngram_embedding(rows), length_mask(within, rows.shape[1]).to(dtype))
+            total = total + self._masked_sum(self.ngram_embedding(rows), length_mask(within, rows.shape[1]).to(dtype))
             count = count + within.to(dtype)
-        mean = total / count.clamp(min=1).unsqueeze(1)  # (batch, embedding)
-        return Output(self.head(self.output_dropout(mean)))  # (batch, outputs)
+        return total / count.clamp(min=1).unsqueeze(1)  # (batch, embedding)
 
     def summary_rows(self, maxlen: int) -> list[LayerRow]:
         c = self.config
@@ -110,3 +138,10 @@ class NgramBagClassifier(SequenceClassifier):
         rows.append(LayerRow("pooling", "GlobalAveragePooling1D", (None, c.embedding_dim), 0))
         rows.append(LayerRow("dense", "Dense", (None, self.head.out_features), count_parameters(self.head)))
         return rows
+
+
+def _bag_sum(rows: torch.Tensor, counts: torch.Tensor, table: torch.Tensor, sparse: bool) -> torch.Tensor:
+    """(batch, places) rows of `table`, the first counts[i] of row i inside -> (batch, embedding) sums."""
+    inside = length_mask(counts, rows.shape[1])  # (batch, places)
+    offsets = torch.cumsum(counts, 0) - counts  # (batch,): where each text's bag starts in the flat rows
+    return F.embedding_bag(rows[inside], table, offsets, mode="sum", sparse=sparse)  # (batch, embedding)

@@ -54,7 +54,8 @@ class EarlyStopping(Callback):
 
 class LearningRateSchedule(Callback):
     """`plateau`: halve the learning rate when validation loss stops falling (checked each epoch).
-    `cosine`: anneal from the initial rate to 0 over all batches of all epochs."""
+    `cosine`: anneal from the initial rate to 0 over all batches of all epochs. `linear`: fall in a
+    straight line to 0 over all batches (fastText's)."""
 
     def __init__(self, kind: str, trainer: Trainer):
         self.kind = kind
@@ -62,15 +63,17 @@ class LearningRateSchedule(Callback):
         if kind == "plateau":
             if trainer.validation is None:
                 raise ConfigError("the plateau schedule watches val_loss, which needs a validation split > 0")
-            self.scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | torch.optim.lr_scheduler.CosineAnnealingLR = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=0)
-        elif kind == "cosine":
-            steps = trainer.config.epochs * len(epoch_batches(trainer.train.lengths, trainer.config, 1))
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
+            self.scheduler: torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau = \
+                torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=0)
+        elif kind in ("cosine", "linear"):
+            steps = max(trainer.config.epochs * len(epoch_batches(trainer.train.lengths, trainer.config, 1)), 1)
+            self.scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps) if kind == "cosine" else
+                              torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(1 - step / steps, 0.0)))
         else:
-            raise ConfigError(f"unknown schedule {kind!r}; choose plateau, cosine or slanted")
+            raise ConfigError(f"unknown schedule {kind!r}; choose plateau, cosine or linear (slanted: training/finetune.py)")
 
     def on_batch_end(self, trainer: Trainer) -> None:
-        if isinstance(self.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+        if self.kind != "plateau":
             self.scheduler.step()
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:

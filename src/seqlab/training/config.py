@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from seqlab.errors import ConfigError
 
-SCHEDULES = ("none", "plateau", "cosine", "slanted")
+SCHEDULES = ("none", "plateau", "cosine", "slanted", "linear")
+OPTIMIZERS = ("adam", "sgd")
 PRECISIONS = ("float32", "bfloat16")
 
 
@@ -17,7 +18,8 @@ PRECISIONS = ("float32", "bfloat16")
 class TrainConfig:
     epochs: int = 5  # passes over the training texts
     batch_size: int = 128  # texts per gradient step
-    learning_rate: float = 1e-3  # Adam's step size (Keras default)
+    learning_rate: float = 1e-3  # the optimizer's step size (Keras's Adam default)
+    optimizer: str = "adam"  # adam (Keras's) or sgd (plain SGD: sparse gradients touch only their rows, as fastText's)
     adam_epsilon: float = 1e-7  # Adam's epsilon (Keras default; PyTorch's is 1e-8)
     validation_split: float = 0.2  # share of the shuffled training texts held out, taken from the end as Keras does
     seed: int = 42  # seeds the split, initial weights, batch order and dropout
@@ -25,7 +27,7 @@ class TrainConfig:
     eval_batch_size: int = 512  # texts per batch when only predicting
     weight_decay: float = 0.0  # decoupled weight decay (AdamW); 0 keeps the lecture's plain Adam
     clip_norm: float | None = None  # clip the gradients' global norm to this; None never clips
-    schedule: str = "none"  # learning-rate schedule: none, plateau (halve when val_loss stalls), cosine or slanted (per batch)
+    schedule: str = "none"  # learning-rate schedule: none, plateau (halve when val_loss stalls), cosine, slanted or linear (to 0; fastText's) (per batch)
     warmup: float = 0.1  # slanted schedule: share of all batches spent rising to the learning rate (ULMFiT's cut_frac)
     discriminative: float = 1.0  # each layer below the top learns this many times slower (ULMFiT: 2.6); 1: one rate
     gradual_unfreezing: bool = False  # epoch 1 trains the top layer only, each further epoch one layer more
@@ -39,6 +41,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose {' or '.join(OPTIMIZERS)}")
+        if self.learning_rate < 0:
+            raise ConfigError(f"learning_rate must be 0 or more; got {self.learning_rate}")
         if self.clip_norm is not None and self.clip_norm <= 0:
             raise ConfigError(f"clip_norm must be positive; got {self.clip_norm}")
         if self.weight_decay < 0:

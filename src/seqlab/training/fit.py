@@ -21,6 +21,7 @@ from seqlab.text.cache import EncodedSplit
 from seqlab.training.batches import Batch, batch_indices, collate
 from seqlab.training.config import TrainConfig
 from seqlab.training.cpu import default_shards, denormals_flushed, has_shared_dropout, prepare_process, worker_threads
+from seqlab.training.optimizers import build_optimizer
 
 
 @dataclass
@@ -168,23 +169,8 @@ class Classification:
         return epoch_metrics(logits, torch.from_numpy(split.labels))
 
 
-def adam(parameters: list[torch.nn.Parameter] | list[dict], config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam, or AdamW with weight decay, as one fused kernel over all parameters where PyTorch has
-    one (CPU since PyTorch 2.4, CUDA), else its per-tensor loop. The update is the same; the loop
-    reads and writes each parameter and its two moments several times per step, the kernel once
-    (bench/optimizer.py measures both)."""
-    kind = torch.optim.AdamW if config.weight_decay else torch.optim.Adam
-    options: dict[str, Any] = {"lr": config.learning_rate, "eps": config.adam_epsilon}
-    if config.weight_decay:
-        options["weight_decay"] = config.weight_decay
-    try:
-        return kind(parameters, fused=True, **options)
-    except RuntimeError:  # no fused kernel for these parameters' device or dtype (or an older PyTorch)
-        return kind(parameters, **options)
-
-
 class Trainer:
-    """One loop for every model: Adam + cross-entropy, Keras's fit semantics."""
+    """One loop for every model: the configured optimizer + cross-entropy, Keras's fit semantics."""
 
     def __init__(
         self,
@@ -208,7 +194,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.device = next(model.parameters()).device
         self.trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-        self.optimizer = adam(parameter_groups(model, self.trainable, config), config)
+        self.optimizer = build_optimizer(model, parameter_groups(model, self.trainable, config), config)
         self.shards = config.shards or default_shards(model, self.device)
         if self.shards > 1 and self.device.type != "cpu":
             raise ConfigError("shards split batches over CPU threads; on a GPU leave shards unset")

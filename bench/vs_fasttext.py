@@ -1,0 +1,162 @@
+"""seqlab's fasttext model against fastText (C++) on the same encoded IMDb reviews, alternating.
+
+    python bench/vs_fasttext.py             # full IMDb, both sides, bench/results/vs_fasttext.json
+    python bench/vs_fasttext.py --quick     # 2,000/1,000 reviews, a few epochs: a check that it runs
+
+Both sides read the same ids (seqlab's encoder, FAST_ENCODER): fastText gets each text as its ids
+written as words ("w17 w4 ..."), so neither tokenizes. Per round, fastText trains and predicts,
+then seqlab does (the order alternates between rounds); the figures are medians over rounds.
+Prediction runs on 1 thread for both. fastText comes from the optional `bench` extra
+(pip install 'seqlab[bench]'); without it only seqlab's side runs, and the output says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import archive_path, markdown_table, write_results  # noqa: E402
+
+FAST_ENCODER = {"max_features": 30_000, "maxlen": 2_500}  # docs/models.md's "fast fastText" recipe
+FAST_MODEL = {"embedding_dim": 32, "ngrams": 2, "sparse_gradients": True}
+FAST_TRAINING = {"epochs": 5, "batch_size": 8, "learning_rate": 16.0, "optimizer": "sgd", "schedule": "linear",
+                 "validation_split": 0.0}
+QUICK_TRAINING = {"epochs": 3, "batch_size": 8, "learning_rate": 4.0}  # 2,000 reviews: a gentler rate
+FASTTEXT = {"wordNgrams": 2, "epoch": 10, "thread": 2, "verbose": 0}  # the issue's fastText: bigrams, 10 epochs
+
+
+def fasttext_lines(split, path: Path) -> Path:
+    encoded = split.encoded
+    with open(path, "w") as handle:
+        for row in range(len(split)):
+            words = " ".join(f"w{token}" for token in encoded.sequence(row))
+            handle.write(f"__label__{int(split.labels[row])} {words}\n")
+    return path
+
+
+def run_fasttext(fasttext, train: Path, test: Path, epochs: int, folder: Path, quantize: bool) -> dict:
+    started = time.perf_counter()
+    model = fasttext.train_supervised(input=str(train), **{**FASTTEXT, "epoch": epochs})
+    seconds = time.perf_counter() - started
+    lines = test.read_text().splitlines()
+    labels = [line.split(" ", 1)[0] for line in lines]
+    texts = [line.split(" ", 1)[1] if " " in line else "" for line in lines]
+    started = time.perf_counter()
+    predicted, _ = model.predict(texts)  # one thread
+    per_second = len(texts) / (time.perf_counter() - started)
+    model.save_model(str(folder / "fasttext.bin"))
+    result = {"train_seconds": seconds, "test_accuracy": _share(predicted, labels), "reviews_per_second": per_second,
+              "model_bytes": (folder / "fasttext.bin").stat().st_size}
+    if quantize:
+        model.quantize(input=str(train), retrain=False, cutoff=100_000)
+        model.save_model(str(folder / "fasttext.ftz"))
+        result |= {"quantized_bytes": (folder / "fasttext.ftz").stat().st_size,
+                   "quantized_accuracy": _share(model.predict(texts)[0], labels)}
+    return result
+
+
+def _share(predicted, labels) -> float:
+    return sum(p[0] == label for p, label in zip(predicted, labels)) / max(len(labels), 1)
+
+
+def run_seqlab(corpus, quick: bool, folder: Path) -> dict:
+    import torch
+
+    from seqlab.evaluation.predicting import evaluate
+    from seqlab.runs import quantize_run
+    from seqlab.pipeline import train_model
+    from seqlab.runs import load_run
+    from seqlab.training.config import TrainConfig
+
+    torch.set_num_threads(2)
+    config = TrainConfig(**{**FAST_TRAINING, **(QUICK_TRAINING if quick else {})})
+    _, result = train_model("fasttext", corpus, config, out=folder / "seqlab", **FAST_MODEL)
+    torch.set_num_threads(1)
+    run = load_run(folder / "seqlab")
+    started = time.perf_counter()
+    evaluate(run.model, corpus.test, threads=1)
+    per_second = len(corpus.test) / (time.perf_counter() - started)
+    quantized = quantize_run(folder / "seqlab", folder / "seqlab-int8")
+    scores = evaluate(load_run(quantized).model, corpus.test, threads=1)
+    torch.set_num_threads(2)
+    return {"train_seconds": result.train_seconds, "test_accuracy": result.test["accuracy"],
+            "reviews_per_second": per_second, "model_bytes": (folder / "seqlab" / "model.safetensors").stat().st_size,
+            "quantized_bytes": (quantized / "model.safetensors").stat().st_size,
+            "quantized_accuracy": scores["accuracy"]}
+
+
+def medians(rounds: list[dict]) -> dict:
+    return {key: statistics.median(r[key] for r in rounds) for key in rounds[0]} if rounds else {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="2,000/1,000 reviews, fastText 2 epochs, seqlab QUICK_TRAINING, no fastText .ftz")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of (fastText, seqlab), order alternating")
+    parser.add_argument("--no-fasttext", action="store_true", help="seqlab's side only")
+    options = parser.parse_args()
+
+    from seqlab.data.sources import DataSource
+    from seqlab.pipeline import prepare
+    from seqlab.text.encoder import EncoderConfig
+
+    try:
+        import fasttext
+    except ImportError:
+        fasttext = None
+    if options.no_fasttext:
+        fasttext = None
+    if fasttext is None:
+        print("fastText is not installed (pip install 'seqlab[bench]'): running seqlab's side only")
+    archive = archive_path()
+    sizes = (2_000, 1_000) if options.quick else (None, None)
+    data = DataSource(data="imdb", archive=str(archive) if archive else None)
+    corpus = prepare(data, EncoderConfig(**FAST_ENCODER), *sizes).corpus
+    fasttext_epochs = 2 if options.quick else FASTTEXT["epoch"]
+    sides: dict[str, list[dict]] = {"fasttext": [], "seqlab": []}
+    with tempfile.TemporaryDirectory(prefix="vs-fasttext-") as scratch:
+        folder = Path(scratch)
+        train_file = fasttext_lines(corpus.train, folder / "train.txt")
+        test_file = fasttext_lines(corpus.test, folder / "test.txt")
+        for round_ in range(options.rounds):
+            order = ["fasttext", "seqlab"] if round_ % 2 == 0 else ["seqlab", "fasttext"]
+            for side in order:
+                if side == "fasttext" and fasttext is not None:
+                    sides[side].append(run_fasttext(fasttext, train_file, test_file, fasttext_epochs, folder,
+                                                    quantize=not options.quick))
+                elif side == "seqlab":
+                    sides[side].append(run_seqlab(corpus, options.quick, folder))
+    figures = {side: medians(rounds) for side, rounds in sides.items() if rounds}
+    ratios = {}
+    if "fasttext" in figures:
+        ft, sl = figures["fasttext"], figures["seqlab"]
+        ratios = {"train_seconds seqlab/fasttext": sl["train_seconds"] / ft["train_seconds"],
+                  "reviews_per_second seqlab/fasttext": sl["reviews_per_second"] / ft["reviews_per_second"],
+                  "model_bytes seqlab/fasttext": sl["model_bytes"] / ft["model_bytes"],
+                  "test_accuracy seqlab-fasttext": sl["test_accuracy"] - ft["test_accuracy"]}
+    keys = ["train_seconds", "test_accuracy", "reviews_per_second", "model_bytes", "quantized_bytes", "quantized_accuracy"]
+    rows = [[side] + [_cell(figures[side].get(key)) for key in keys] for side in figures]
+    print(markdown_table(["side"] + keys, rows))
+    for name, value in ratios.items():
+        print(f"{name}: {value:.3f}")
+    path = write_results("vs_fasttext-quick" if options.quick else "vs_fasttext", {
+        "quick": options.quick, "fasttext_installed": fasttext is not None, "rounds": sides, "medians": figures,
+        "ratios": ratios, "train": len(corpus.train), "test": len(corpus.test),
+        "settings": {"encoder": FAST_ENCODER, "model": FAST_MODEL, "training": {**FAST_TRAINING, **(QUICK_TRAINING if options.quick else {})},
+                     "fasttext": {**FASTTEXT, "epoch": fasttext_epochs}}})
+    print(f"wrote {path}")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.4f}" if isinstance(value, float) and value < 10 else f"{value:,.0f}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""bench/vs_fasttext.py --quick runs and writes seqlab's figures (and fastText's, where the bench extra is installed)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_vs_fasttext_quick_mode_writes_both_sides_or_says_why_not(archive):
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "vs_fasttext.py"), "--quick"], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    results = json.loads((ROOT / "bench" / "results" / "vs_fasttext-quick.json").read_text())
+    seqlab = results["medians"]["seqlab"]
+    assert results["quick"] and results["train"] == 2_000 and results["test"] == 1_000
+    assert seqlab["train_seconds"] > 0 and seqlab["reviews_per_second"] > 0
+    assert 0.5 < seqlab["test_accuracy"] <= 1
+    assert seqlab["quantized_bytes"] < 0.3 * seqlab["model_bytes"]
+    assert abs(seqlab["quantized_accuracy"] - seqlab["test_accuracy"]) <= 0.01
+    if results["fasttext_installed"]:
+        assert results["medians"]["fasttext"]["train_seconds"] > 0 and "train_seconds seqlab/fasttext" in results["ratios"]
+    else:
+        assert "running seqlab's side only" in result.stdout and results["ratios"] == {}
