@@ -73,7 +73,7 @@ class LearningRateSchedule(Callback):
             raise ConfigError(f"unknown schedule {kind!r}; choose plateau, cosine or linear (slanted: training/finetune.py)")
 
     def on_batch_end(self, trainer: Trainer) -> None:
-        if self.kind != "plateau":
+        if not isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step()
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
