@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from click.core import ParameterSource
 
 from seqlab.cli.exit_codes import ExitCode
 from seqlab.cli.options import CheckpointEvery, Resume, ResumeComparison, RunOptions, takes_run_options
@@ -113,7 +112,7 @@ def train(
 
     if resume is not None:
         given = [f"--{name.replace('_', '-')}" if name != "model" else "MODEL" for name in ctx.params
-                 if name not in ("resume", "nproc") and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
+                 if name not in ("resume", "nproc") and getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]  # typer's own click: compare by name
         if given:
             raise ConfigError(f"--resume continues with the settings the run started with; drop {', '.join(given)}")
         _, result = resume_run(resume, ConsoleReporter(console, "resumed"), on_prepared, log=console.print)
