@@ -6,10 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from seqlab.models import build_model, kernels
+from seqlab.models import build_model, kernels, native
 from seqlab.training.batches import collate
 from seqlab.training.fit import TrainConfig
 from seqlab.training.optimizers import adam
+
+# Folded tables for the LSTM and GRU feed the compiled loops: SEQLAB_NATIVE=0 has none to check.
+needs_native = pytest.mark.skipif(native.switched_off(), reason="SEQLAB_NATIVE=0 switches the compiled loops off")
 
 CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
 
@@ -51,6 +54,7 @@ def test_bucketed_fused_outputs_and_gradients_equal_the_step_by_step_reference(n
 @pytest.mark.parametrize("name,options", [("rnn", {}), ("lstm", {}), ("gru", {}), ("bilstm", {}),
                                           ("bigru-attention", {}), ("bigru", {"layers": 2, "pooling": "max"}),
                                           ("lstm", {"layers": 2}), ("rnn", {"pooling": "mean"})])
+@needs_native
 def test_predicting_from_folded_tables_equals_the_reference(name, options, synthetic):
     torch.manual_seed(0)
     model = build_model(name, vocab_size=synthetic.encoder.vocab_size, **options).eval()
@@ -87,6 +91,7 @@ def _same_as_the_modules_own(model, batch) -> None:
 
 
 @pytest.mark.parametrize("name", ["rnn", "lstm", "bigru"])
+@needs_native
 def test_predictions_after_training_steps_use_the_new_weights(name, synthetic):
     """Tables made while predicting (validation) must not outlive the optimizer's steps that follow
     (the fused Adam kernel bumps no version counter)."""
@@ -112,6 +117,7 @@ def test_predictions_after_training_steps_use_the_new_weights(name, synthetic):
     assert not model.training
 
 
+@needs_native
 def test_a_folded_model_keeps_its_tables_through_a_predicting_block(synthetic):
     model = kernels.fold(build_model("gru", vocab_size=synthetic.encoder.vocab_size).eval())
     batch = collate(synthetic.test, np.arange(4))
