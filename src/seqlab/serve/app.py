@@ -32,14 +32,16 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from seqlab import __version__
 from seqlab.errors import ConfigError
 from seqlab.explain import METHODS
 from seqlab.predict import Predictor, load
 from seqlab.serve.config import ServeConfig
-from seqlab.serve.limits import ApiKey, BodyLimit, connection_protocol, install_error_handlers
-from seqlab.serve.metrics import Metrics
+from seqlab.serve.fastlane import FastLane, Route, prediction_route
+from seqlab.serve.limits import ApiKey, BodyLimit, answer_for, connection_protocol, install_error_handlers
+from seqlab.serve.metrics import HttpMetrics, Metrics
 from seqlab.serve.schemas import (ERROR_CODES, ErrorResponse, ExplainRequest, ExplainResponse, ModelInfo,
                                   PredictRequest, PredictResponse)
 from seqlab.serve.served import ServedModel
@@ -64,9 +66,11 @@ def load_predictors(runs: list[str], backend: str = "pytorch", threads: int | No
     return predictors
 
 
-def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = None) -> FastAPI:
-    """The FastAPI app serving `predictors` (name -> Predictor); the first is the default model."""
-    from seqlab.serve.v2 import v2_router
+def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = None, *,
+               fast_lane: bool = True) -> FastAPI:
+    """The FastAPI app serving `predictors` (name -> Predictor); the first is the default model. `fast_lane=False`
+    answers every request through FastAPI's routes, as the lane's oracle (fastlane.py)."""
+    from seqlab.serve.v2 import LIVE, infer_response, ready_response, v2_router, versioned
 
     config = config or ServeConfig()
     if not predictors:
@@ -81,8 +85,7 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         for model in models.values():
-            if model.batcher is not None:
-                model.batcher.start()
+            model.batcher.start()
         grpc_server = None
         if config.grpc_port is not None:
             from seqlab.serve.grpc_server import start_grpc_server
@@ -92,8 +95,7 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
         if grpc_server is not None:
             await grpc_server.stop(grace=1)
         for model in models.values():
-            if model.batcher is not None:
-                await model.batcher.stop()
+            await model.batcher.stop()
         executor.shutdown(wait=False, cancel_futures=True)
         explain_executor.shutdown(wait=False, cancel_futures=True)
 
@@ -101,6 +103,12 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
                   description="Text classifiers trained with seqlab: predictions, explanations, and the Open Inference "
                               "Protocol (KServe v2). Errors are JSON objects {\"error\": message}.")
     app.state.models = models
+    if fast_lane:
+        app.add_middleware(FastLane, predict=lambda request: predict_response(request),  # innermost: after the limits
+                           infer=lambda name, version, request: infer_response(versioned(model_named, name, version),
+                                                                               request),
+                           health={"/v2/health/live": lambda: JSONResponse(LIVE),
+                                   "/v2/health/ready": lambda: ready_response(models)})
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes, timeout=config.body_timeout_s)
     metrics.install(app)  # after BodyLimit, so its 413s and 408s are counted
     key = config.api_key()
@@ -114,13 +122,16 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
             raise HTTPException(404, f"unknown model {name!r}; served models: {', '.join(models)}")
         return models[name]
 
-    @app.post("/v1/predict", response_model=PredictResponse, responses=ERRORS, tags=["seqlab"])
-    async def predict(request: PredictRequest):
-        """Classify 1 to 256 texts; texts longer than the model's maxlen are cut as in training."""
+    async def predict_response(request: PredictRequest) -> JSONResponse:
         model = model_named(request.model)
         predictions = await model.predict(request.texts)
         return JSONResponse({"model": model.name, "backend": model.predictor.backend.name,
                              "predictions": [p.to_dict() for p in predictions]})
+
+    @app.post("/v1/predict", response_model=PredictResponse, responses=ERRORS, tags=["seqlab"])
+    async def predict(request: PredictRequest):
+        """Classify 1 to 256 texts; texts longer than the model's maxlen are cut as in training."""
+        return await predict_response(request)
 
     @app.post("/v1/explain", response_model=ExplainResponse, responses=ERRORS, tags=["seqlab"])
     async def explain(request: ExplainRequest):
@@ -136,6 +147,28 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
         return JSONResponse([model.info() for model in models.values()])
 
     app.include_router(v2_router(models, model_named))
+
+    def shed(path: str) -> ASGIApp | None:
+        """For the connection layer: the 503 that a prediction request for an overloaded model gets before
+        it is read (a /v1/predict names its model in its body: known here when only one is served)."""
+        route = prediction_route(path)
+        if route is None:
+            return None
+        template, name, _ = route
+        model = models.get(name if name is not None else default) if name is not None or len(models) == 1 else None
+        problem = None if model is None else model.overload(1)
+        refusal = None if problem is None else answer_for(problem)
+        if refusal is None:
+            return None
+        counted = HttpMetrics(refusal, metrics)
+
+        async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+            scope["route"] = Route(template)
+            await counted(scope, receive, send)
+
+        return answer
+
+    app.state.shed = shed
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -221,7 +254,7 @@ def run_server(predictors: dict[str, Predictor], config: ServeConfig, log_level:
         check_port_free(config.host, config.grpc_port)
     app = create_app(predictors, config)
     uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, access_log=False,
-                http=connection_protocol(config), timeout_keep_alive=config.keep_alive_timeout_s,  # type: ignore[arg-type]
+                http=connection_protocol(config, app.state.shed), timeout_keep_alive=config.keep_alive_timeout_s,  # type: ignore[arg-type]
                 backlog=config.backlog, timeout_graceful_shutdown=config.shutdown_timeout_s)  # type: ignore[arg-type]
     # (uvicorn annotates both timeouts int; it waits any number of seconds, through asyncio)
 

@@ -24,6 +24,7 @@ class ServeConfig:
     threads: int = 1  # PyTorch / ONNX Runtime threads; small batches run faster on 1 (see docs/serving.md)
     max_body_bytes: int = MAX_BODY_BYTES  # larger request bodies get 413
     # Load shedding: beyond these, a request gets 503 with Retry-After at once instead of queueing.
+    max_queue_wait_s: float = 0.5  # longest expected wait (texts waiting / the rate they drain at under load) a request is queued for
     max_queued_texts: int = 1024  # texts waiting for or in a model beyond which requests get 503; at least the 256 of one request
     max_queued_explanations: int = 4  # explanations waiting or running (on their own thread) beyond which requests get 503
     retry_after_s: int = 1  # the Retry-After a shed request is given
@@ -46,7 +47,7 @@ class ServeConfig:
         if self.max_queued_texts < MAX_TEXTS:
             raise ConfigError(f"max_queued_texts must be at least {MAX_TEXTS} (the texts one request may send), "
                               f"not {self.max_queued_texts}")
-        positive = ("max_body_bytes", "max_queued_explanations", "retry_after_s", "max_connections", "max_header_bytes",
+        positive = ("max_queue_wait_s", "max_body_bytes", "max_queued_explanations", "retry_after_s", "max_connections", "max_header_bytes",
                     "keep_alive_timeout_s", "header_timeout_s", "body_timeout_s", "backlog", "shutdown_timeout_s")
         for name in positive:
             if not getattr(self, name) > 0:

@@ -16,7 +16,7 @@ import asyncio
 import hmac
 import json
 import logging
-from typing import Mapping
+from typing import Callable, Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -57,15 +57,14 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        too_large = error(413, f"the request body is over the {self.max_bytes:,}-byte limit "
-                               f"({self.max_bytes // 1024} KiB); send fewer or shorter texts per request")
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
                 await error(400, "the Content-Length header is not a number")(scope, receive, send)
                 return
             if int(declared) > self.max_bytes:
-                await too_large(scope, receive, send)
+                await self._too_large(scope, receive, send)
                 return
         chunks, size = [], 0
         try:
@@ -86,10 +85,10 @@ class BodyLimit:
                         {"Connection": "close"})(scope, receive, send)
             return
         if size > self.max_bytes:
-            await too_large(scope, receive, send)
+            await self._too_large(scope, receive, send)
             return
         body = b"".join(chunks)
-        json_length = dict(scope["headers"]).get(b"inference-header-content-length", b"")  # binary tensors follow
+        json_length = headers.get(b"inference-header-content-length", b"")  # binary tensors follow
         try:
             body[:int(json_length) if json_length.isdigit() else len(body)].decode("utf-8")
         except UnicodeDecodeError as problem:
@@ -106,6 +105,10 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await error(413, f"the request body is over the {self.max_bytes:,}-byte limit ({self.max_bytes // 1024} KiB); "
+                         "send fewer or shorter texts per request")(scope, receive, send)
 
 
 def _location(parts) -> str:
@@ -134,34 +137,39 @@ def _validation_message(problems, content_type: str) -> tuple[int, str]:
     return 422, "; ".join(lines) + more
 
 
+def answer_for(problem: Exception) -> JSONResponse | None:
+    """The error response a request gets for `problem`; None for an exception that is a bug (a 500)."""
+    if isinstance(problem, HTTPException):
+        detail = problem.detail if isinstance(problem.detail, str) else json.dumps(problem.detail)
+        return error(problem.status_code, detail, problem.headers)  # e.g. a 405's Allow
+    if isinstance(problem, Unavailable):
+        retry = {"Retry-After": str(problem.retry_after)} if problem.retry_after is not None else None
+        return error(503, str(problem), retry)
+    if isinstance(problem, ConfigError):
+        return error(422, str(problem))
+    if isinstance(problem, SeqlabError):
+        return error(400, str(problem))
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, problem: RequestValidationError) -> JSONResponse:
         status, message = _validation_message(problem.errors(), request.headers.get("content-type", ""))
         return error(status, message)
 
-    @app.exception_handler(HTTPException)
-    async def http_problem(request: Request, problem: HTTPException) -> JSONResponse:
-        detail = problem.detail if isinstance(problem.detail, str) else json.dumps(problem.detail)
-        return error(problem.status_code, detail, problem.headers)  # e.g. a 405's Allow
+    async def known(request: Request, problem: Exception) -> JSONResponse:
+        answer = answer_for(problem)
+        assert answer is not None  # registered only for the exceptions answer_for knows
+        return answer
 
-    @app.exception_handler(Unavailable)
-    async def unavailable(request: Request, problem: Unavailable) -> JSONResponse:
-        retry = {"Retry-After": str(problem.retry_after)} if problem.retry_after is not None else None
-        return error(503, str(problem), retry)
+    for kind in (HTTPException, Unavailable, ConfigError, SeqlabError):
+        app.add_exception_handler(kind, known)
 
     @app.exception_handler(Exception)
     async def bug(request: Request, problem: Exception) -> JSONResponse:
         log.error("internal error on %s %s", request.method, request.url.path, exc_info=problem)
         return error(500, f"internal error ({type(problem).__name__}); this is a bug in seqlab, please report it")
-
-    @app.exception_handler(ConfigError)
-    async def bad_option(request: Request, problem: ConfigError) -> JSONResponse:
-        return error(422, str(problem))
-
-    @app.exception_handler(SeqlabError)
-    async def bad_input(request: Request, problem: SeqlabError) -> JSONResponse:
-        return error(400, str(problem))
 
 
 class ApiKey:
@@ -194,13 +202,18 @@ def _raw_response(status: str, message: str, extra_headers: str = "") -> bytes:
             f"{extra_headers}connection: close\r\n\r\n").encode() + body
 
 
-def connection_protocol(config: ServeConfig) -> type[asyncio.Protocol]:
+def connection_protocol(config: ServeConfig, shed: Callable[[str], ASGIApp | None] | None = None
+                        ) -> type[asyncio.Protocol]:
     """uvicorn's httptools protocol with connection limits that uvicorn lacks: at most `max_connections`
     open (more are answered 503 and closed at once, so idle clients cannot use up the file descriptors);
     a new connection that sends nothing is closed after `keep_alive_timeout_s`, as an idle one is between
     requests; a request line and headers still incomplete `header_timeout_s` after their first byte get
     408, and ones over `max_header_bytes` 431, and the connection is closed. (The body's limits are
-    BodyLimit's.)"""
+    BodyLimit's.) `shed(path)`, for a POST, gives the app that answers it instead of the server's (a 503 for
+    an overloaded model) or None: refusing there costs a fraction of a request that goes through the app."""
+    import urllib.parse
+
+    import httptools
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     busy = _raw_response("503 Service Unavailable", f"the server has {config.max_connections:,} connections open, "
@@ -259,10 +272,14 @@ def connection_protocol(config: ServeConfig) -> type[asyncio.Protocol]:
 
         def on_headers_complete(self) -> None:
             self._stop_head_timer()
-            if self.head_size <= config.max_header_bytes:
+            refusal: ASGIApp | None = too_large_app if self.head_size > config.max_header_bytes else None
+            if refusal is None and shed is not None and self.parser.get_method() == b"POST":
+                path = httptools.parse_url(self.url).path.decode("latin-1")
+                refusal = shed(urllib.parse.unquote(path) if "%" in path else path)
+            if refusal is None:
                 super().on_headers_complete()
                 return
-            app, self.app = self.app, too_large_app  # this one request is answered 431 instead of by the app
+            app, self.app = self.app, refusal  # this one request is answered by `refusal` instead of by the app
             try:
                 super().on_headers_complete()
             finally:

@@ -3,8 +3,9 @@
 Predictions run on the model thread (merged by a MicroBatcher when batching); explanations run on
 a thread of their own, on their own copy of a PyTorch model (integrated gradients hooks the embedding
 layer while it runs, which must not touch predictions running at the same time), so a long
-explanation never holds predictions up. Beyond `max_queued_texts` texts waiting for a model, or
-`max_queued_explanations` explanations, requests get 503 with Retry-After at once.
+explanation never holds predictions up. Requests get 503 with Retry-After at once, instead of queueing,
+when their texts would wait longer than `max_queue_wait_s` at the rate the model's queue drains under
+load, or would pass `max_queued_texts` texts waiting, or `max_queued_explanations` explanations.
 
 A model whose weights or outputs are not finite (NaN or infinity) cannot answer: it is reported
 not ready and its requests get 503 with the reason, never a NaN (which is not JSON).
@@ -57,7 +58,7 @@ def explain_bounded(predictor: Predictor, text: str, method: str, target: str | 
 
 
 class ServedModel:
-    """A Predictor with its name, its batcher (when batching) and the server's limits."""
+    """A Predictor with its name, its batcher and the server's limits."""
 
     def __init__(self, name: str, predictor: Predictor, executor: Executor, explain_executor: Executor,
                  config: ServeConfig, metrics: Metrics):
@@ -78,8 +79,9 @@ class ServedModel:
             self.explainer = copy.copy(predictor)
             self.explainer.model = kernels.fold(copy.deepcopy(predictor.model))  # the Predictor's tables, so the same arithmetic
             self.explainer.backend = TorchBackend(self.explainer.model, predictor.backend.precision)
-        self.batcher = (MicroBatcher(self.call_model, executor, config.batch_window_ms / 1000, config.max_batch_size)
-                        if config.batching else None)
+        # without batching, each request is a model call of its own: the same queue, never merged
+        window, size = (config.batch_window_ms / 1000, config.max_batch_size) if config.batching else (0.0, 1)
+        self.batcher = MicroBatcher(self.call_model, executor, window, size)
 
     def call_model(self, texts: list[str]) -> list[Prediction]:
         """One model call (a batch), on the model thread, counted in the metrics."""
@@ -103,16 +105,25 @@ class ServedModel:
                               f"server's limit of {limit:,}; retry after {self.config.retry_after_s} s",
                               retry_after=self.config.retry_after_s)
 
+    def overload(self, adding: int) -> Unavailable | None:
+        """Why `adding` more texts should be refused now: they would wait over `max_queue_wait_s`; None if not."""
+        wait = self.batcher.expected_wait(adding)
+        if wait <= self.config.max_queue_wait_s:
+            return None
+        return Unavailable(f"model {self.name!r} would answer in about {wait:.2f} s ({self.batcher.waiting:,} texts "
+                           f"waiting), over the server's limit of {self.config.max_queue_wait_s:g} s; retry after "
+                           f"{self.config.retry_after_s} s", retry_after=self.config.retry_after_s)
+
     async def predict(self, texts: list[str]) -> list[Prediction]:
         self._check_ready()
         self._shed(self.queued_texts, len(texts), self.config.max_queued_texts, "texts")
+        overload = self.overload(len(texts))
+        if overload is not None:
+            raise overload
         self.queued_texts += len(texts)
         try:
             with self.metrics.queue_depth.labels(self.name).track_inprogress():
-                if self.batcher is not None:
-                    predictions = await self.batcher.submit(texts)
-                else:
-                    predictions = await asyncio.get_running_loop().run_in_executor(self.executor, self.call_model, texts)
+                predictions = await self.batcher.submit(texts)
         finally:
             self.queued_texts -= len(texts)
         if not all(map(_finite, predictions)):

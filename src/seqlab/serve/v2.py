@@ -94,6 +94,32 @@ async def infer(model, inputs: list[Tensor], wanted: list[str]) -> list[Tensor]:
     return [tensors[name] for name in wanted]
 
 
+async def infer_response(model, request: InferRequest) -> Response:
+    """The HTTP answer to a validated infer request for `model` (a ServedModel): JSON, or binary where asked."""
+    inputs = [Tensor(tensor.name, tensor.datatype, tensor.shape, tensor.data) for tensor in request.inputs]
+    wanted = wanted_outputs([(output.name, output.parameters) for output in request.outputs or []])
+    tensors = await infer(model, inputs, wanted)
+    header = {"model_name": model.name, "model_version": VERSION}
+    if request.id is not None:
+        header["id"] = request.id
+    asked = request.model_dump(exclude_none=True)
+    body, header_length = response_body(header, tensors, {name for name in wanted if wants_binary(asked, name)})
+    if header_length is None:
+        return Response(body, media_type="application/json")
+    return Response(body, media_type="application/octet-stream", headers={HEADER_LENGTH: str(header_length)})
+
+
+def ready_response(models: dict) -> JSONResponse:
+    """Ready when every model can answer (models are loaded before the server starts listening)."""
+    problems = [f"model {model.name!r}: {model.problem}" for model in models.values() if model.problem]
+    if problems:
+        return JSONResponse({"ready": False, "error": "; ".join(problems)}, status_code=503)
+    return JSONResponse({"ready": True})
+
+
+LIVE = {"live": True}
+
+
 def server_metadata() -> dict:
     return {"name": "seqlab", "version": __version__, "extensions": EXTENSIONS}
 
@@ -158,15 +184,12 @@ def v2_router(models: dict, model_named: Callable) -> APIRouter:
 
     @router.get("/health/live")
     async def live():
-        return {"live": True}
+        return LIVE
 
     @router.get("/health/ready", responses=NOT_READY)
     async def ready():
         """Ready when every model can answer (models are loaded before the server starts listening)."""
-        problems = [f"model {model.name!r}: {model.problem}" for model in models.values() if model.problem]
-        if problems:
-            return JSONResponse({"ready": False, "error": "; ".join(problems)}, status_code=503)
-        return {"ready": True}
+        return ready_response(models)
 
     @router.get("/models/{name}/ready", responses=ERRORS)
     @router.get("/models/{name}/versions/{version}/ready", responses=ERRORS, include_in_schema=False)
@@ -187,17 +210,6 @@ def v2_router(models: dict, model_named: Callable) -> APIRouter:
                  include_in_schema=False)
     async def infer_route(name: str, request: InferRequest, version: str | None = None):
         """Classify texts. Also accepts Triton's binary tensor data extension (`Inference-Header-Content-Length`)."""
-        model = versioned(model_named, name, version)
-        inputs = [Tensor(tensor.name, tensor.datatype, tensor.shape, tensor.data) for tensor in request.inputs]
-        wanted = wanted_outputs([(output.name, output.parameters) for output in request.outputs or []])
-        tensors = await infer(model, inputs, wanted)
-        header = {"model_name": model.name, "model_version": VERSION}
-        if request.id is not None:
-            header["id"] = request.id
-        asked = request.model_dump(exclude_none=True)
-        body, header_length = response_body(header, tensors, {name for name in wanted if wants_binary(asked, name)})
-        if header_length is None:
-            return Response(body, media_type="application/json")
-        return Response(body, media_type="application/octet-stream", headers={HEADER_LENGTH: str(header_length)})
+        return await infer_response(versioned(model_named, name, version), request)
 
     return router
