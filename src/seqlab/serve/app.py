@@ -155,12 +155,16 @@ def create_app(predictors: dict[str, Predictor], config: ServeConfig | None = No
         if route is None:
             return None
         template, name, _ = route
-        model = models.get(name if name is not None else default) if name is not None or len(models) == 1 else None
-        problem = None if model is None else model.overload(1)
+        if name is None and len(models) > 1:
+            return None
+        model = models.get(default if name is None else name)
+        problem = None if model is None else model.overload()
         refusal = None if problem is None else answer_for(problem)
         if refusal is None:
             return None
-        counted = HttpMetrics(refusal, metrics)
+        counted: ASGIApp = HttpMetrics(refusal, metrics)
+        if key is not None:
+            counted = ApiKey(counted, key=key)  # as in the app: no answer but 401 without the key
 
         async def answer(scope: Scope, receive: Receive, send: Send) -> None:
             scope["route"] = Route(template)

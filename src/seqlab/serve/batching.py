@@ -63,11 +63,12 @@ class MicroBatcher(Generic[Result]):
                 pass
             self._worker = None
 
-    def expected_wait(self, adding: int) -> float:
-        """Seconds `adding` more texts would wait for their answers at the measured drain rate (0 before it is known)."""
+    def expected_wait(self) -> float:
+        """Seconds a request submitted now would wait for the texts ahead of it at the measured drain rate (0 before
+        it is known, and when none are waiting)."""
         if self.rate is None:
             return 0.0
-        return (self.waiting + adding) / self.rate
+        return self.waiting / self.rate
 
     async def submit(self, texts: Sequence[str]) -> list[Result]:
         if self._worker is None or self._worker.done():

@@ -38,14 +38,22 @@ class Metrics:
                                     buckets=BATCH_SIZES, registry=self.registry)
         self.model_seconds = Histogram("seqlab_model_call_duration_seconds", "Time of each model call", ["model"],
                                        buckets=SECONDS, registry=self.registry)
+        self._children: dict[tuple[str, str, str, bool], tuple] = {}  # answered()'s series, looked up once each
         self.queue_depth = Gauge("seqlab_queue_depth_requests", "Prediction requests waiting for or in a model call",
                                  ["model"], registry=self.registry)
 
     def answered(self, protocol: str, endpoint: str, code: str, error: bool, seconds: float) -> None:
-        self.requests.labels(protocol, endpoint, code).inc()
-        if error:
-            self.errors.labels(protocol, endpoint, code).inc()
-        self.latency.labels(protocol, endpoint).observe(seconds)
+        key = (protocol, endpoint, code, error)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(protocol, endpoint, code),
+                                              self.errors.labels(protocol, endpoint, code) if error else None,
+                                              self.latency.labels(protocol, endpoint))
+        requests, errors, latency = children
+        requests.inc()
+        if errors is not None:
+            errors.inc()
+        latency.observe(seconds)
 
     def model_call(self, model: str, function, texts: list[str]):
         """`function(texts)`, one model call, counted and timed."""

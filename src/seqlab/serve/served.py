@@ -64,6 +64,7 @@ class ServedModel:
                  config: ServeConfig, metrics: Metrics):
         self.name = name
         self.metrics = metrics
+        self.queue_depth = metrics.queue_depth.labels(name)
         self.predictor = predictor
         self.executor = executor
         self.explain_executor = explain_executor
@@ -105,24 +106,24 @@ class ServedModel:
                               f"server's limit of {limit:,}; retry after {self.config.retry_after_s} s",
                               retry_after=self.config.retry_after_s)
 
-    def overload(self, adding: int) -> Unavailable | None:
-        """Why `adding` more texts should be refused now: they would wait over `max_queue_wait_s`; None if not."""
-        wait = self.batcher.expected_wait(adding)
+    def overload(self) -> Unavailable | None:
+        """Why a request should be refused now: it would wait over `max_queue_wait_s` for the texts ahead of it."""
+        wait = self.batcher.expected_wait()
         if wait <= self.config.max_queue_wait_s:
             return None
-        return Unavailable(f"model {self.name!r} would answer in about {wait:.2f} s ({self.batcher.waiting:,} texts "
+        return Unavailable(f"model {self.name!r} would start on a request in about {wait:.2f} s ({self.batcher.waiting:,} texts "
                            f"waiting), over the server's limit of {self.config.max_queue_wait_s:g} s; retry after "
                            f"{self.config.retry_after_s} s", retry_after=self.config.retry_after_s)
 
     async def predict(self, texts: list[str]) -> list[Prediction]:
         self._check_ready()
         self._shed(self.queued_texts, len(texts), self.config.max_queued_texts, "texts")
-        overload = self.overload(len(texts))
+        overload = self.overload()
         if overload is not None:
             raise overload
         self.queued_texts += len(texts)
         try:
-            with self.metrics.queue_depth.labels(self.name).track_inprogress():
+            with self.queue_depth.track_inprogress():
                 predictions = await self.batcher.submit(texts)
         finally:
             self.queued_texts -= len(texts)
