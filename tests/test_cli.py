@@ -103,7 +103,8 @@ def test_bad_input_gets_a_message_not_a_traceback(args, message, code, seqlab_he
 
 
 HEAVY = ("torch", "numpy", "matplotlib", "fastapi", "uvicorn", "sklearn", "scipy", "pandas", "pyarrow", "tokenizers",
-         "gensim", "onnx", "onnxruntime", "safetensors")
+         "gensim", "onnx", "onnxruntime", "safetensors",
+         "pydantic")  # typer's validators, needed to run a command, not to show its help (cli/__init__.py)
 
 
 def test_help_of_every_command_loads_no_heavy_module():
@@ -130,9 +131,10 @@ print(json.dumps({"paths": paths, "heavy": sorted({m.split(".")[0] for m in sys.
 @pytest.mark.slow
 @pytest.mark.parametrize("args", [["--help"], ["train", "--help"]])
 def test_help_answers_quickly(args):
-    """`seqlab --help` and a command's help cost a fraction of a second. Counted in CPU seconds of
-    the child process, which a busy machine stretches far less than wall time; the median of three
-    runs is held to 1 s, while importing torch alone costs several."""
+    """`seqlab --help` and a command's help answer in under 0.5 s. Counted in CPU seconds of the
+    child process, which a busy machine stretches far less than wall time, and below which a quiet
+    machine's wall time cannot go; the median of five runs is held to 0.5 s (importing torch alone
+    costs several)."""
     import resource
     import statistics
 
@@ -141,12 +143,12 @@ def test_help_answers_quickly(args):
         return usage.ru_utime + usage.ru_stime
 
     seconds = []
-    for _ in range(3):
+    for _ in range(5):
         before = cpu_seconds()
         result = seqlab(*args)
         seconds.append(cpu_seconds() - before)
         assert result.returncode == 0 and b"Usage" in result.stdout
-    assert statistics.median(seconds) < 1.0, seconds
+    assert statistics.median(seconds) < 0.5, seconds
 
 
 def test_version_and_the_exit_codes_in_the_help(seqlab_here):

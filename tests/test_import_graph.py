@@ -1,6 +1,7 @@
 """No import circles in src/seqlab: no module imports, at its top or inside a function, a module
-that imports it back (directly or through others); imports under `if TYPE_CHECKING:` (for
-annotations only) never run and do not count. Read from the source, nothing is imported."""
+that imports it back (directly or through others). Imports under `if TYPE_CHECKING:` count too:
+they never run, but a circle through one is still a circle in the design (a Protocol names what
+a module needs instead). Read from the source, nothing is imported."""
 
 from __future__ import annotations
 
@@ -21,10 +22,7 @@ def module_files() -> dict[str, Path]:
 def imports(path: Path, modules: set[str]) -> set[str]:
     """The seqlab modules `path` imports anywhere in its text (`from a import b` counts a.b when b is a module)."""
     found = set()
-    tree = ast.parse(path.read_text(), str(path))
-    for block in [node for node in ast.walk(tree) if _type_checking_only(node)]:
-        block.body = []  # imports for annotations only (mypy's), never run: no circle at import time
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name in modules)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module in modules:
@@ -33,10 +31,6 @@ def imports(path: Path, modules: set[str]) -> set[str]:
             if len(submodules) < len(node.names):
                 found.add(node.module)
     return found
-
-
-def _type_checking_only(node: ast.AST) -> bool:
-    return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
 
 
 def import_graph() -> dict[str, set[str]]:

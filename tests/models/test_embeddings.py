@@ -118,11 +118,11 @@ def test_dimension_mismatch_says_how_to_fix(tmp_path, encoder):
 
 
 def test_frozen_embeddings_do_not_train(synthetic):
-    from seqlab.training.fit import TrainConfig, fit
+    from seqlab.training.fit import Trainer, TrainConfig
 
     torch.manual_seed(0)
     model = build_model("transformer", vocab_size=synthetic.encoder.vocab_size, embedding_dim=16, heads=2,
                         layers=1, hidden_size=16, freeze_embeddings=True)
     before = model.embedding.weight.detach().clone()
-    fit(model, synthetic.train.take(np.arange(128)), None, TrainConfig(epochs=1, batch_size=64))
+    Trainer(model, synthetic.train.take(np.arange(128)), None, TrainConfig(epochs=1, batch_size=64)).fit()
     assert torch.equal(model.embedding.weight.detach(), before)

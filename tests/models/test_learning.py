@@ -7,7 +7,7 @@ import torch
 from seqlab.evaluation.predicting import evaluate
 from seqlab.models import build_model
 from seqlab.training.callbacks import EarlyStopping
-from seqlab.training.fit import TrainConfig, fit, split_validation
+from seqlab.training.fit import Trainer, TrainConfig, split_validation
 
 NEW_MODELS = ["gru", "birnn", "bilstm", "bigru", "rnn-attention", "lstm-attention", "gru-attention",
               "bilstm-attention", "bigru-attention", "transformer", "cnn", "fasttext"]
@@ -33,6 +33,6 @@ def test_new_models_learn_sentiment_from_real_reviews(reviews, name):
     torch.manual_seed(training.seed)
     widths = {"embedding_dim": 64} if name == "fasttext" else {"embedding_dim": 64, "hidden_size": 32}  # no hidden layer
     model = build_model(name, vocab_size=reviews.encoder.vocab_size, **widths)
-    history = fit(model, train, validation, training, callbacks=[EarlyStopping("val_accuracy")])
+    history = Trainer(model, train, validation, training, callbacks=[EarlyStopping("val_accuracy")]).fit()
     assert history.loss[-1] < history.loss[0]
     assert evaluate(model, reviews.test)["accuracy"] >= 0.70

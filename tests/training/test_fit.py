@@ -5,7 +5,7 @@ import torch
 from seqlab.evaluation.predicting import evaluate
 from seqlab.models import build_model
 from seqlab.training.callbacks import EarlyStopping
-from seqlab.training.fit import TrainConfig, fit, split_validation
+from seqlab.training.fit import Trainer, TrainConfig, split_validation
 
 
 @pytest.mark.slow
@@ -20,7 +20,7 @@ def test_learns_sentiment_from_real_reviews(reviews, name, epochs):
     train, validation = split_validation(reviews.train, training.validation_split, training.seed)
     torch.manual_seed(training.seed)
     model = build_model(name, vocab_size=reviews.encoder.vocab_size)
-    history = fit(model, train, validation, training, callbacks=[EarlyStopping("val_accuracy")])
+    history = Trainer(model, train, validation, training, callbacks=[EarlyStopping("val_accuracy")]).fit()
     assert history.loss[-1] < history.loss[0]
     assert evaluate(model, reviews.test)["accuracy"] >= 0.70
 
@@ -31,7 +31,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch(synthetic):
     train, validation = split_validation(synthetic.train, 0.2, seed=0)
     stopper = EarlyStopping("val_loss", patience=1)
     # A learning rate this high makes validation loss rise after the first epochs.
-    history = fit(model, train, validation, TrainConfig(epochs=8, learning_rate=0.05), callbacks=[stopper])
+    history = Trainer(model, train, validation, TrainConfig(epochs=8, learning_rate=0.05), callbacks=[stopper]).fit()
     best = min(range(len(history.val_loss)), key=history.val_loss.__getitem__)
     assert len(history.val_loss) == best + 2  # stopped one epoch after the best
     assert evaluate(model, validation)["loss"] == pytest.approx(history.val_loss[best], abs=1e-6)
@@ -41,7 +41,7 @@ def test_same_seed_same_weights_bit_for_bit(synthetic):
     def run():
         torch.manual_seed(7)
         model = build_model("lstm", vocab_size=synthetic.encoder.vocab_size, embedding_dim=16, hidden_size=8)
-        history = fit(model, synthetic.train, synthetic.test, TrainConfig(epochs=2, batch_size=64, seed=7))
+        history = Trainer(model, synthetic.train, synthetic.test, TrainConfig(epochs=2, batch_size=64, seed=7)).fit()
         return model.state_dict(), history
 
     (first, history_a), (second, history_b) = run(), run()
@@ -79,7 +79,7 @@ def test_each_epochs_validation_computes_only_what_the_history_keeps(synthetic, 
     torch.manual_seed(0)
     model = build_model("gru", vocab_size=synthetic.encoder.vocab_size, embedding_dim=8, hidden_size=4)
     train, validation = synthetic.train.take(np.arange(96)), synthetic.test.take(np.arange(48))
-    kept = fit(model, train, validation, TrainConfig(epochs=1, batch_size=32)).__dict__
+    kept = Trainer(model, train, validation, TrainConfig(epochs=1, batch_size=32)).fit().__dict__
     logs = {key: values for key, values in kept.items() if values}  # a language model's perplexity stays empty
     assert sorted(logs) == ["accuracy", "loss", "seconds", "val_accuracy", "val_loss"]
     assert [len(values) for values in logs.values()] == [1] * 5

@@ -19,7 +19,12 @@ from seqlab.cli.exit_codes import EPILOG, ExitCode, exit_code
 from seqlab.cli.output import errors
 from seqlab.errors import SeqlabError
 
-app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False, epilog=EPILOG)
+# A group's --help and completion flags, absent from the command line, default to None, and typer
+# builds a pydantic validator (importing pydantic) to turn that None into None; their defaults given
+# here as False, typer takes them as they are, so `seqlab COMMAND --help` imports no pydantic.
+_FLAGS_UNSET = {"help": False, "install_completion": False, "show_completion": False}
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False, epilog=EPILOG,
+                  context_settings={"default_map": {**_FLAGS_UNSET, "data": _FLAGS_UNSET, "embeddings": _FLAGS_UNSET}})
 data_app = typer.Typer(no_args_is_help=True, help="Prepare corpora: tokenize once into memory-mapped arrays.")
 embeddings_app = typer.Typer(no_args_is_help=True, help="Pretrained word vectors.")
 

@@ -33,15 +33,47 @@ from __future__ import annotations
 
 import weakref
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterable, Iterator, cast
+from typing import Iterable, Iterator, Protocol, cast
 
 import torch
 from torch import nn
 
 from seqlab.models import folded, native, recurrence
 
-if TYPE_CHECKING:
-    from seqlab.models.recurrent import RecurrentClassifier
+
+class Directions(Protocol):
+    """What this module reads of a recurrent classifier's config."""
+
+    @property
+    def bidirectional(self) -> bool: ...  # a right-to-left pass per layer beside the left-to-right one
+
+
+class RecurrentModel(Protocol):
+    """What this module reads of a recurrent classifier (models/recurrent.py's, which imports this
+    module: named here, not imported back). Read-only members, so narrower types fit (an nn.LSTM
+    for nn.RNNBase, a RecurrentConfig for Directions)."""
+
+    @property
+    def config(self) -> Directions: ...
+    @property
+    def training(self) -> bool: ...
+    @property
+    def embedding(self) -> nn.Embedding: ...
+    @property
+    def embedding_dropout(self) -> nn.Dropout: ...  # on word vectors
+    @property
+    def word_dropout(self) -> nn.Dropout: ...  # of whole word vectors
+    @property
+    def recurrent(self) -> nn.RNNBase: ...  # the layers of a one-direction model
+    @property
+    def forward_layers(self) -> nn.ModuleList: ...  # a bidirectional model's left-to-right layers
+    @property
+    def backward_layers(self) -> nn.ModuleList: ...  # and its right-to-left ones
+    @property
+    def between_layers(self) -> nn.Module: ...  # dropout between a bidirectional model's layers
+
+    def vectors(self, ids: torch.Tensor) -> torch.Tensor: ...  # word vectors (batch, time, embedding) of ids (batch, time)
+
 
 TABLE = "table"  # predicting from the layer's folded table
 WORDS = "words"  # training from the input projection of the batch's distinct words, then seqlab's loop
@@ -54,7 +86,7 @@ LSTM_MIN_BATCH = 16  # the LSTM predicts fewer texts than this with PyTorch's ke
 _tables: weakref.WeakKeyDictionary[nn.RNNBase, tuple[torch.Tensor, ...]] = weakref.WeakKeyDictionary()
 
 
-def plan(module: nn.RNNBase, inputs: torch.Tensor, model: RecurrentClassifier | None = None) -> str:
+def plan(module: nn.RNNBase, inputs: torch.Tensor, model: RecurrentModel | None = None) -> str:
     """How `module` runs on `inputs`: vectors (batch, time, features), or for a first layer of `model`
     (a RecurrentClassifier), its token ids (batch, time)."""
     if not (_loops_may_run(module.get_parameter("weight_ih_l0")) and _written_out(module)):
@@ -71,7 +103,7 @@ def plan(module: nn.RNNBase, inputs: torch.Tensor, model: RecurrentClassifier | 
     return LOOP if gradients or isinstance(module, nn.RNN) else PYTORCH
 
 
-def run(model: RecurrentClassifier, ids: torch.Tensor, lengths: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+def run(model: RecurrentModel, ids: torch.Tensor, lengths: torch.Tensor, last_only: bool = False) -> torch.Tensor:
     """`model`'s recurrent layers on token ids (batch, time): every step's outputs of the last layer
     (batch, time, directions * hidden), or with `last_only` each text's state after its last token
     (batch, directions * hidden). The backward direction of a bidirectional layer reads each text
@@ -167,7 +199,7 @@ def _written_out(module: nn.RNNBase) -> bool:
     return not module.proj_size and native.kernels() is not None
 
 
-def _vectors_unused(model: RecurrentClassifier) -> bool:
+def _vectors_unused(model: RecurrentModel) -> bool:
     """Whether `model`'s word vectors may go unformed: no dropout on them draws masks (in training, or
     left on to sample predictions) and no hook on the embedding watches or replaces them."""
     drawing = any(dropout.training and dropout.p for dropout in (model.embedding_dropout, model.word_dropout))
@@ -177,7 +209,7 @@ def _vectors_unused(model: RecurrentClassifier) -> bool:
     return not drawing and not watched
 
 
-def _first_layer(model: RecurrentClassifier, module: nn.RNNBase, ids: torch.Tensor) -> torch.Tensor:
+def _first_layer(model: RecurrentModel, module: nn.RNNBase, ids: torch.Tensor) -> torch.Tensor:
     """Outputs (batch, time, hidden) of `module`, fed by the embedding, with the layers stacked in it."""
     way = plan(module, ids, model)
     if way == TABLE:

@@ -362,20 +362,6 @@ class Trainer:
         return float(loss.detach()), correct, gradients
 
 
-def fit(
-    model: SequenceClassifier,
-    train: EncodedSplit,
-    validation: EncodedSplit | None,
-    config: TrainConfig,
-    reporter: Reporter | None = None,
-    callbacks: list[Callback] | tuple[Callback, ...] = (),
-    objective: Objective | None = None,
-) -> History:
-    """Train `model` for `config.epochs` epochs (for `objective`, default classification); returns
-    the per-epoch history."""
-    return Trainer(model, train, validation, config, reporter, callbacks, objective).fit()
-
-
 def _correct(logits: torch.Tensor, labels: torch.Tensor) -> int:
     with torch.no_grad():
         return int((predicted_labels(logits) == labels).sum())
