@@ -21,6 +21,7 @@ from seqlab.text.cache import EncodedSplit
 from seqlab.training.batches import Batch, batch_indices, collate
 from seqlab.training.config import TrainConfig
 from seqlab.training.cpu import default_shards, denormals_flushed, has_shared_dropout, prepare_process, worker_threads
+from seqlab.training.fused import fused_step
 from seqlab.training.optimizers import build_optimizer
 
 
@@ -300,6 +301,12 @@ class Trainer:
 
     def train_step(self, batch: Batch) -> tuple[float, int]:
         """One gradient step; returns the batch's mean loss and number of correct predictions."""
+        fused = fused_step(self)
+        if fused is not None:
+            loss, correct = fused(batch)
+            if not math.isfinite(loss):
+                raise self.diverged(f"the loss became {loss}")
+            return loss, correct
         self.optimizer.zero_grad(set_to_none=True)
         if self.pool is None:
             logits = self._forward(batch)  # (batch, outputs)
