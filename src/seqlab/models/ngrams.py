@@ -72,6 +72,9 @@ class NgramBagClassifier(SequenceClassifier):
     # A text costs a few lookups here, while each thread's gradient of the n-gram table is the whole
     # table: split over threads, a training step is slower than whole (docs/performance.md).
     splits_batches = False
+    # Its operations on a batch are too small to share: a second thread only waits on the first, and on a
+    # busy machine (more threads than free cores) such waits make a step many times slower.
+    training_threads = 1
 
     def __init__(self, config: NgramBagConfig):
         super().__init__()

@@ -20,7 +20,8 @@ from seqlab.models.dropout import thread_generator
 from seqlab.text.cache import EncodedSplit
 from seqlab.training.batches import Batch, batch_indices, collate
 from seqlab.training.config import TrainConfig
-from seqlab.training.cpu import default_shards, denormals_flushed, has_shared_dropout, prepare_process, worker_threads
+from seqlab.training.cpu import (default_shards, denormals_flushed, has_shared_dropout, prepare_process,
+                                training_threads, worker_threads)
 from seqlab.training.fused import fused_step
 from seqlab.training.optimizers import build_optimizer
 
@@ -243,7 +244,7 @@ class Trainer:
         if self.device.type == "cpu":
             prepare_process()  # as the seqlab command does: oneDNN's kernel cache and the heaps (training/cpu.py)
         flushed = denormals_flushed() if self.device.type == "cpu" else nullcontext()
-        with flushed, worker_threads(self.shards) as self.pool:
+        with flushed, training_threads(self.model, self.device), worker_threads(self.shards) as self.pool:
             try:
                 for epoch in range(self.state.epoch + 1, self.config.epochs + 1):
                     if self.stop:  # set by a callback, or by a resumed checkpoint that had stopped early
