@@ -154,6 +154,8 @@ class Objective(Protocol):
 class Classification:
     """The objective of classifiers: cross-entropy of each text's label, figures per text."""
 
+    steps_fused = True  # the loss a model's own SGD step (training/fused.py) minimises
+
     def weight(self, batch: Batch) -> int:
         """How many predictions `batch` holds: its mean loss is its summed loss over this."""
         return len(batch)

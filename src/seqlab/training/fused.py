@@ -23,13 +23,12 @@ def fused_step(trainer: Trainer) -> Callable[[Batch], tuple[float, int]] | None:
 
     It applies when the model offers `sgd_step` and says its bag route trains (`steps_itself`: no dropout),
     the optimizer is plain SGD (one group; no momentum, weight decay, Nesterov or maximising), the objective
-    is classification, and nothing else needs the gradients or the graph: no clipping, no bfloat16 autocast,
-    no split over threads, no DistributedDataParallel wrapper (it sums gradients over processes)."""
-    from seqlab.training.fit import Classification
-
+    is the one the model's step minimises (`steps_fused`: classification's cross-entropy), and nothing else
+    needs the gradients or the graph: no clipping, no bfloat16 autocast, no split over threads, no
+    DistributedDataParallel wrapper (it sums gradients over processes)."""
     model, optimizer, config = trainer.model, trainer.optimizer, trainer.config
     if not (getattr(model, "steps_itself", False) and type(optimizer) is torch.optim.SGD
-            and isinstance(trainer.objective, Classification) and trainer.network is model and trainer.pool is None
+            and getattr(trainer.objective, "steps_fused", False) and trainer.network is model and trainer.pool is None
             and config.clip_norm is None and config.precision == "float32" and len(optimizer.param_groups) == 1):
         return None
     group = optimizer.param_groups[0]
