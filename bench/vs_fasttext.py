@@ -1,12 +1,16 @@
-"""seqlab's fasttext model against fastText (C++) on the same encoded IMDb reviews, alternating.
+"""seqlab's fasttext model against fastText (C++) on the same IMDb reviews, alternating.
 
-    python bench/vs_fasttext.py             # full IMDb, both sides, bench/results/vs_fasttext.json
+    python bench/vs_fasttext.py             # full IMDb, all sides, bench/results/vs_fasttext.json
     python bench/vs_fasttext.py --quick     # 2,000/1,000 reviews, a few epochs: a check that it runs
 
-Both sides read the same ids (seqlab's encoder, FAST_ENCODER): fastText gets each text as its ids
-written as words ("w17 w4 ..."), so neither tokenizes. Per round, fastText trains and predicts,
-then seqlab does (the order alternates between rounds); the figures are medians over rounds.
-Prediction runs on 1 thread for both. fastText comes from the optional `bench` extra
+Three sides. `fasttext` is the reference: fastText on the reviews' words, cleaned as seqlab's
+encoder cleans them (line breaks, case, the word split) and joined by spaces, so it keeps every
+word (its own vocabulary, no length cut) and tokenizes on spaces itself; the ratios are against
+it. `fasttext-ids` reads seqlab's encoded ids (FAST_ENCODER) written as words ("w17 w4 ..."),
+so it sees what seqlab sees: the words outside the vocabulary as one unknown word and texts cut
+to maxlen. `seqlab` trains with FAST_* (docs/models.md's "fast fastText" recipe). Per round every
+side trains and predicts once, the order turning between rounds; the figures are medians over
+rounds. Prediction runs on 1 thread for all. fastText comes from the optional `bench` extra
 (pip install 'seqlab[bench]'); without it only seqlab's side runs, and the output says so.
 """
 
@@ -22,20 +26,34 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import archive_path, markdown_table, write_results  # noqa: E402
 
-FAST_ENCODER = {"max_features": 30_000, "maxlen": 2_500}  # docs/models.md's "fast fastText" recipe
-FAST_MODEL = {"embedding_dim": 32, "ngrams": 2, "sparse_gradients": True}
+FAST_ENCODER = {"max_features": 60_000, "maxlen": 2_500}  # docs/models.md's "fast fastText" recipe
+FAST_MODEL = {"embedding_dim": 32, "ngrams": 2, "buckets": 230_000, "sparse_gradients": True}
 FAST_TRAINING = {"epochs": 5, "batch_size": 8, "learning_rate": 16.0, "optimizer": "sgd", "schedule": "linear",
                  "validation_split": 0.0}
 QUICK_TRAINING = {"epochs": 3, "batch_size": 8, "learning_rate": 4.0}  # 2,000 reviews: a gentler rate
 FASTTEXT = {"wordNgrams": 2, "epoch": 10, "thread": 2, "verbose": 0}  # the issue's fastText: bigrams, 10 epochs
 
 
-def fasttext_lines(split, path: Path) -> Path:
+def id_lines(split, path: Path) -> Path:
+    """fastText's input file of an encoded split: each text's ids written as words."""
     encoded = split.encoded
+    return _write_lines(path, (" ".join(f"w{token}" for token in encoded.sequence(row)) for row in range(len(split))),
+                        split.labels)
+
+
+def word_lines(texts: list[str], labels, encoder, path: Path) -> Path:
+    """fastText's input file of raw texts: each text's words, cleaned and split as `encoder` does, joined by spaces."""
+    tokenizer = encoder.tokenizer
+    assert tokenizer.normalizer is not None and tokenizer.pre_tokenizer is not None  # TextEncoder sets both
+    words = (" ".join(word for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(tokenizer.normalizer.normalize_str(text)))
+             for text in texts)
+    return _write_lines(path, words, labels)
+
+
+def _write_lines(path: Path, texts, labels) -> Path:
     with open(path, "w") as handle:
-        for row in range(len(split)):
-            words = " ".join(f"w{token}" for token in encoded.sequence(row))
-            handle.write(f"__label__{int(split.labels[row])} {words}\n")
+        for text, label in zip(texts, labels):
+            handle.write(f"__label__{int(label)} {text}\n")
     return path
 
 
@@ -97,11 +115,11 @@ def medians(rounds: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2,000/1,000 reviews, fastText 2 epochs, seqlab QUICK_TRAINING, no fastText .ftz")
-    parser.add_argument("--rounds", type=int, default=1, help="rounds of (fastText, seqlab), order alternating")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of (fastText, fastText on ids, seqlab), the order turning")
     parser.add_argument("--no-fasttext", action="store_true", help="seqlab's side only")
     options = parser.parse_args()
 
-    from seqlab.data.sources import DataSource
+    from seqlab.data.sources import DataSource, load_corpus
     from seqlab.pipeline import prepare
     from seqlab.text.encoder import EncoderConfig
 
@@ -118,19 +136,25 @@ def main() -> None:
     data = DataSource(data="imdb", archive=str(archive) if archive else None)
     corpus = prepare(data, EncoderConfig(**FAST_ENCODER), *sizes).corpus
     fasttext_epochs = 2 if options.quick else FASTTEXT["epoch"]
-    sides: dict[str, list[dict]] = {"fasttext": [], "seqlab": []}
+    names = ["fasttext", "fasttext-ids", "seqlab"] if fasttext is not None else ["seqlab"]
+    sides: dict[str, list[dict]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="vs-fasttext-") as scratch:
         folder = Path(scratch)
-        train_file = fasttext_lines(corpus.train, folder / "train.txt")
-        test_file = fasttext_lines(corpus.test, folder / "test.txt")
+        files = {}
+        if fasttext is not None:
+            raw = load_corpus(data, *sizes)  # the same reviews, in the same order, as `corpus`
+            files["fasttext"] = tuple(word_lines(split.texts, split.labels, corpus.encoder, folder / f"{name}-words.txt")
+                                      for name, split in (("train", raw.train), ("test", raw.test)))
+            files["fasttext-ids"] = (id_lines(corpus.train, folder / "train-ids.txt"),
+                                     id_lines(corpus.test, folder / "test-ids.txt"))
         for round_ in range(options.rounds):
-            order = ["fasttext", "seqlab"] if round_ % 2 == 0 else ["seqlab", "fasttext"]
-            for side in order:
-                if side == "fasttext" and fasttext is not None:
-                    sides[side].append(run_fasttext(fasttext, train_file, test_file, fasttext_epochs, folder,
-                                                    quantize=not options.quick))
-                elif side == "seqlab":
+            turn = round_ % len(names)
+            for side in names[turn:] + names[:turn]:
+                if side == "seqlab":
                     sides[side].append(run_seqlab(corpus, options.quick, folder))
+                else:
+                    sides[side].append(run_fasttext(fasttext, *files[side], fasttext_epochs, folder,
+                                                    quantize=not options.quick))
     figures = {side: medians(rounds) for side, rounds in sides.items() if rounds}
     ratios = {}
     if "fasttext" in figures:
@@ -138,7 +162,8 @@ def main() -> None:
         ratios = {"train_seconds seqlab/fasttext": sl["train_seconds"] / ft["train_seconds"],
                   "reviews_per_second seqlab/fasttext": sl["reviews_per_second"] / ft["reviews_per_second"],
                   "model_bytes seqlab/fasttext": sl["model_bytes"] / ft["model_bytes"],
-                  "test_accuracy seqlab-fasttext": sl["test_accuracy"] - ft["test_accuracy"]}
+                  "test_accuracy seqlab-fasttext": sl["test_accuracy"] - ft["test_accuracy"],
+                  "test_accuracy seqlab-fasttext-ids": sl["test_accuracy"] - figures["fasttext-ids"]["test_accuracy"]}
     keys = ["train_seconds", "test_accuracy", "reviews_per_second", "model_bytes", "quantized_bytes", "quantized_accuracy"]
     rows = [[side] + [_cell(figures[side].get(key)) for key in keys] for side in figures]
     print(markdown_table(["side"] + keys, rows))

@@ -23,6 +23,10 @@ def test_vs_fasttext_quick_mode_writes_both_sides_or_says_why_not(archive):
     assert seqlab["quantized_bytes"] < 0.3 * seqlab["model_bytes"]
     assert abs(seqlab["quantized_accuracy"] - seqlab["test_accuracy"]) <= 0.01
     if results["fasttext_installed"]:
-        assert results["medians"]["fasttext"]["train_seconds"] > 0 and "train_seconds seqlab/fasttext" in results["ratios"]
+        words, ids = results["medians"]["fasttext"], results["medians"]["fasttext-ids"]
+        assert words["train_seconds"] > 0 and ids["train_seconds"] > 0 and 0.5 < words["test_accuracy"] <= 1
+        ratio = results["ratios"]["train_seconds seqlab/fasttext"]
+        assert ratio == pytest.approx(seqlab["train_seconds"] / words["train_seconds"])  # against fastText on the words
+        assert "| fasttext-ids |" in result.stdout
     else:
         assert "running seqlab's side only" in result.stdout and results["ratios"] == {}

@@ -120,3 +120,24 @@ def test_models_that_prefer_whole_batches_get_one_shard_unless_asked():
     assert default_shards(build_model("lstm"), cpu) == max(1, torch.get_num_threads())
     assert default_shards(build_model("fasttext", buckets=10), cpu) == 1  # each thread's gradient is the whole table
     assert default_shards(build_model("lstm"), torch.device("meta")) == 1
+
+
+@pytest.mark.parametrize("name,expected", [("fasttext", 1), ("lstm", None)])
+def test_training_runs_on_the_models_own_thread_count_and_restores_it_after(synthetic, name, expected):
+    model = build_model(name, vocab_size=synthetic.encoder.vocab_size, embedding_dim=8)
+    seen = []
+    original = model.forward
+
+    def forward(ids, lengths):
+        seen.append(torch.get_num_threads())
+        return original(ids, lengths)
+
+    model.forward = forward
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        config = TrainConfig(epochs=1, batch_size=64, learning_rate=0.01, validation_split=0.0, shards=1)
+        Trainer(model, synthetic.train.take(np.arange(128)), None, config).fit()
+        assert set(seen) == {expected or 2} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -45,6 +45,7 @@ Layers = Annotated[Optional[int], typer.Option(help="Layers stacked (recurrent o
 Pooling = Annotated[Optional[str], typer.Option(help="How time steps become one vector: last, mean, max, attention (transformer: mean, max, first, attention).")]
 Heads = Annotated[Optional[int], typer.Option(help="Attention heads per transformer layer.")]
 Ngrams = Annotated[Optional[int], typer.Option(help="fasttext: longest word n-gram with a vector of its own (1: words only; default 2).")]
+Buckets = Annotated[Optional[int], typer.Option(help="fasttext: rows of the hashed n-gram table; n-grams beyond it share rows (default 262,144).")]
 EmbeddingDropout = Annotated[Optional[float], typer.Option(help="Dropout on word vectors (default 0 for recurrent models).")]
 WordDropout = Annotated[Optional[float], typer.Option(help="Share of words whose whole vector is dropped while training (recurrent models).")]
 RecurrentDropout = Annotated[Optional[float], typer.Option(help="Dropout between stacked recurrent layers.")]
@@ -167,10 +168,11 @@ def _architecture(
     pooling: Pooling = None,
     heads: Heads = None,
     ngrams: Ngrams = None,
+    buckets: Buckets = None,
 ) -> dict:
     """The model's shape the user set, as build_model's keywords; unset ones (None) leave each model's own default."""
     return {"embedding_dim": embedding_dim, "hidden_size": hidden_size, "layers": layers, "pooling": pooling,
-            "heads": heads, "ngrams": ngrams}
+            "heads": heads, "ngrams": ngrams, "buckets": buckets}
 
 
 takes_architecture = takes_options(_architecture, "architecture")

@@ -35,6 +35,8 @@ class SequenceClassifier(nn.Module):
     # Whether training on CPU splits each batch over threads by default (training/cpu.py): a win when
     # the work per text outweighs adding up each thread's gradients, a loss for large cheap tables.
     splits_batches: bool = True
+    # PyTorch threads while training on CPU (training/cpu.py training_threads); None: PyTorch's own count.
+    training_threads: int | None = None
     embedding: nn.Embedding  # every model's word vectors (set in its __init__)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> Output:

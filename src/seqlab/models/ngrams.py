@@ -72,6 +72,9 @@ class NgramBagClassifier(SequenceClassifier):
     # A text costs a few lookups here, while each thread's gradient of the n-gram table is the whole
     # table: split over threads, a training step is slower than whole (docs/performance.md).
     splits_batches = False
+    # Its operations on a batch are too small to share: a second thread only waits on the first, and on a
+    # busy machine (more threads than free cores) such waits make a step many times slower.
+    training_threads = 1
 
     def __init__(self, config: NgramBagConfig):
         super().__init__()
@@ -88,6 +91,12 @@ class NgramBagClassifier(SequenceClassifier):
             nn.init.uniform_(self.ngram_embedding.weight, -config.ngram_init, config.ngram_init)
         self.embedding.weight.requires_grad_(not config.freeze_embeddings)
 
+    @property
+    def steps_itself(self) -> bool:
+        """Whether training may take `sgd_step` (training/fused.py): the bag route, and no output dropout either."""
+        c = self.config
+        return not (c.embedding_dropout or c.word_dropout or c.output_dropout)
+
     def _masked_sum(self, vectors: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
         """(batch, places, embedding) vectors, (batch, places) 1 inside the text -> (batch, embedding) sum."""
         vectors = self.embedding_dropout(self.word_dropout(vectors))
@@ -100,16 +109,59 @@ class NgramBagClassifier(SequenceClassifier):
 
     def _bag_mean(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(batch, time) ids, (batch,) lengths -> (batch, embedding) mean, from EmbeddingBag sums of flat ids."""
-        time, sparse = ids.shape[1], self.config.sparse_gradients
-        total = _bag_sum(ids, lengths, self.embedding.weight, sparse)  # (batch, embedding)
-        count = lengths.to(total.dtype)  # (batch,)
+        return self._bag_sums(self._bags(ids, lengths), self.config.sparse_gradients)[0]
+
+    def _bags(self, ids: torch.Tensor, lengths: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """(batch, time) ids, (batch,) lengths -> per table read: (table, (rows,) flat rows, (batch,) rows per text)."""
+        bags = [(self.embedding.weight, ids[length_mask(lengths, ids.shape[1])], lengths)]
         for n in range(2, self.config.ngrams + 1):
-            if time < n or self.ngram_embedding is None:
+            if ids.shape[1] < n or self.ngram_embedding is None:
                 break
-            within = (lengths - n + 1).clamp(min=0)  # (batch,)
-            total = total + _bag_sum(ngram_rows(ids, n, self.config.buckets), within, self.ngram_embedding.weight, sparse)
-            count = count + within.to(total.dtype)
-        return total / count.clamp(min=1).unsqueeze(1)  # (batch, embedding)
+            within = (lengths - n + 1).clamp(min=0)  # (batch,): the n-grams lying wholly inside each text
+            rows = ngram_rows(ids, n, self.config.buckets)  # (batch, time - n + 1)
+            bags.append((self.ngram_embedding.weight, rows[length_mask(within, rows.shape[1])], within))
+        return bags
+
+    @staticmethod
+    def _bag_sums(bags: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], sparse: bool
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bags of `_bags` -> (batch, embedding) mean over all of them and (batch,) how many rows it covers."""
+        total, count = None, None
+        for table, rows, counts in bags:
+            offsets = torch.cumsum(counts, 0) - counts  # (batch,): where each text's bag starts in the flat rows
+            part = F.embedding_bag(rows, table, offsets, mode="sum", sparse=sparse)  # (batch, embedding)
+            total = part if total is None else total + part
+            count = counts if count is None else count + counts
+        assert total is not None and count is not None  # the word bag is always there
+        count = count.clamp(min=1)  # (batch,)
+        return total / count.to(total.dtype).unsqueeze(1), count
+
+    @torch.no_grad()
+    def sgd_step(self, ids: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor, learning_rate: float
+                 ) -> torch.Tensor:
+        """One step of plain SGD on the batch's mean cross-entropy, its gradients worked out here instead of by
+        autograd (the same update as loss.backward() then torch.optim.SGD's step, within float rounding; an oracle
+        test holds them together), touching only the rows the batch read. Returns the (batch, outputs) logits the
+        step started from. Only for the bag route: no dropout of any kind."""
+        bags = self._bags(ids, lengths)
+        mean, count = self._bag_sums(bags, sparse=False)  # (batch, embedding), (batch,)
+        logits = self.head(mean)  # (batch, outputs)
+        if logits.shape[1] == 1:
+            error = torch.sigmoid(logits) - labels.to(logits.dtype).unsqueeze(1)  # (batch, 1)
+        else:
+            error = torch.softmax(logits, dim=1)
+            error[torch.arange(len(labels), device=labels.device), labels] -= 1  # (batch, classes)
+        error /= max(len(labels), 1)  # the mean over the batch
+        # The step of every row a text read: its share of the mean's gradient, times the rate. The rate goes in
+        # here, not as index_add_'s alpha, which takes a far slower path on CPU.
+        row_step = (error @ self.head.weight) * (-learning_rate / count.to(error.dtype).unsqueeze(1))  # (batch, embedding)
+        self.head.weight.sub_(error.T @ mean, alpha=learning_rate)
+        assert self.head.bias is not None  # nn.Linear's default
+        self.head.bias.sub_(error.sum(0), alpha=learning_rate)
+        for table, rows, counts in bags:
+            if table.requires_grad:  # the word table is frozen with freeze_embeddings
+                table.index_add_(0, rows, row_step.repeat_interleave(counts, dim=0))  # (rows, embedding) added
+        return logits
 
     def _padded_mean(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(batch, time) ids, (batch,) lengths -> (batch, embedding) mean over masked (batch, places, embedding) vectors."""
@@ -139,9 +191,3 @@ class NgramBagClassifier(SequenceClassifier):
         rows.append(LayerRow("dense", "Dense", (None, self.head.out_features), count_parameters(self.head)))
         return rows
 
-
-def _bag_sum(rows: torch.Tensor, counts: torch.Tensor, table: torch.Tensor, sparse: bool) -> torch.Tensor:
-    """(batch, places) rows of `table`, the first counts[i] of row i inside -> (batch, embedding) sums."""
-    inside = length_mask(counts, rows.shape[1])  # (batch, places)
-    offsets = torch.cumsum(counts, 0) - counts  # (batch,): where each text's bag starts in the flat rows
-    return F.embedding_bag(rows[inside], table, offsets, mode="sum", sparse=sparse)  # (batch, embedding)

@@ -125,6 +125,21 @@ def worker_threads(count: int) -> Iterator[ThreadPoolExecutor | None]:
         torch.set_num_threads(previous)
 
 
+@contextmanager
+def training_threads(model: nn.Module, device: torch.device) -> Iterator[None]:
+    """PyTorch's thread count set to the model's `training_threads` meanwhile (on CPU, where it names one)."""
+    count = getattr(model, "training_threads", None)
+    if device.type != "cpu" or count is None or count == torch.get_num_threads():
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def map_split(run: Callable[[Batch], Result], batches: Iterable[Batch], threads: int) -> Iterator[Result]:
     """`run` on every batch split in `threads` pieces, the pieces on worker threads of one core
     each (in one thread when `threads` is 1); results in the pieces' order."""

@@ -20,7 +20,9 @@ from seqlab.models.dropout import thread_generator
 from seqlab.text.cache import EncodedSplit
 from seqlab.training.batches import Batch, batch_indices, collate
 from seqlab.training.config import TrainConfig
-from seqlab.training.cpu import default_shards, denormals_flushed, has_shared_dropout, prepare_process, worker_threads
+from seqlab.training.cpu import (default_shards, denormals_flushed, has_shared_dropout, prepare_process,
+                                training_threads, worker_threads)
+from seqlab.training.fused import fused_step
 from seqlab.training.optimizers import build_optimizer
 
 
@@ -152,6 +154,8 @@ class Objective(Protocol):
 class Classification:
     """The objective of classifiers: cross-entropy of each text's label, figures per text."""
 
+    steps_fused = True  # the loss a model's own SGD step (training/fused.py) minimises
+
     def weight(self, batch: Batch) -> int:
         """How many predictions `batch` holds: its mean loss is its summed loss over this."""
         return len(batch)
@@ -242,7 +246,7 @@ class Trainer:
         if self.device.type == "cpu":
             prepare_process()  # as the seqlab command does: oneDNN's kernel cache and the heaps (training/cpu.py)
         flushed = denormals_flushed() if self.device.type == "cpu" else nullcontext()
-        with flushed, worker_threads(self.shards) as self.pool:
+        with flushed, training_threads(self.model, self.device), worker_threads(self.shards) as self.pool:
             try:
                 for epoch in range(self.state.epoch + 1, self.config.epochs + 1):
                     if self.stop:  # set by a callback, or by a resumed checkpoint that had stopped early
@@ -300,6 +304,12 @@ class Trainer:
 
     def train_step(self, batch: Batch) -> tuple[float, int]:
         """One gradient step; returns the batch's mean loss and number of correct predictions."""
+        fused = fused_step(self)
+        if fused is not None:
+            loss, correct = fused(batch)
+            if not math.isfinite(loss):
+                raise self.diverged(f"the loss became {loss}")
+            return loss, correct
         self.optimizer.zero_grad(set_to_none=True)
         if self.pool is None:
             logits = self._forward(batch)  # (batch, outputs)
