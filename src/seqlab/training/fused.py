@@ -9,16 +9,33 @@ within 1e-5); anything the model's own step cannot honour takes the plain path.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import torch
 
 if TYPE_CHECKING:
     from seqlab.training.batches import Batch
-    from seqlab.training.fit import Trainer
+    from seqlab.training.config import TrainConfig
 
 
-def fused_step(trainer: Trainer) -> Callable[[Batch], tuple[float, int]] | None:
+class Stepping(Protocol):
+    """What of a Trainer (training/fit.py) the choice reads; a Protocol, so this module need not import fit.py."""
+
+    @property
+    def model(self) -> torch.nn.Module: ...
+    @property
+    def network(self) -> torch.nn.Module: ...
+    @property
+    def optimizer(self) -> torch.optim.Optimizer: ...
+    @property
+    def objective(self) -> Any: ...
+    @property
+    def config(self) -> TrainConfig: ...
+    @property
+    def pool(self) -> object | None: ...
+
+
+def fused_step(trainer: Stepping) -> Callable[[Batch], tuple[float, int]] | None:
     """The step `trainer` may take instead of backward() + optimizer.step(), or None for the plain path.
 
     It applies when the model offers `sgd_step` and says its bag route trains (`steps_itself`: no dropout),
