@@ -373,6 +373,15 @@ struct Folded {
     for (int64_t b = 0; b < batch; ++b) rows[b] = base + ids[b] * width;
     return rows.data();
   }
+  // Step t's table rows brought towards the cache while the step before runs.
+  void prefetch(int64_t t) {
+    if (t >= time) return;
+    const int64_t* ids = steps.data_ptr<int64_t>() + t * batch;
+    const char* base = reinterpret_cast<const char*>(table.data_ptr<float>());
+    const int64_t bytes = table.size(1) * static_cast<int64_t>(sizeof(float));
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t line = 0; line < bytes; line += 64) __builtin_prefetch(base + ids[b] * bytes + line, 0, 3);
+  }
   // Where step t writes h: its slot of `outputs`, else one of two scratch buffers in turn.
   float* state_at(int64_t t, Tensor& scratch) {
     return outputs.numel() ? outputs.data_ptr<float>() + t * batch * hidden : scratch.data_ptr<float>() + (t % 2) * batch * hidden;
@@ -394,6 +403,7 @@ void tanh_steps(Folded& loop, const float* recurrent_t, Tensor& scratch) {
   for (int64_t t = 0; t < loop.time; ++t) {
     float* state = loop.state_at(t, scratch);
     const float* const* rows = loop.rows_at(t);
+    loop.prefetch(t + 1);
     auto finish = [&](int64_t b, int64_t j, int64_t n, const Vec* from_state) {
       for (int g = 0; g < Groups; ++g) {
         const int64_t column = j + g * width, count = std::min<int64_t>(width, hidden - column);
@@ -433,7 +443,9 @@ void lstm_folded(Tensor table, Tensor recurrent_t, Tensor steps, Tensor lengths,
     float* state = loop.state_at(t, scratch);
     float* cell = cells.data_ptr<float>() + (t % 2) * batch * hidden;
     const float* previous_cell = t > 0 ? cells.data_ptr<float>() + ((t - 1) % 2) * batch * hidden : nullptr;
-    lstm_step(loop.rows_at(t), t > 0 ? loop.state_at(t - 1, scratch) : nullptr, recurrent_t.data_ptr<float>(),
+    const float* const* rows = loop.rows_at(t);
+    loop.prefetch(t + 1);
+    lstm_step(rows, t > 0 ? loop.state_at(t - 1, scratch) : nullptr, recurrent_t.data_ptr<float>(),
               previous_cell, cell, state, nullptr, batch, hidden, cell_gate, output_gate);
     loop.keep_last(t, state);
   }
@@ -450,7 +462,9 @@ void gru_folded(Tensor table, Tensor recurrent_t, Tensor inner_bias, Tensor step
   for (int64_t t = 0; t < loop.time; ++t) {
     float* state = loop.state_at(t, scratch);
     const float* previous = t > 0 ? loop.state_at(t - 1, scratch) : nullptr;
-    gru_step(loop.rows_at(t), previous, recurrent_t.data_ptr<float>(), bias, state, nullptr, nullptr, batch, hidden);
+    const float* const* rows = loop.rows_at(t);
+    loop.prefetch(t + 1);
+    gru_step(rows, previous, recurrent_t.data_ptr<float>(), bias, state, nullptr, nullptr, batch, hidden);
     loop.keep_last(t, state);
   }
 }
