@@ -14,7 +14,7 @@ KINDS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 CELLS = ["rnn", pytest.param("lstm", marks=needs_native), pytest.param("gru", marks=needs_native)]
 
 
-@pytest.mark.parametrize("hidden", [8, 37])  # 37: no multiple of the compiled loops' vector width
+@pytest.mark.parametrize("hidden", [8, 37, 64])  # 37: no multiple of the vector width; 64: whole blocks of vectors
 @pytest.mark.parametrize("cell", CELLS)
 def test_folded_states_equal_the_modules_own_outputs(cell, hidden):
     torch.manual_seed(0)
@@ -76,6 +76,21 @@ def test_last_states_are_each_texts_output_at_its_own_last_token(cell):
         everything = folded.folded_states(module, weights, ids)  # (batch, time, hidden)
         last = folded.folded_last_states(module, weights, ids, lengths)  # (batch, hidden)
     torch.testing.assert_close(last, everything[torch.arange(batch), lengths - 1], atol=1e-6, rtol=0)
+
+
+@needs_native
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_text_gets_the_same_bits_alone_and_in_any_batch(cell):
+    torch.manual_seed(0)
+    embedding, module = nn.Embedding(50, 12), KINDS[cell](12, 64, batch_first=True).eval()
+    ids = torch.randint(0, 50, (23, 30))  # (batch, time): 23 rows, no multiple of a block's rows
+    lengths = torch.randint(1, 31, (23,))
+    with torch.no_grad():
+        weights = folded.folded_weights(module, embedding.weight)
+        together = folded.folded_last_states(module, weights, ids, lengths)  # (batch, hidden)
+        for row in (0, 6, 22):
+            alone = folded.folded_last_states(module, weights, ids[row : row + 1, : lengths[row]], lengths[row : row + 1])
+            assert torch.equal(alone[0], together[row])
 
 
 def test_lengths_outside_the_ids_are_refused():

@@ -18,8 +18,9 @@ needs_native = pytest.mark.skipif(native.switched_off(), reason="SEQLAB_NATIVE=0
         ("lstm", 1, 5, 30, 8, 1), ("lstm", 2, 5, 30, 8, 1), ("lstm", 1, 1, 30, 8, 1), ("lstm", 1, 4, 1, 8, 1),
         ("lstm", 1, 3, 20, 37, 1),  # a hidden size that is no multiple of the vector width (16 or 8 floats)
         ("lstm", 1, 3, 20, 16, 20),  # saturated gates: biases in the tens
+        ("lstm", 1, 13, 20, 64, 1),  # whole blocks of rows and vectors, and rows left over
         ("gru", 1, 5, 30, 8, 1), ("gru", 2, 5, 30, 8, 1), ("gru", 1, 1, 30, 8, 1), ("gru", 1, 4, 1, 8, 1),
-        ("gru", 1, 3, 20, 37, 1), ("gru", 1, 3, 20, 16, 20),
+        ("gru", 1, 3, 20, 37, 1), ("gru", 1, 3, 20, 16, 20), ("gru", 1, 13, 20, 64, 1),
     ]],
 ])
 def test_outputs_and_every_gradient_equal_pytorchs(cell, layers, batch, time, hidden, scale):

@@ -6,9 +6,11 @@ gates * hidden) table, and each text gathers its rows: no (batch x time x embedd
 which is most of a one-layer model's arithmetic. Training, the same fold over the batch's
 distinct words only shrinks the projection and its gradient products (`folded_inputs`).
 
-The SimpleRNN gathers every step's rows at once and works on them in place (two operations a
-step). The LSTM and GRU run the compiled loops of csrc/cells.cpp (models/native.py), each step
-one recurrent product and one pass that reads its texts' table rows and applies the cell.
+All three run the compiled loops of csrc/cells.cpp (models/native.py): each step one pass in
+which a block of texts' recurrent product is summed in registers and goes, with their table rows,
+into the cell update. Each text's result depends on its own rows alone: the same bits alone or in
+any batch. (Where the loops were not built, the SimpleRNN gathers every step's rows at once and
+works on them in place with PyTorch's operations; the LSTM and GRU run PyTorch's kernels.)
 When a table is built and used is models/kernels.py's decision.
 """
 
@@ -37,7 +39,7 @@ def folded_weights(module: nn.RNNBase, embedding: torch.Tensor) -> tuple[torch.T
         bias_hh = module.get_parameter("bias_hh_l0")
         inner = torch.cat([torch.zeros_like(bias_hh[: 2 * hidden]), bias_hh[2 * hidden :]])  # (3 * hidden,)
         return table, weight_hh.t().contiguous(), inner  # (hidden, 3 * hidden), (3 * hidden,)
-    return table, weight_hh.t()  # (hidden, hidden)
+    return table, weight_hh.t().contiguous()  # (hidden, hidden)
 
 
 def folded_inputs(module: nn.RNNBase, embedding: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
@@ -53,7 +55,7 @@ def folded_inputs(module: nn.RNNBase, embedding: nn.Embedding, ids: torch.Tensor
 
 def folded_states(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], ids: torch.Tensor) -> torch.Tensor:
     """Outputs of every step (batch, time, hidden) for token ids (batch, time), from folded_weights(module, ...)."""
-    if isinstance(module, nn.RNN):
+    if isinstance(module, nn.RNN) and native.kernels() is None:
         return _tanh_states(weights[0], weights[1], ids)
     steps = ids.t().contiguous().long()  # (time, batch)
     outputs = weights[0].new_empty(*steps.shape, module.hidden_size)  # (time, batch, hidden)
@@ -69,7 +71,7 @@ def folded_last_states(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], id
     shortest, longest = int(lengths.min()), int(lengths.max())
     if shortest < 1 or longest > ids.shape[1]:
         raise ValueError(f"lengths must be between 1 and the ids' {ids.shape[1]} steps; got {shortest} to {longest}")
-    if isinstance(module, nn.RNN):
+    if isinstance(module, nn.RNN) and native.kernels() is None:
         return _tanh_states(weights[0], weights[1], ids)[torch.arange(len(ids)), lengths - 1]
     steps = ids[:, :longest].t().contiguous().long()  # (time, batch): no step after the longest text
     last = weights[0].new_empty(len(ids), module.hidden_size)  # (batch, hidden)
@@ -83,6 +85,8 @@ def _run_loop(module: nn.RNNBase, weights: tuple[torch.Tensor, ...], steps: torc
     last into `last` (batch, hidden), by the compiled loops of csrc/cells.cpp."""
     if isinstance(module, nn.LSTM):
         native.loaded().lstm_folded(*weights, steps, lengths, outputs, last, 3)  # 3: the cell gate's place in the table
+    elif isinstance(module, nn.RNN):
+        native.loaded().tanh_folded(*weights, steps, lengths, outputs, last)
     else:
         native.loaded().gru_folded(*weights, steps, lengths, outputs, last)
 

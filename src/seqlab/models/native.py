@@ -31,7 +31,7 @@ from typing import Iterator
 
 import torch
 
-SOURCE = Path(__file__).with_name("csrc") / "cells.cpp"
+SOURCE = Path(__file__).with_name("csrc") / "cells.cpp"  # includes csrc/product.h
 SWITCH = "SEQLAB_NATIVE"  # "0" turns the compiled loops off (e.g. to compare against PyTorch's kernels)
 STALE_LOCK_SECONDS = 600  # a build lock this old was left by a killed build (far longer than a build takes)
 
@@ -67,7 +67,8 @@ def loaded() -> ModuleType:
 @functools.cache
 def extension_name() -> str:
     """One name per source and flags: checkouts with different loops keep their own builds."""
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(compiler_flags()).encode()).hexdigest()
+    sources = b"".join(path.read_bytes() for path in sorted(SOURCE.parent.iterdir()) if path.suffix in (".cpp", ".h"))
+    digest = hashlib.sha256(sources + " ".join(compiler_flags()).encode()).hexdigest()
     return f"seqlab_cells_{digest[:12]}"
 
 

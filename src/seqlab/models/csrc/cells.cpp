@@ -2,15 +2,19 @@
 //
 // Built on first use by seqlab/models/native.py (torch.utils.cpp_extension). PyTorch runs a cell
 // as ~8 operations a step, each a pass over the batch's gates plus a few microseconds of dispatch;
-// here a step is one matrix product (the recurrent one) and one pass. Gates are in PyTorch's
+// here a step is one pass: the recurrent product of a block of rows (csrc/product.h), summed in
+// registers, goes straight into that block's cell update. Gates are in PyTorch's
 // order (input, forget, cell, output for the LSTM; reset, update, candidate for the GRU) unless
 // `cell_gate` says where the LSTM's cell gate sits (folded tables keep the sigmoid gates first).
 // Every function checks its tensors' shapes and types; callers are seqlab's own modules.
-// (The SimpleRNN's loops below run ATen's own operations, and are not fused: see there.)
+// (The SimpleRNN's training loops below run ATen's own operations, and are not fused: see there;
+// its prediction from a folded table is fused like the others.)
 // Tensors are time-major: (time, batch, features).
 
 #include <torch/extension.h>
 #include <ATen/cpu/vec/vec.h>
+
+#include "product.h"
 
 #include <algorithm>
 #include <vector>
@@ -105,37 +109,39 @@ void tanh_backward(Tensor grads, const Tensor& slopes, const Tensor& recurrent) 
 }
 
 // One LSTM step for `batch` rows: gate pre-activations (rows of `stride` floats, gates at offsets
-// 0, hidden, cell_gate * hidden, output_gate * hidden) plus `recurrent` (batch, 4 * hidden) when
-// given; writes c and h, and (when `activations` is given) the activated gates in PyTorch's order.
-void lstm_cell(const float* const* gate_rows, const float* recurrent, const float* previous_cell,
-               float* cell, float* state, float* activations, int64_t batch, int64_t hidden,
-               int64_t cell_gate, int64_t output_gate) {
-  const int64_t width = Vec::size();
-  for (int64_t b = 0; b < batch; ++b) {
+// 0, hidden, cell_gate * hidden, output_gate * hidden) plus previous_state (batch, hidden) times
+// `recurrent_t` (hidden, 4 * hidden, columns in the rows' gate order) when there is a previous
+// state; writes c and h, and (when `activations` is given) the activated gates in PyTorch's order.
+void lstm_step(const float* const* gate_rows, const float* previous_state, const float* recurrent_t,
+               const float* previous_cell, float* cell, float* state, float* activations, int64_t batch,
+               int64_t hidden, int64_t cell_gate, int64_t output_gate) {
+  auto finish = [&](int64_t b, int64_t j, int64_t n, const Vec* from_state) {
     const float* row = gate_rows[b];
-    const float* from_state = recurrent ? recurrent + b * 4 * hidden : nullptr;
-    for (int64_t j = 0; j < hidden; j += width) {
-      const int64_t n = std::min(width, hidden - j);
-      auto gate = [&](int64_t index) {
-        Vec value = Vec::loadu(row + index * hidden + j, n);
-        return from_state ? value + Vec::loadu(from_state + index * hidden + j, n) : value;
-      };
-      const Vec input = sigmoid(gate(0)), forget = sigmoid(gate(1));
-      const Vec candidate = hyperbolic_tangent(gate(cell_gate)), output = sigmoid(gate(output_gate));
-      const int64_t at = b * hidden + j;
-      const Vec old_cell = previous_cell ? Vec::loadu(previous_cell + at, n) : Vec(0.f);
-      const Vec new_cell = forget * old_cell + input * candidate;
-      new_cell.store(cell + at, n);
-      (output * hyperbolic_tangent(new_cell)).store(state + at, n);
-      if (activations) {
-        float* out = activations + b * 4 * hidden + j;
-        input.store(out, n);
-        forget.store(out + hidden, n);
-        candidate.store(out + 2 * hidden, n);
-        output.store(out + 3 * hidden, n);
-      }
+    auto gate = [&](int64_t index) {
+      const Vec value = Vec::loadu(row + index * hidden + j, n);
+      return from_state ? value + from_state[index] : value;
+    };
+    const Vec input = sigmoid(gate(0)), forget = sigmoid(gate(1));
+    const Vec candidate = hyperbolic_tangent(gate(cell_gate)), output = sigmoid(gate(output_gate));
+    const int64_t at = b * hidden + j;
+    const Vec old_cell = previous_cell ? Vec::loadu(previous_cell + at, n) : Vec(0.f);
+    const Vec new_cell = forget * old_cell + input * candidate;
+    new_cell.store(cell + at, n);
+    (output * hyperbolic_tangent(new_cell)).store(state + at, n);
+    if (activations) {
+      float* out = activations + b * 4 * hidden + j;
+      input.store(out, n);
+      forget.store(out + hidden, n);
+      candidate.store(out + 2 * hidden, n);
+      output.store(out + 3 * hidden, n);
     }
+  };
+  if (previous_state) {
+    product::multiply<4>(previous_state, hidden, batch, recurrent_t, 4 * hidden, hidden, hidden, Vec::size(), hidden, finish);
+    return;
   }
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t j = 0; j < hidden; j += Vec::size()) finish(b, j, std::min<int64_t>(Vec::size(), hidden - j), nullptr);
 }
 
 // Training forward: `gates` (time, batch, 4 * hidden) holds x_t W_ih^T + b_ih + b_hh (read only).
@@ -148,14 +154,12 @@ std::vector<Tensor> lstm_forward(const Tensor& gates, const Tensor& recurrent_t)
   Tensor activations = at::empty_like(gates);
   Tensor states = at::empty({time, batch, hidden}, gates.options());
   Tensor cells = at::empty({time, batch, hidden}, gates.options());
-  Tensor from_state = at::empty({batch, 4 * hidden}, gates.options());
   std::vector<const float*> rows(batch);
   for (int64_t t = 0; t < time; ++t) {
     const float* step = gates.data_ptr<float>() + t * batch * 4 * hidden;
     for (int64_t b = 0; b < batch; ++b) rows[b] = step + b * 4 * hidden;
-    if (t > 0) at::mm_out(from_state, states[t - 1], recurrent_t);
-    lstm_cell(rows.data(), t > 0 ? from_state.data_ptr<float>() : nullptr,
-              t > 0 ? cells.data_ptr<float>() + (t - 1) * batch * hidden : nullptr,
+    lstm_step(rows.data(), t > 0 ? states.data_ptr<float>() + (t - 1) * batch * hidden : nullptr,
+              recurrent_t.data_ptr<float>(), t > 0 ? cells.data_ptr<float>() + (t - 1) * batch * hidden : nullptr,
               cells.data_ptr<float>() + t * batch * hidden, states.data_ptr<float>() + t * batch * hidden,
               activations.data_ptr<float>() + t * batch * 4 * hidden, batch, hidden, 2, 3);
   }
@@ -200,7 +204,9 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_states, const Tensor& activ
         (d_state * squashed * output * (one - output)).store(grad_row + 3 * hidden + j, n);
       }
     }
-    if (t > 0) at::mm_out(grad_state, grad_gates[t], recurrent);  // (batch, hidden)
+    if (t > 0)  // dLoss/dh_{t-1} (batch, hidden) = grad_gates[t] (batch, 4 * hidden) W_hh (4 * hidden, hidden)
+      product::plain(out, 4 * hidden, batch, recurrent.data_ptr<float>(), hidden, 4 * hidden, hidden, carried_state,
+                     hidden, nullptr);
   }
   Tensor grad_recurrent = time > 1
       ? at::mm(grad_gates.slice(0, 1).reshape({(time - 1) * batch, 4 * hidden}).t(),
@@ -211,39 +217,42 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_states, const Tensor& activ
 
 // One GRU step for `batch` rows, as PyTorch computes it: r, z = sigmoid(x W_i{r,z}^T + b + h W_h{r,z}^T),
 // n = tanh(x W_in^T + b_in + r (h W_hn^T + b_hn)), h' = n + z (h - n). Gate inputs are rows of
-// 3 * hidden floats (x W_i^T plus both biases for r and z, b_in for n); `recurrent` (batch, 3 * hidden)
-// is h W_hh^T, absent at the first step (h = 0), as is `previous`. Writes h'; and when given, the
-// activations r, z, n (rows like the inputs) and h W_hn^T + b_hn (batch, hidden), which training keeps.
-void gru_cell(const float* const* gate_rows, const float* recurrent, const float* inner_bias, const float* previous,
+// 3 * hidden floats (x W_i^T plus both biases for r and z, b_in for n); h W_hh^T is `previous`
+// (batch, hidden) times `recurrent_t` (hidden, 3 * hidden), none at the first step (h = 0, `previous`
+// null). Writes h'; and when given, the activations r, z, n (rows like the inputs) and
+// h W_hn^T + b_hn (batch, hidden), which training keeps.
+void gru_step(const float* const* gate_rows, const float* previous, const float* recurrent_t, const float* inner_bias,
               float* state, float* const* activation_rows, float* inner, int64_t batch, int64_t hidden) {
-  const int64_t width = Vec::size();
-  for (int64_t b = 0; b < batch; ++b) {
+  auto finish = [&](int64_t b, int64_t j, int64_t n, const Vec* from_state) {
     const float* row = gate_rows[b];
-    const float* from_state = recurrent ? recurrent + b * 3 * hidden : nullptr;
-    for (int64_t j = 0; j < hidden; j += width) {
-      const int64_t n = std::min(width, hidden - j), at = b * hidden + j;
-      auto with_state = [&](int64_t index) {
-        Vec value = Vec::loadu(row + index * hidden + j, n);
-        return from_state ? value + Vec::loadu(from_state + index * hidden + j, n) : value;
-      };
-      const Vec reset = sigmoid(with_state(0)), update = sigmoid(with_state(1));
-      Vec from_previous = Vec::loadu(inner_bias + j, n);
-      if (from_state) from_previous = from_previous + Vec::loadu(from_state + 2 * hidden + j, n);
-      const Vec candidate = hyperbolic_tangent(Vec::loadu(row + 2 * hidden + j, n) + reset * from_previous);
-      const Vec old_state = previous ? Vec::loadu(previous + at, n) : Vec(0.f);
-      (candidate + update * (old_state - candidate)).store(state + at, n);
-      if (inner) from_previous.store(inner + at, n);
-      if (activation_rows) {
-        float* out = activation_rows[b] + j;
-        reset.store(out, n);
-        update.store(out + hidden, n);
-        candidate.store(out + 2 * hidden, n);
-      }
+    const int64_t at = b * hidden + j;
+    auto with_state = [&](int64_t index) {
+      const Vec value = Vec::loadu(row + index * hidden + j, n);
+      return from_state ? value + from_state[index] : value;
+    };
+    const Vec reset = sigmoid(with_state(0)), update = sigmoid(with_state(1));
+    Vec from_previous = Vec::loadu(inner_bias + j, n);
+    if (from_state) from_previous = from_previous + from_state[2];
+    const Vec candidate = hyperbolic_tangent(Vec::loadu(row + 2 * hidden + j, n) + reset * from_previous);
+    const Vec old_state = previous ? Vec::loadu(previous + at, n) : Vec(0.f);
+    (candidate + update * (old_state - candidate)).store(state + at, n);
+    if (inner) from_previous.store(inner + at, n);
+    if (activation_rows) {
+      float* out = activation_rows[b] + j;
+      reset.store(out, n);
+      update.store(out + hidden, n);
+      candidate.store(out + 2 * hidden, n);
     }
+  };
+  if (previous) {
+    product::multiply<3>(previous, hidden, batch, recurrent_t, 3 * hidden, hidden, hidden, Vec::size(), hidden, finish);
+    return;
   }
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t j = 0; j < hidden; j += Vec::size()) finish(b, j, std::min<int64_t>(Vec::size(), hidden - j), nullptr);
 }
 
-// The GRU (gru_cell) for training. `gates` (time, batch, 3 * hidden) holds
+// The GRU (gru_step) for training. `gates` (time, batch, 3 * hidden) holds
 // x_t W_ih^T + b_ih + (b_hr, b_hz, 0) (read only). Returns the activations r, z and n, h of every
 // step, and `inner`, h W_hn^T + b_hn of every step.
 std::vector<Tensor> gru_forward(const Tensor& gates, const Tensor& recurrent_t, const Tensor& inner_bias) {
@@ -256,19 +265,16 @@ std::vector<Tensor> gru_forward(const Tensor& gates, const Tensor& recurrent_t, 
   Tensor activations = at::empty_like(gates);
   Tensor states = at::empty({time, batch, hidden}, gates.options());
   Tensor inner = at::empty({time, batch, hidden}, gates.options());
-  Tensor from_state = at::empty({batch, 3 * hidden}, gates.options());
   std::vector<const float*> rows(batch);
   std::vector<float*> activation_rows(batch);
   for (int64_t t = 0; t < time; ++t) {
-    if (t > 0) at::mm_out(from_state, states[t - 1], recurrent_t);
     const int64_t offset = t * batch * 3 * hidden;
     for (int64_t b = 0; b < batch; ++b) {
       rows[b] = gates.data_ptr<float>() + offset + b * 3 * hidden;
       activation_rows[b] = activations.data_ptr<float>() + offset + b * 3 * hidden;
     }
-    gru_cell(rows.data(), t > 0 ? from_state.data_ptr<float>() : nullptr, inner_bias.data_ptr<float>(),
-             t > 0 ? states.data_ptr<float>() + (t - 1) * batch * hidden : nullptr,
-             states.data_ptr<float>() + t * batch * hidden, activation_rows.data(),
+    gru_step(rows.data(), t > 0 ? states.data_ptr<float>() + (t - 1) * batch * hidden : nullptr,
+             recurrent_t.data_ptr<float>(), inner_bias.data_ptr<float>(), states.data_ptr<float>() + t * batch * hidden, activation_rows.data(),
              inner.data_ptr<float>() + t * batch * hidden, batch, hidden);
   }
   return {activations, states, inner};
@@ -317,7 +323,9 @@ std::vector<Tensor> gru_backward(const Tensor& grad_states, const Tensor& activa
         (d_candidate * reset).store(grad_state_row + 2 * hidden + j, n);
       }
     }
-    if (t > 0) at::addmm_out(carried, direct, grad_from_state[t], recurrent);  // (batch, hidden)
+    if (t > 0)  // dLoss/dh_{t-1} (batch, hidden) = direct + grad_from_state[t] (batch, 3 * hidden) W_hh (3 * hidden, hidden)
+      product::plain(out_state, 3 * hidden, batch, recurrent.data_ptr<float>(), hidden, 3 * hidden, hidden,
+                     carried.data_ptr<float>(), hidden, to_previous);
   }
   Tensor grad_recurrent = time > 1
       ? at::mm(grad_from_state.slice(0, 1).reshape({(time - 1) * batch, 3 * hidden}).t(),
@@ -365,6 +373,15 @@ struct Folded {
     for (int64_t b = 0; b < batch; ++b) rows[b] = base + ids[b] * width;
     return rows.data();
   }
+  // Step t's table rows brought towards the cache while the step before runs.
+  void prefetch(int64_t t) {
+    if (t >= time) return;
+    const int64_t* ids = steps.data_ptr<int64_t>() + t * batch;
+    const char* base = reinterpret_cast<const char*>(table.data_ptr<float>());
+    const int64_t bytes = table.size(1) * static_cast<int64_t>(sizeof(float));
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t line = 0; line < bytes; line += 64) __builtin_prefetch(base + ids[b] * bytes + line, 0, 3);
+  }
   // Where step t writes h: its slot of `outputs`, else one of two scratch buffers in turn.
   float* state_at(int64_t t, Tensor& scratch) {
     return outputs.numel() ? outputs.data_ptr<float>() + t * batch * hidden : scratch.data_ptr<float>() + (t % 2) * batch * hidden;
@@ -378,43 +395,76 @@ struct Folded {
   }
 };
 
+// Predicting with the SimpleRNN from a folded table: h_t = tanh(table[steps[t]] + h_{t-1} W_hh^T),
+// `recurrent_t` W_hh^T (hidden, hidden). tanh is ATen's own vector tanh, as the training loops' tanh_.
+template <int Groups>
+void tanh_steps(Folded& loop, const float* recurrent_t, Tensor& scratch) {
+  const int64_t batch = loop.batch, hidden = loop.hidden, width = Vec::size();
+  for (int64_t t = 0; t < loop.time; ++t) {
+    float* state = loop.state_at(t, scratch);
+    const float* const* rows = loop.rows_at(t);
+    loop.prefetch(t + 1);
+    auto finish = [&](int64_t b, int64_t j, int64_t n, const Vec* from_state) {
+      for (int g = 0; g < Groups; ++g) {
+        const int64_t column = j + g * width, count = std::min<int64_t>(width, hidden - column);
+        const Vec value = Vec::loadu(rows[b] + column, count);
+        (from_state ? value + from_state[g] : value).tanh().store(state + b * hidden + column, count);
+      }
+    };
+    if (t > 0) {
+      product::multiply<Groups>(loop.state_at(t - 1, scratch), hidden, batch, recurrent_t, hidden, hidden, hidden,
+                                Groups * width, width, finish);
+    } else {
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t j = 0; j < hidden; j += Groups * width) finish(b, j, width, nullptr);
+    }
+    loop.keep_last(t, state);
+  }
+}
+
+void tanh_folded(Tensor table, Tensor recurrent_t, Tensor steps, Tensor lengths, Tensor outputs, Tensor last) {
+  Folded loop(table, recurrent_t, steps, lengths, outputs, last, 1);
+  Tensor scratch = at::empty({2, loop.batch, loop.hidden}, table.options());
+  if (loop.hidden % (4 * Vec::size()) == 0) {
+    tanh_steps<4>(loop, recurrent_t.data_ptr<float>(), scratch);
+  } else {
+    tanh_steps<1>(loop, recurrent_t.data_ptr<float>(), scratch);
+  }
+}
+
 void lstm_folded(Tensor table, Tensor recurrent_t, Tensor steps, Tensor lengths, Tensor outputs, Tensor last, int64_t cell_gate) {
   TORCH_CHECK(cell_gate == 2 || cell_gate == 3, "cell_gate must be 2 (PyTorch's order) or 3 (the output gate before it)");
   Folded loop(table, recurrent_t, steps, lengths, outputs, last, 4);
   const int64_t batch = loop.batch, hidden = loop.hidden;
   Tensor scratch = at::empty({2, batch, hidden}, table.options());
   Tensor cells = at::empty({2, batch, hidden}, table.options());
-  Tensor from_state = at::empty({batch, 4 * hidden}, table.options());
   const int64_t output_gate = cell_gate == 3 ? 2 : 3;
   for (int64_t t = 0; t < loop.time; ++t) {
     float* state = loop.state_at(t, scratch);
-    if (t > 0) {
-      Tensor previous = at::from_blob(loop.state_at(t - 1, scratch), {batch, hidden}, table.options());
-      at::mm_out(from_state, previous, recurrent_t);
-    }
     float* cell = cells.data_ptr<float>() + (t % 2) * batch * hidden;
     const float* previous_cell = t > 0 ? cells.data_ptr<float>() + ((t - 1) % 2) * batch * hidden : nullptr;
-    lstm_cell(loop.rows_at(t), t > 0 ? from_state.data_ptr<float>() : nullptr, previous_cell, cell, state,
-              nullptr, batch, hidden, cell_gate, output_gate);
+    const float* const* rows = loop.rows_at(t);
+    loop.prefetch(t + 1);
+    lstm_step(rows, t > 0 ? loop.state_at(t - 1, scratch) : nullptr, recurrent_t.data_ptr<float>(),
+              previous_cell, cell, state, nullptr, batch, hidden, cell_gate, output_gate);
     loop.keep_last(t, state);
   }
 }
 
-// Predicting with the GRU (gru_cell) from a folded table; `inner_bias` is (0, 0, b_hn).
+// Predicting with the GRU (gru_step) from a folded table; `inner_bias` is (0, 0, b_hn).
 void gru_folded(Tensor table, Tensor recurrent_t, Tensor inner_bias, Tensor steps, Tensor lengths, Tensor outputs, Tensor last) {
   Folded loop(table, recurrent_t, steps, lengths, outputs, last, 3);
   check_float(inner_bias, 1, "inner_bias");
   const int64_t batch = loop.batch, hidden = loop.hidden;
   check_shape(inner_bias, {3 * hidden}, "inner_bias");
   Tensor scratch = at::empty({2, batch, hidden}, table.options());
-  Tensor from_state = at::empty({batch, 3 * hidden}, table.options());
   const float* bias = inner_bias.data_ptr<float>() + 2 * hidden;
   for (int64_t t = 0; t < loop.time; ++t) {
     float* state = loop.state_at(t, scratch);
     const float* previous = t > 0 ? loop.state_at(t - 1, scratch) : nullptr;
-    if (previous) at::mm_out(from_state, at::from_blob(const_cast<float*>(previous), {batch, hidden}, table.options()), recurrent_t);
-    gru_cell(loop.rows_at(t), previous ? from_state.data_ptr<float>() : nullptr, bias, previous, state, nullptr, nullptr,
-             batch, hidden);
+    const float* const* rows = loop.rows_at(t);
+    loop.prefetch(t + 1);
+    gru_step(rows, previous, recurrent_t.data_ptr<float>(), bias, state, nullptr, nullptr, batch, hidden);
     loop.keep_last(t, state);
   }
 }
@@ -429,6 +479,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_backward", &lstm_backward, release());
   m.def("gru_forward", &gru_forward, release());
   m.def("gru_backward", &gru_backward, release());
+  m.def("tanh_folded", &tanh_folded, release());
   m.def("lstm_folded", &lstm_folded, release());
   m.def("gru_folded", &gru_folded, release());
 }
