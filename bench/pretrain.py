@@ -17,6 +17,7 @@ pretrain-seq-cnn.json with --recipe seq-cnn).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import resource
@@ -169,6 +170,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few hundred reviews and a tiny model")
     parser.add_argument("--recipe", choices=("lm-lstm", "seq-cnn"), default="lm-lstm",
                         help="lm-lstm: language-model pretraining, then an LSTM; seq-cnn: the one-hot region CNN")
+    parser.add_argument("--seq-cnn", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one of the seq-cnn recipe's settings (e.g. epochs=3, filters=300, train_size=null)")
     parser.add_argument("--out", type=Path, help="keep the runs here (default: a temporary folder)")
     args = parser.parse_args()
     settings = QUICK if args.quick else FULL
@@ -178,7 +181,12 @@ def main() -> None:
     if args.recipe == "seq-cnn":
         if args.budgets:
             parser.error("--budgets is the pretraining curve; the seq-cnn recipe has no pretraining")
-        settings = SEQ_CNN_QUICK if args.quick else SEQ_CNN
+        settings = dict(SEQ_CNN_QUICK if args.quick else SEQ_CNN)
+        for item in args.seq_cnn:
+            key, _, value = item.partition("=")
+            if key not in settings or not value:
+                parser.error(f"--seq-cnn takes KEY=VALUE with KEY one of {', '.join(settings)}; got {item!r}")
+            settings[key] = json.loads(value)  # a number, or null
         point = seq_cnn_run(settings, out, log)
         print(markdown_table(["minutes", "CPU seconds", "val accuracy", "test accuracy", "first sentence", "last sentence"],
                              [[f"{point['total_minutes']:.1f}", f"{point['cpu_seconds']:.0f}", f"{point['val_accuracy']:.4f}",

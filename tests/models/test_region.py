@@ -61,11 +61,11 @@ def test_sparse_route_in_slices_equals_one_slice(monkeypatch):
 def test_the_route_follows_what_the_caller_needs():
     model = _model()
     model.train()
-    assert model._takes_sparse_route()
+    assert model._uses_region_max_pool()
     model.eval()
     with torch.no_grad():
-        assert model._takes_sparse_route()
-    assert not model._takes_sparse_route()  # gradients in evaluation mode: explanations hook the embedding
+        assert model._uses_region_max_pool()
+    assert not model._uses_region_max_pool()  # gradients in evaluation mode: explanations hook the embedding
 
 
 def test_a_one_word_text_reaches_every_slot():

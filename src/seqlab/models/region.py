@@ -43,7 +43,7 @@ class RegionConvolutionConfig:
     num_classes: int = 2  # 2: one sigmoid output; more: softmax over classes
     output_dropout: float = 0.5  # dropout on the pooled features, before the output layer
     init_range: float = 0.01  # the word table starts uniform in (-init_range, init_range)
-    sparse_gradients: bool = False  # the word table's gradient holds only the rows a batch touched (needs optimizer "sgd")
+    sparse_gradients: bool = False  # the word table's gradient is a sparse tensor (needs optimizer "sgd" or "adagrad")
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -74,14 +74,14 @@ class RegionConvolutionClassifier(SequenceClassifier):
         nn.init.uniform_(self.embedding.weight, -config.init_range, config.init_range)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> Output:
-        if self._takes_sparse_route():
+        if self._uses_region_max_pool():
             features = RegionMaxPool.apply(ids, lengths, self.embedding.weight, self.bias, self.config.region_size,
                                            self.config.sparse_gradients)  # (batch, hidden)
         else:
             features = self.features(ids, lengths)  # (batch, hidden)
         return Output(self.head(self.output_dropout(features)))  # (batch, outputs)
 
-    def _takes_sparse_route(self) -> bool:
+    def _uses_region_max_pool(self) -> bool:
         """The one choice of route. RegionMaxPool (its gradient reaches only the rows behind each
         filter's strongest region, and it never holds more than a slice of the batch's lookups) serves
         training and plain predictions; the autograd route of `features` serves what needs the
@@ -174,5 +174,6 @@ class RegionMaxPool(torch.autograd.Function):
             word_columns.append((slot * filters + filter_ids)[inside])
             values.append(grad[inside])
         index = torch.stack([torch.cat(word_rows).long(), torch.cat(word_columns)])  # (2, nonzeros)
-        table = torch.sparse_coo_tensor(index, torch.cat(values), (vocab, columns), check_invariants=False)  # (vocab, width x filters)
+        table = torch.sparse_coo_tensor(index, torch.cat(values), (vocab, columns),
+                                        check_invariants=False)  # (vocab, width x filters)
         return None, None, table if ctx.sparse else table.to_dense(), grad.sum(0), None, None
