@@ -29,6 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np  # noqa: E402
+
 from _common import archive_path, markdown_table, write_results  # noqa: E402
 
 FULL = {"texts": None, "maxlen": 400, "vocabulary": 20_000, "hidden": 256, "embedding": 128, "train_size": None,
@@ -44,9 +46,11 @@ SEQ_CNN_QUICK = {"maxlen": 400, "vocabulary": 3_000, "filters": 32, "epochs": 2,
 
 
 def sentences_of(texts: list[str], labels, count: int, which: str = "last") -> tuple[list[str], list[int]]:
-    """The last (or first) sentence of at least 5 words of each of the first `count` texts, with its text's label."""
+    """The last (or first) sentence of at least 5 words of `count` texts drawn in a seeded random order
+    (IMDb lists its reviews by label, so the first ones would all be negative), with its text's label."""
     chosen, kept = [], []
-    for text, label in zip(texts, labels):
+    for index in np.random.default_rng(0).permutation(len(texts)):
+        text, label = texts[index], labels[index]
         parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+", text.replace("<br />", " ")) if len(p.split()) >= 5]
         if parts:
             chosen.append(parts[-1] if which == "last" else parts[0])
