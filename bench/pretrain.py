@@ -3,20 +3,24 @@
     python bench/pretrain.py                   # the recipe within --budget minutes (default 30)
     python bench/pretrain.py --budgets 0,5,15  # the curve: pretraining minutes -> fine-tuned test accuracy
     python bench/pretrain.py --quick           # a few hundred reviews, tiny model: checks the script runs
+    python bench/pretrain.py --recipe seq-cnn  # Johnson & Zhang's seq-CNN on one-hot regions, no pretraining
 
 The language model learns from the training and unlabelled reviews; the classifier from the
 training reviews, choosing its epoch on a validation share of them. The test reviews are read
 only to report the final accuracy. Each stage's minutes are timed from a cold cache (a fresh
 SEQLAB_CACHE folder). Also reported: accuracy on single sentences cut from test reviews (the last
 sentence of at least 5 words, labelled as its review), a check on short, out-of-context inputs.
-Writes bench/results/pretrain.json (pretrain-quick.json with --quick, pretrain-curve.json with --budgets).
+Writes bench/results/pretrain.json (pretrain-quick.json with --quick, pretrain-curve.json with --budgets,
+pretrain-seq-cnn.json with --recipe seq-cnn).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -24,6 +28,8 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
 
 from _common import archive_path, markdown_table, write_results  # noqa: E402
 
@@ -33,13 +39,21 @@ QUICK = {"texts": 600, "maxlen": 80, "vocabulary": 3_000, "hidden": 32, "embeddi
          "test_size": 400, "finetune_epochs": 2, "sentences": 200}
 
 
-def sentences_of(texts: list[str], labels, count: int) -> tuple[list[str], list[int]]:
-    """The last sentence of at least 5 words of each of the first `count` texts, with its text's label."""
+SEQ_CNN = {"maxlen": 2500, "vocabulary": 30_000, "filters": 500, "epochs": 8, "batch_size": 50, "learning_rate": 1e-3,
+           "train_size": None, "test_size": None, "sentences": 2000}
+SEQ_CNN_QUICK = {"maxlen": 400, "vocabulary": 3_000, "filters": 32, "epochs": 2, "batch_size": 32, "learning_rate": 1e-3,
+                 "train_size": 400, "test_size": 400, "sentences": 200}
+
+
+def sentences_of(texts: list[str], labels, count: int, which: str = "last") -> tuple[list[str], list[int]]:
+    """The last (or first) sentence of at least 5 words of `count` texts drawn in a seeded random order
+    (IMDb lists its reviews by label, so the first ones would all be negative), with its text's label."""
     chosen, kept = [], []
-    for text, label in zip(texts, labels):
+    for index in np.random.default_rng(0).permutation(len(texts)):
+        text, label = texts[index], labels[index]
         parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+", text.replace("<br />", " ")) if len(p.split()) >= 5]
         if parts:
-            chosen.append(parts[-1])
+            chosen.append(parts[-1] if which == "last" else parts[0])
             kept.append(int(label))
         if len(chosen) == count:
             break
@@ -102,6 +116,45 @@ def finetune_stage(settings: dict, init_from: Path | None, out: Path, log) -> di
             "sentence_accuracy": sentence, "sentences": len(texts), "epochs": len(result.history["loss"])}
 
 
+def cpu_seconds() -> float:
+    """User + system seconds of this process and its finished children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def seq_cnn_run(settings: dict, out: Path, log) -> dict:
+    """The seq-cnn trained from scratch on the training reviews (its epoch chosen on their validation
+    share), scored once on the test reviews and on single sentences cut from them."""
+    from seqlab.data.config import DataSource
+    from seqlab.data.sources import load_corpus
+    from seqlab.predict import load
+    from seqlab.recipes import Recipe, train_recipe
+    from seqlab.text.config import EncoderConfig
+    from seqlab.training.config import TrainConfig
+
+    data = DataSource(archive=str(archive_path()) if archive_path() else None)
+    training = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
+                           learning_rate=settings["learning_rate"], validation_split=0.1, restore_best=True,
+                           monitor="val_accuracy")
+    recipe = Recipe(model="seq-cnn", model_options={"hidden_size": settings["filters"]}, training=training, data=data,
+                    encoder=EncoderConfig(maxlen=settings["maxlen"], max_features=settings["vocabulary"]),
+                    train_size=settings["train_size"], test_size=settings["test_size"])
+    started, cpu = time.perf_counter(), cpu_seconds()
+    _, result = train_recipe(recipe, out / "seq-cnn", log=log)
+    minutes = (time.perf_counter() - started) / 60
+    corpus = load_corpus(data, settings["train_size"], settings["test_size"])
+    predictor = load(result.run_directory)
+    sentences = {}
+    for which in ("first", "last"):
+        texts, labels = sentences_of(corpus.test.texts, corpus.test.labels, settings["sentences"], which)
+        sentences[which] = predictor.evaluate(texts, labels)["accuracy"]
+    best = result.history["val_accuracy"][result.best_epoch - 1] if result.best_epoch else None
+    return {"pretrain_budget_minutes": 0, "total_minutes": minutes, "cpu_seconds": cpu_seconds() - cpu,
+            "val_accuracy": best, "test_accuracy": result.test["accuracy"], "first_sentence_accuracy": sentences["first"],
+            "last_sentence_accuracy": sentences["last"], "epochs": len(result.history["loss"]),
+            "best_epoch": result.best_epoch}
+
+
 def run(settings: dict, minutes: float, out: Path, log) -> dict:
     """One point: pretraining for `minutes` (0: none, the classifier from scratch), then fine-tuning."""
     started = time.perf_counter()
@@ -119,12 +172,33 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=30.0, help="end-to-end minutes; pretraining gets 60%% of it")
     parser.add_argument("--budgets", help="pretraining minutes for the curve, comma-separated (0: from scratch)")
     parser.add_argument("--quick", action="store_true", help="a few hundred reviews and a tiny model")
+    parser.add_argument("--recipe", choices=("lm-lstm", "seq-cnn"), default="lm-lstm",
+                        help="lm-lstm: language-model pretraining, then an LSTM; seq-cnn: the one-hot region CNN")
+    parser.add_argument("--seq-cnn", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one of the seq-cnn recipe's settings (e.g. epochs=3, filters=300, train_size=null)")
     parser.add_argument("--out", type=Path, help="keep the runs here (default: a temporary folder)")
     args = parser.parse_args()
     settings = QUICK if args.quick else FULL
     out = args.out or Path(tempfile.mkdtemp(prefix="seqlab-pretrain-"))
     os.environ.setdefault("SEQLAB_CACHE", str(out / "cache"))  # a cold cache unless the caller gives one
     log = print
+    if args.recipe == "seq-cnn":
+        if args.budgets:
+            parser.error("--budgets is the pretraining curve; the seq-cnn recipe has no pretraining")
+        settings = dict(SEQ_CNN_QUICK if args.quick else SEQ_CNN)
+        for item in args.seq_cnn:
+            key, _, value = item.partition("=")
+            if key not in settings or not value:
+                parser.error(f"--seq-cnn takes KEY=VALUE with KEY one of {', '.join(settings)}; got {item!r}")
+            settings[key] = json.loads(value)  # a number, or null
+        point = seq_cnn_run(settings, out, log)
+        print(markdown_table(["minutes", "CPU seconds", "val accuracy", "test accuracy", "first sentence", "last sentence"],
+                             [[f"{point['total_minutes']:.1f}", f"{point['cpu_seconds']:.0f}", f"{point['val_accuracy']:.4f}",
+                               f"{point['test_accuracy']:.4f}", f"{point['first_sentence_accuracy']:.4f}",
+                               f"{point['last_sentence_accuracy']:.4f}"]]))
+        name = "pretrain-seq-cnn" + ("-quick" if args.quick else "")
+        print(f"wrote {write_results(name, {'quick': args.quick, 'settings': settings, 'points': [point]})}")
+        return
     if args.budgets:
         budgets = [float(b) for b in args.budgets.split(",")]
         points = [run(settings, minutes, out / f"budget-{minutes:g}", log) for minutes in budgets]

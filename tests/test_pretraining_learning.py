@@ -56,3 +56,22 @@ def test_pretrain_benchmark_quick_mode_runs(archive, tmp_path):
     data = json.loads((ROOT / "bench" / "results" / "pretrain-quick.json").read_text())
     point = data["points"][0]
     assert set(point["stages"]) == {"pretrain", "finetune"} and 0 <= point["test_accuracy"] <= 1
+
+
+@pytest.mark.slow
+def test_seq_cnn_recipe_quick_mode_runs(archive, tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "pretrain.py"), "--recipe", "seq-cnn", "--quick",
+                             "--seq-cnn", "epochs=1", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=900,
+                            env={"SEQLAB_IMDB_ARCHIVE": str(archive), "PATH": "/usr/bin:/bin",
+                                 "PYTHONPATH": str(ROOT / "src"), "SEQLAB_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    assert "| first sentence | last sentence |" in result.stdout
+    import json
+
+    point = json.loads((ROOT / "bench" / "results" / "pretrain-seq-cnn-quick.json").read_text())["points"][0]
+    assert point["epochs"] == 1 and 0 <= point["test_accuracy"] <= 1 and point["cpu_seconds"] > 0
+    bad = subprocess.run([sys.executable, str(ROOT / "bench" / "pretrain.py"), "--recipe", "seq-cnn", "--seq-cnn",
+                          "width=3"], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin",
+                                                                          "PYTHONPATH": str(ROOT / "src")})
+    assert bad.returncode == 2 and "--seq-cnn takes KEY=VALUE" in bad.stderr

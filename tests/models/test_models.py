@@ -5,12 +5,13 @@ import torch
 
 from seqlab.errors import ConfigError
 from seqlab.models import build_model, count_parameters, model_config, model_names
-from seqlab.models import convolution, ngrams, recurrent, transformer
+from seqlab.models import convolution, ngrams, recurrent, region, transformer
 from seqlab.models.kernels import _reversal_index
 
 # Every model with every pooling it offers.
 POOLINGS = {recurrent.RecurrentConfig: recurrent.POOLINGS, transformer.TransformerConfig: transformer.POOLINGS,
-            convolution.ConvolutionConfig: convolution.POOLINGS, ngrams.NgramBagConfig: ngrams.POOLINGS}
+            convolution.ConvolutionConfig: convolution.POOLINGS, ngrams.NgramBagConfig: ngrams.POOLINGS,
+            region.RegionConvolutionConfig: region.POOLINGS}
 MODEL_POOLINGS = [(name, pooling) for name in model_names() for pooling in POOLINGS[type(model_config(name))]]
 
 # Parameter counts of the lecture's Keras models (model.summary()).

@@ -24,6 +24,8 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "transformer": ("transformer", {}),
     # Filters over windows of 3, 4 and 5 words, max-pooled (Kim, 2014): n-grams rather than order.
     "cnn": ("convolution", {}),
+    # Filters over one-hot regions of 3 words, max-pooled (Johnson & Zhang, 2015): word order within each region.
+    "seq-cnn": ("region", {}),
     # The mean of word and hashed word-pair vectors (fastText): no recurrence, order only in the pairs.
     "fasttext": ("ngrams", {}),
 }

@@ -10,6 +10,7 @@ from seqlab.models.base import SequenceClassifier
 from seqlab.models.convolution import ConvolutionClassifier, ConvolutionConfig
 from seqlab.models.names import model_entry
 from seqlab.models.ngrams import NgramBagClassifier, NgramBagConfig
+from seqlab.models.region import RegionConvolutionClassifier, RegionConvolutionConfig
 from seqlab.models.recurrent import RecurrentClassifier, RecurrentConfig
 from seqlab.models.transformer import TransformerClassifier, TransformerConfig
 
@@ -19,6 +20,7 @@ _FAMILIES: dict[str, tuple[type, Callable[[Any], SequenceClassifier]]] = {
     "transformer": (TransformerConfig, TransformerClassifier),
     "convolution": (ConvolutionConfig, ConvolutionClassifier),
     "ngrams": (NgramBagConfig, NgramBagClassifier),
+    "region": (RegionConvolutionConfig, RegionConvolutionClassifier),
 }
 
 

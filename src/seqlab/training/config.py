@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from seqlab.errors import ConfigError
 
 SCHEDULES = ("none", "plateau", "cosine", "slanted", "linear")
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "adagrad")
 PRECISIONS = ("float32", "bfloat16")
 
 
@@ -19,7 +19,7 @@ class TrainConfig:
     epochs: int = 5  # passes over the training texts
     batch_size: int = 128  # texts per gradient step
     learning_rate: float = 1e-3  # the optimizer's step size (Keras's Adam default)
-    optimizer: str = "adam"  # adam (Keras's) or sgd (plain SGD: sparse gradients touch only their rows, as fastText's)
+    optimizer: str = "adam"  # adam (Keras's), sgd (plain SGD: sparse gradients touch only their rows, as fastText's) or adagrad (per-weight rates; sparse gradients too)
     adam_epsilon: float = 1e-7  # Adam's epsilon (Keras default; PyTorch's is 1e-8)
     validation_split: float = 0.2  # share of the shuffled training texts held out, taken from the end as Keras does
     seed: int = 42  # seeds the split, initial weights, batch order and dropout
@@ -42,7 +42,7 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose {' or '.join(OPTIMIZERS)}")
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.learning_rate < 0:
             raise ConfigError(f"learning_rate must be 0 or more; got {self.learning_rate}")
         if self.clip_norm is not None and self.clip_norm <= 0:

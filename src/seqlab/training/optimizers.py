@@ -27,16 +27,17 @@ def adam(parameters: list[torch.nn.Parameter] | list[dict], config: TrainConfig)
 
 def build_optimizer(model: torch.nn.Module, parameters: list[torch.nn.Parameter] | list[dict],
                     config: TrainConfig) -> torch.optim.Optimizer:
-    """`config.optimizer` over `parameters`: Adam (see `adam`), or plain SGD, which applies a
-    sparse gradient (a model's `sparse_gradients`) to the touched rows only, as fastText does."""
+    """`config.optimizer` over `parameters`: Adam (see `adam`), or plain SGD or Adagrad, which apply a
+    sparse gradient (a model's `sparse_gradients`) to the touched rows only (SGD as fastText does)."""
     sparse = bool(getattr(getattr(model, "config", None), "sparse_gradients", False))
-    if config.optimizer == "sgd":
+    if config.optimizer in ("sgd", "adagrad"):
         if config.weight_decay:
-            raise ConfigError("weight_decay is AdamW's; with optimizer sgd set weight_decay to 0")
+            raise ConfigError(f"weight_decay is AdamW's; with optimizer {config.optimizer} set weight_decay to 0")
         if sparse and config.clip_norm is not None:
             raise ConfigError("clip_norm cannot clip sparse gradients; drop clip_norm or set sparse_gradients false")
-        return torch.optim.SGD(parameters, lr=config.learning_rate)
+        kind = torch.optim.SGD if config.optimizer == "sgd" else torch.optim.Adagrad
+        return kind(parameters, lr=config.learning_rate)
     if sparse:
-        raise ConfigError("sparse_gradients needs optimizer 'sgd' (Adam's moments are dense); "
+        raise ConfigError("sparse_gradients needs optimizer 'sgd' or 'adagrad' (Adam's moments are dense); "
                           "pass --optimizer sgd or set sparse_gradients false")
     return adam(parameters, config)
