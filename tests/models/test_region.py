@@ -10,7 +10,7 @@ from seqlab.evaluation.predicting import evaluate
 from seqlab.models import build_model
 from seqlab.models.region import RegionMaxPool
 from seqlab.training.config import TrainConfig
-from seqlab.training.fit import fit, split_validation
+from seqlab.training.fit import Trainer, split_validation
 from seqlab.training.optimizers import build_optimizer
 
 
@@ -122,7 +122,7 @@ def test_learns_the_synthetic_corpus(synthetic):
     train, validation = split_validation(synthetic.train, training.validation_split, training.seed)
     torch.manual_seed(0)
     model = build_model("seq-cnn", vocab_size=synthetic.encoder.vocab_size, hidden_size=32, sparse_gradients=True)
-    history = fit(model, train, validation, training)
+    history = Trainer(model, train, validation, training).fit()
     assert history.loss[-1] < history.loss[0]
     assert evaluate(model, synthetic.test)["accuracy"] >= 0.75  # chance: 0.5; short texts stay ambiguous
     assert np.isfinite(history.loss).all()
