@@ -10,7 +10,8 @@ Two parts, each server `seqlab serve` in its own process on 127.0.0.1 with its d
   and then 32 reviews per request. Each reports requests and reviews per second, p50/p99 latency
   of the answered requests, errors, the share of requests shed with 503 (over the server's queue or
   connection limit) and how fast those came, and the p99 of a health probe (GET /v2/health/ready,
-  its own connection) sent every 20 ms during the load.
+  its own connection, from a process of its own so that it does not wait on the clients' event
+  loop) sent every 20 ms during the load.
 Requests are bounded in number; the client is a minimal asyncio HTTP/1.1 client in this process, so
 on a 2-core machine client and server share the cores. Prints Markdown tables and writes
 bench/results/serve.json (or --results).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import resource
 import shutil
@@ -139,10 +141,10 @@ async def _client(port: int, bodies: list[bytes], next_index, tally: Tally) -> N
         connection[1].close()
 
 
-async def _probe_health(port: int, stop: asyncio.Event, latencies: list[float], errors: list[str]) -> None:
-    """GET /v2/health/ready every 20 ms on its own connection until `stop`."""
+async def _probe_health(port: int, stopped, latencies: list[float], errors: list[str]) -> None:
+    """GET /v2/health/ready every 20 ms on its own connection until `stopped()`."""
     connection = None
-    while not stop.is_set():
+    while not stopped():
         started = time.perf_counter()
         connection, answer = await _send(connection, port, HEALTH)
         if isinstance(answer, Exception):
@@ -154,6 +156,15 @@ async def _probe_health(port: int, stop: asyncio.Event, latencies: list[float], 
         await asyncio.sleep(0.02)
     if connection is not None:
         connection[1].close()
+
+
+def _health_prober(port: int, stop, answers) -> None:
+    """The health probe in a process of its own: its latencies are the server's, not the wait for a turn of
+    the clients' busy event loop. Sends (latencies, errors) back through `answers` once `stop` is set."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    asyncio.run(_probe_health(port, stop.is_set, latencies, errors))
+    answers.send((latencies, errors))
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -178,17 +189,21 @@ def load(port: int, bodies: list[bytes], clients: int, requests: int, texts_per_
         return next(counter, None)
 
     async def main() -> float:
-        stop = asyncio.Event()
-        prober = asyncio.create_task(_probe_health(port, stop, health, health_errors)) if probe else None
         started = time.perf_counter()
         await asyncio.gather(*[_client(port, bodies, next_index, tally) for _ in range(clients)])
-        seconds = time.perf_counter() - started
-        stop.set()
-        if prober is not None:
-            await prober
-        return seconds
+        return time.perf_counter() - started
 
+    if probe:
+        context = multiprocessing.get_context("fork")
+        stop = context.Event()
+        answers, sender = context.Pipe(duplex=False)
+        prober = context.Process(target=_health_prober, args=(port, stop, sender), daemon=True)
+        prober.start()
     seconds = asyncio.run(main())
+    if probe:
+        stop.set()
+        health, health_errors = answers.recv()
+        prober.join()
     answered = len(tally.latencies)
     result = {"clients": clients, "texts_per_request": texts_per_request, "requests": requests,
               "completed": answered, "errors": len(tally.errors), "error_samples": tally.errors[:3],

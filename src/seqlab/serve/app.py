@@ -17,6 +17,7 @@ server's limits (connections, timeouts, queues, body size) are ServeConfig's, se
 
 from __future__ import annotations
 
+import gc
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -257,6 +258,7 @@ def run_server(predictors: dict[str, Predictor], config: ServeConfig, log_level:
 
         check_port_free(config.host, config.grpc_port)
     app = create_app(predictors, config)
+    gc.freeze()  # what is loaded by now lives as long as the server: out of the collector's sweeps, which stall the event loop
     uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, access_log=False,
                 http=connection_protocol(config, app.state.shed), timeout_keep_alive=config.keep_alive_timeout_s,  # type: ignore[arg-type]
                 backlog=config.backlog, timeout_graceful_shutdown=config.shutdown_timeout_s)  # type: ignore[arg-type]
