@@ -252,3 +252,18 @@ def seqlab_in_process(*args: str, stdin: bytes = b"") -> "subprocess.CompletedPr
 def seqlab_here():
     """seqlab_in_process, for tests of what a command answers (no interpreter start-up)."""
     return seqlab_in_process
+
+
+@pytest.fixture
+def padded_ids():
+    """A maker of random batches: ids (batch, time) drawn from [3, vocab), 0 past each of `lengths`, and the lengths."""
+    import torch
+
+    def make(vocab: int, lengths: list[int], seed: int = 0):
+        generator = torch.Generator().manual_seed(seed)
+        lengths_tensor = torch.tensor(lengths)  # (batch,)
+        ids = torch.randint(3, vocab, (len(lengths), max(lengths)), generator=generator)  # (batch, time)
+        ids[torch.arange(max(lengths)).unsqueeze(0) >= lengths_tensor.unsqueeze(1)] = 0
+        return ids, lengths_tensor
+
+    return make

@@ -10,18 +10,10 @@ from seqlab.training.fit import Trainer
 from seqlab.training.optimizers import build_optimizer
 
 
-def _batch(vocab: int, lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    lengths_tensor = torch.tensor(lengths)  # (batch,)
-    ids = torch.randint(3, vocab, (len(lengths), max(lengths)), generator=generator)  # (batch, time)
-    ids[torch.arange(max(lengths)).unsqueeze(0) >= lengths_tensor.unsqueeze(1)] = 0
-    return ids, lengths_tensor
-
-
 @pytest.mark.parametrize("ngrams", [1, 2, 3])
-def test_bag_route_equals_the_padded_route(ngrams):
+def test_bag_route_equals_the_padded_route(ngrams, padded_ids):
     model = build_model("fasttext", vocab_size=60, embedding_dim=12, buckets=97, ngrams=ngrams).eval()
-    ids, lengths = _batch(60, [11, 1, 2, 7, 3, 11])
+    ids, lengths = padded_ids(60, [11, 1, 2, 7, 3, 11])
     bags, padded = model._bag_mean(ids, lengths), model._padded_mean(ids, lengths)  # (batch, embedding)
     assert torch.allclose(bags, padded, atol=1e-5)
     bags.sum().backward()
@@ -32,9 +24,9 @@ def test_bag_route_equals_the_padded_route(ngrams):
     assert torch.allclose(bag_gradient, padded_gradient, atol=1e-5)
 
 
-def test_sparse_gradients_touch_only_the_rows_of_the_batch():
+def test_sparse_gradients_touch_only_the_rows_of_the_batch(padded_ids):
     model = build_model("fasttext", vocab_size=60, embedding_dim=8, buckets=97, sparse_gradients=True)
-    ids, lengths = _batch(60, [5, 3])
+    ids, lengths = padded_ids(60, [5, 3])
     model(ids, lengths).logits.sum().backward()
     gradient = model.embedding.weight.grad
     assert gradient.is_sparse
@@ -42,12 +34,12 @@ def test_sparse_gradients_touch_only_the_rows_of_the_batch():
     assert touched == set(ids[ids > 0].tolist())
 
 
-def test_sparse_sgd_matches_dense_sgd():
+def test_sparse_sgd_matches_dense_sgd(padded_ids):
     torch.manual_seed(0)
     dense = build_model("fasttext", vocab_size=60, embedding_dim=8, buckets=97)
     sparse = build_model("fasttext", config=dense.config.__class__(**{**vars(dense.config), "sparse_gradients": True}))
     sparse.load_state_dict(dense.state_dict())
-    ids, lengths = _batch(60, [9, 4, 6])
+    ids, lengths = padded_ids(60, [9, 4, 6])
     config = TrainConfig(optimizer="sgd", learning_rate=0.5)
     for model in (dense, sparse):
         optimizer = build_optimizer(model, list(model.parameters()), config)

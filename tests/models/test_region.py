@@ -14,14 +14,6 @@ from seqlab.training.fit import Trainer, split_validation
 from seqlab.training.optimizers import build_optimizer
 
 
-def _batch(vocab: int, lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    lengths_tensor = torch.tensor(lengths)  # (batch,)
-    ids = torch.randint(3, vocab, (len(lengths), max(lengths)), generator=generator)  # (batch, time)
-    ids[torch.arange(max(lengths)).unsqueeze(0) >= lengths_tensor.unsqueeze(1)] = 0
-    return ids, lengths_tensor
-
-
 def _model(**options):
     torch.manual_seed(0)
     # A wider start than the default, so that most filters have a region above 0 and pass a gradient.
@@ -30,10 +22,10 @@ def _model(**options):
 
 @pytest.mark.parametrize("width", [1, 2, 3, 4])
 @pytest.mark.parametrize("sparse", [False, True])
-def test_sparse_route_equals_the_autograd_route(width, sparse):
+def test_sparse_route_equals_the_autograd_route(width, sparse, padded_ids):
     """Oracle: features, the table's gradient and the bias's gradient agree within 1e-5."""
     model = _model(region_size=width, sparse_gradients=sparse)
-    ids, lengths = _batch(60, [11, 1, 2, 7, 3, 11])
+    ids, lengths = padded_ids(60, [11, 1, 2, 7, 3, 11])
     weights = torch.randn(6, 7)  # (batch, filters): a different gradient for every feature
     fast = RegionMaxPool.apply(ids, lengths, model.embedding.weight, model.bias, width, sparse)  # (batch, filters)
     plain = model.features(ids, lengths)  # (batch, filters)
@@ -49,9 +41,9 @@ def test_sparse_route_equals_the_autograd_route(width, sparse):
     assert fast_table.abs().sum() > 0 and fast_bias.abs().sum() > 0
 
 
-def test_sparse_route_in_slices_equals_one_slice(monkeypatch):
+def test_sparse_route_in_slices_equals_one_slice(monkeypatch, padded_ids):
     model = _model()
-    ids, lengths = _batch(60, [9, 4, 1, 6, 2])
+    ids, lengths = padded_ids(60, [9, 4, 1, 6, 2])
     whole = RegionMaxPool.apply(ids, lengths, model.embedding.weight, model.bias, 3, False)
     monkeypatch.setattr("seqlab.models.region.LOOKUP_VALUES", 1)  # one text at a time
     sliced = RegionMaxPool.apply(ids, lengths, model.embedding.weight, model.bias, 3, False)
@@ -79,11 +71,11 @@ def test_a_one_word_text_reaches_every_slot():
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adagrad"])
-def test_sparse_optimizers_match_dense_ones(optimizer):
+def test_sparse_optimizers_match_dense_ones(optimizer, padded_ids):
     dense = _model(output_dropout=0.0)
     sparse = _model(output_dropout=0.0, sparse_gradients=True)
     sparse.load_state_dict(dense.state_dict())
-    ids, lengths = _batch(60, [9, 4, 6])
+    ids, lengths = padded_ids(60, [9, 4, 6])
     config = TrainConfig(optimizer=optimizer, learning_rate=0.1)
     for model in (dense, sparse):
         model.train()
@@ -96,9 +88,9 @@ def test_sparse_optimizers_match_dense_ones(optimizer):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5, msg=name)
 
 
-def test_sparse_gradients_touch_only_the_rows_of_the_batch():
+def test_sparse_gradients_touch_only_the_rows_of_the_batch(padded_ids):
     model = _model(sparse_gradients=True).train()
-    ids, lengths = _batch(60, [5, 3])
+    ids, lengths = padded_ids(60, [5, 3])
     model(ids, lengths).logits.sum().backward()
     touched = set(model.embedding.weight.grad.coalesce().indices()[0].tolist())
     assert touched and touched <= set(ids[ids > 0].tolist())
