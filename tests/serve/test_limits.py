@@ -136,12 +136,13 @@ def test_a_long_explanation_does_not_hold_up_predictions(limited_server):
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         explanation = pool.submit(post, "/v1/explain", {"text": long_text, "method": "integrated_gradients"})
         time.sleep(0.2)
+        asked_at = time.monotonic()
         prediction = pool.submit(post, "/v1/predict", {"texts": ["A fine film."]})
         status, body, predicted_at, _ = prediction.result(timeout=120)
         assert status == 200 and body["predictions"][0]["tokens"] == 4
         status, body, explained_at, size = explanation.result(timeout=120)
     assert status == 200, body
-    assert predicted_at < explained_at  # the prediction did not wait for the explanation
+    assert predicted_at < explained_at or predicted_at - asked_at < 1.0  # the prediction did not wait for the explanation
     assert body["words_cut"] == 120_000 - 200 and body["prediction"]["truncated"] is True
     assert len(body["words"]) <= 400 and size < 100_000  # bounded by maxlen, not by the text
     assert all(long_text[word["start"]:word["end"]] == word["text"] for word in body["words"])
