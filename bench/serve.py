@@ -25,6 +25,7 @@ import json
 import multiprocessing
 import os
 import resource
+import shlex
 import shutil
 import socket
 import statistics
@@ -57,10 +58,10 @@ def free_port() -> int:
 class Server:
     """`seqlab serve RUN` in a child process on a free loopback port."""
 
-    def __init__(self, run: Path, onnx: bool, batching: bool):
+    def __init__(self, run: Path, onnx: bool, batching: bool, options: tuple[str, ...] = ()):
         self.port = free_port()
         command = [sys.executable, "-m", "seqlab.cli", "serve", str(run), "--port", str(self.port),
-                   "--batching" if batching else "--no-batching"] + (["--onnx"] if onnx else [])
+                   "--batching" if batching else "--no-batching", *(["--onnx"] if onnx else []), *options]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def wait_ready(self, timeout: float = 120) -> None:
@@ -245,11 +246,12 @@ def _raise_file_limit(wanted: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard))
 
 
-def matrix(run: Path, bodies: list[bytes], single: int, concurrent: int, clients: int) -> tuple[list, list]:
+def matrix(run: Path, bodies: list[bytes], single: int, concurrent: int, clients: int,
+           options: tuple[str, ...]) -> tuple[list, list]:
     rows, results = [], []
     for backend in ("pytorch", "onnx"):
         for batching in (True, False):
-            server = Server(run, onnx=backend == "onnx", batching=batching)
+            server = Server(run, onnx=backend == "onnx", batching=batching, options=options)
             try:
                 server.wait_ready()
                 load(server.port, bodies, 4, 40)  # warm-up
@@ -263,10 +265,11 @@ def matrix(run: Path, bodies: list[bytes], single: int, concurrent: int, clients
     return rows, results
 
 
-def load_levels(run: Path, bodies: dict[int, list[bytes]], clients: tuple[int, ...], requests: int) -> tuple[list, list]:
-    """PyTorch with batching and the server's default limits, at each client count and texts per request."""
+def load_levels(run: Path, bodies: dict[int, list[bytes]], clients: tuple[int, ...], requests: int,
+                options: tuple[str, ...]) -> tuple[list, list]:
+    """PyTorch with batching and the server's limits, at each client count and texts per request."""
     rows, results = [], []
-    server = Server(run, onnx=False, batching=True)
+    server = Server(run, onnx=False, batching=True, options=options)
     try:
         server.wait_ready()
         load(server.port, bodies[1], 4, 40)  # warm-up
@@ -290,7 +293,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few requests, to check the script runs")
     parser.add_argument("--clients", type=int, default=32, help="concurrent connections for the matrix's throughput runs")
     parser.add_argument("--results", type=Path, default=RESULTS / "serve.json")
+    parser.add_argument("--serve-options", default="", metavar="OPTIONS",
+                        help="more `seqlab serve` options for every server, e.g. \"--max-queued-texts 4096\"")
+    parser.add_argument("--no-matrix", action="store_true", help="only the load levels (PyTorch with batching)")
     args = parser.parse_args()
+    options = tuple(shlex.split(args.serve_options))
     if not (args.run / "config.json").is_file():
         sys.exit(f"no run directory at {args.run}; train one with `seqlab train lstm --out {args.run}`")
     single, concurrent = (30, 300) if args.quick else (300, 3000)
@@ -302,17 +309,19 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         run = prepared_run(args.run, Path(scratch))
-        rows, results = matrix(run, bodies, single, concurrent, clients)
-        load_rows, load_results = load_levels(run, bodies_by_size, levels, level_requests)
-    print(markdown_table(["backend", "batching", "clients", "requests", "errors", "reviews/s", "p50 ms", "p99 ms"], rows))
-    print()
+        rows, results = ([], []) if args.no_matrix else matrix(run, bodies, single, concurrent, clients, options)
+        load_rows, load_results = load_levels(run, bodies_by_size, levels, level_requests, options)
+    if rows:
+        print(markdown_table(["backend", "batching", "clients", "requests", "errors", "reviews/s", "p50 ms", "p99 ms"], rows))
+        print()
     print(markdown_table(["clients", "texts/request", "requests", "answered", "errors", "503", "requests/s", "reviews/s",
                           "p50 ms", "p99 ms", "503 p99 ms", "health p99 ms"], load_rows))
-    best = max(r["reviews_per_second"] for r in results if r["errors"] == 0) if results else 0
-    batch1 = min(r["p50_ms"] for r in results if r["clients"] == 1 and r["p50_ms"] is not None)
-    print(f"\nbest throughput {best:.0f} reviews/s (target {TARGETS['reviews_per_second']}), "
-          f"best batch-1 p50 {batch1:.1f} ms (target {TARGETS['batch1_p50_ms']} ms); "
-          f"one review per request, mean {statistics.fmean(len(b) for b in bodies):.0f} bytes")
+    if results:
+        best = max(r["reviews_per_second"] for r in results if r["errors"] == 0)
+        batch1 = min(r["p50_ms"] for r in results if r["clients"] == 1 and r["p50_ms"] is not None)
+        print(f"\nbest throughput {best:.0f} reviews/s (target {TARGETS['reviews_per_second']}), "
+              f"best batch-1 p50 {batch1:.1f} ms (target {TARGETS['batch1_p50_ms']} ms); "
+              f"one review per request, mean {statistics.fmean(len(b) for b in bodies):.0f} bytes")
     for level in load_results:
         if level["texts_per_request"] == 1 and level["clients"] in (32, 128, 1000):
             print(f"{level['clients']} clients, one review per request: {level['requests_per_second']:.0f} requests/s "
@@ -320,8 +329,8 @@ def main() -> None:
                   f"(target {TARGETS['p99_ms_32_clients']} at 32), {level['errors']} errors, "
                   f"{level['shed_rate']:.1%} shed with 503 (p99 {_ms(level['shed_p99_ms'])} ms), health p99 "
                   f"{_ms(level['health_p99_ms'])} ms (target {TARGETS['health_p99_ms_128_clients']} at 128)")
-    write_json(args.results, {"machine": machine(), "quick": args.quick, "run": str(args.run), "targets": TARGETS,
-                              "reviews_per_request": 1, "load_average": os.getloadavg(), "results": results,
+    write_json(args.results, {"machine": machine(), "quick": args.quick, "run": str(args.run),
+                              "serve_options": list(options), "targets": TARGETS, "reviews_per_request": 1, "load_average": os.getloadavg(), "results": results,
                               "load": load_results})
     print(f"wrote {args.results}")
 

@@ -25,7 +25,7 @@ class ServeConfig:
     max_body_bytes: int = MAX_BODY_BYTES  # larger request bodies get 413
     # Load shedding: beyond these, a request gets 503 with Retry-After at once instead of queueing.
     max_queue_wait_s: float = 0.5  # longest expected wait (texts ahead / the rate they drain at) a request is queued for; else 503
-    max_queued_texts: int = 1024  # texts waiting for or in a model beyond which requests get 503; at least the 256 of one request
+    max_queued_texts: int = 4096  # texts waiting for or in a model beyond which requests get 503; at least the 256 of one request
     max_queued_explanations: int = 4  # explanations waiting or running (on their own thread) beyond which requests get 503
     retry_after_s: int = 1  # the Retry-After a shed request is given
     # Connections: each open one holds a file descriptor, so they are capped and timed out.
