@@ -25,12 +25,7 @@ def test_round_trip_gives_identical_probabilities(saved_run, synthetic, syntheti
     directory, model = saved_run
     predictor = load(directory)
     texts = synthetic_corpus.test.texts[:50]
-    from seqlab.evaluation.metrics import probabilities
-    from seqlab.text.cache import EncodedSplit
-    from seqlab.evaluation.predicting import predict_logits
-
-    direct = probabilities(predict_logits(model, EncodedSplit(synthetic.encoder.encode(texts), np.zeros(50, dtype=np.int64))))
-    assert np.array_equal(predictor.predict_proba(texts), direct.numpy())
+    assert np.array_equal(predictor.predict_proba(texts), _probabilities(model, synthetic.encoder, texts))
     assert sorted(p.name for p in directory.iterdir()) == [
         "README.md", "config.json", "encoder.json", "history.json", "metrics.json", "model.safetensors", "tokenizer.json"]
 
@@ -100,6 +95,34 @@ def test_a_tampered_but_well_formed_file_is_detected(saved_run):
     safetensors.torch.save_file(weights, directory / "model.safetensors")
     with pytest.raises(RunError, match="model.safetensors does not match the sha256 recorded"):
         load(directory)
+
+
+def test_a_run_saved_before_a_config_field_existed_keeps_what_it_meant(tmp_path, synthetic, synthetic_corpus):
+    """A fasttext run whose config.json has no ngram_hash (saved before it existed) hashed its pairs the
+    "linear" way, and loads so; a run saved now records its hash."""
+    torch.manual_seed(0)
+    model = build_model("fasttext", vocab_size=synthetic.encoder.vocab_size, embedding_dim=8, buckets=1_000_000,
+                        ngram_hash="linear").eval()
+    directory = tmp_path / "old"
+    runs.save_run(directory, model, synthetic.encoder, synthetic.label_names, {"epochs": 0}, {"loss": []}, {})
+    config = json.loads((directory / "config.json").read_text())
+    assert config["model"]["config"]["ngram_hash"] == "linear"
+    del config["model"]["config"]["ngram_hash"]
+    (directory / "config.json").write_text(json.dumps(config))
+    loaded = runs.load_run(directory).model
+    assert loaded.config.ngram_hash == "linear"
+    texts = synthetic_corpus.test.texts[:20]
+    assert np.array_equal(load(directory).predict_proba(texts), _probabilities(model, synthetic.encoder, texts))
+    assert build_model("fasttext").config.ngram_hash == "squared"
+
+
+def _probabilities(model, encoder, texts):
+    from seqlab.evaluation.metrics import probabilities
+    from seqlab.evaluation.predicting import predict_logits
+    from seqlab.text.cache import EncodedSplit
+
+    split = EncodedSplit(encoder.encode(texts), np.zeros(len(texts), dtype=np.int64))
+    return probabilities(predict_logits(model, split)).numpy()
 
 
 # ---- malformed run files and non-finite weights: one RunError naming the file, never a traceback ----

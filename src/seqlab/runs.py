@@ -31,7 +31,7 @@ from seqlab.errors import RunError
 from seqlab.files import atomic_directory, file_sha256, write_json
 from seqlab.hub import CARD_FILE, model_card, resolve_run
 from seqlab.jsonfile import check, label_list, read_json, read_text, string_map
-from seqlab.models import SequenceClassifier, build_model, model_config
+from seqlab.models import SequenceClassifier, build_model, saved_model_config
 from seqlab.models.quantize import INT8, dequantize_state, quantize_state
 from seqlab.text.encoder import TextEncoder
 
@@ -129,7 +129,7 @@ def load_run(directory: str | Path) -> Run:
                                               "checksums": string_map, "training": dict, "data": dict})
     try:
         encoder = TextEncoder.from_json(read_text(directory / "encoder.json"), directory)
-        model = build_model(config["model"]["name"], model_config(config["model"]["name"], **config["model"]["config"]))
+        model = build_model(config["model"]["name"], saved_model_config(config["model"]["name"], config["model"]["config"]))
     except (ValueError, KeyError, TypeError, Exception) as error:
         if isinstance(error, RunError):
             raise

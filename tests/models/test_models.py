@@ -124,10 +124,41 @@ def test_cnn_config_checks_its_widths():
 def test_fasttext_hashes_each_word_pair_from_its_two_ids():
     ids = torch.tensor([[5, 7, 5, 7, 9], [7, 5, 0, 0, 0]])
     rows = ngrams.ngram_rows(ids, 2, buckets=1000)
-    expected = [[(a * ngrams.HASH_MULTIPLIER + b) % 1000 for a, b in zip(text[:-1], text[1:])] for text in ids.tolist()]
+    prime = ngrams.HASH_PRIME
+    expected = [[(((a * ngrams.HASH_MULTIPLIER + b) % prime) ** 2 + ngrams.HASH_OFFSET) % prime % 1000
+                 for a, b in zip(text[:-1], text[1:])] for text in ids.tolist()]
     assert rows.tolist() == expected
     assert rows[0, 0] == rows[0, 2] != rows[1, 0]  # the same pair, the same row; the reversed pair another
+    linear = [[(a * ngrams.LINEAR_MULTIPLIER + b) % 1000 for a, b in zip(text[:-1], text[1:])] for text in ids.tolist()]
+    assert ngrams.ngram_rows(ids, 2, buckets=1000, ngram_hash="linear").tolist() == linear
     assert ngrams.ngram_rows(torch.full((1, 4), 10**6), 5, buckets=7).shape == (1, 0)  # too short for a 5-gram
+
+
+def test_fasttext_hash_holds_large_ids_and_long_ngrams_without_overflow():
+    ids = torch.tensor([[2**31 - 2, 2**31 - 3, 2**31 - 2, 1, 2**31 - 2]])
+    rows = ngrams.ngram_rows(ids, 5, buckets=2_000_003)
+    expected = ids[0, 0].item()
+    for word in ids[0, 1:].tolist():
+        expected = (expected * ngrams.HASH_MULTIPLIER + word) % ngrams.HASH_PRIME  # Python's integers: exact
+    assert rows.tolist() == [[(expected**2 + ngrams.HASH_OFFSET) % ngrams.HASH_PRIME % 2_000_003]]
+
+
+@pytest.mark.parametrize("buckets", [1000, 100_000, 230_000, 262_144, 500_000, 1_000_000, 1_048_576, 2_000_000])
+def test_fasttext_spreads_the_pairs_of_frequent_words_over_the_buckets(buckets):
+    """The pairs of the 300 most frequent words (the lowest ids) take as many rows as a random hash would give
+    them, whatever the bucket count; the linear hash crowded them into 3a + b rows at 1,000,000 and 2,000,000."""
+    words = torch.arange(300)
+    pairs = torch.cartesian_prod(words, words)  # (90,000, 2)
+    rows = ngrams.ngram_rows(pairs, 2, buckets).flatten()
+    expected_distinct = buckets * (1 - (1 - 1 / buckets) ** len(pairs))  # a uniformly random hash's
+    assert rows.unique().numel() >= 0.98 * expected_distinct
+    if buckets % 1_000_000 == 0:
+        assert ngrams.ngram_rows(pairs, 2, buckets, ngram_hash="linear").unique().numel() < 0.03 * len(pairs)
+
+
+def test_fasttext_ngram_hash_is_checked():
+    with pytest.raises(ConfigError, match="ngram_hash must be one of squared, linear"):
+        build_model("fasttext", ngram_hash="crc")
 
 
 def test_fasttext_reads_word_order_only_through_its_ngrams():

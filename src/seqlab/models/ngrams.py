@@ -16,6 +16,7 @@ masked route that the word and vector dropouts need.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,11 @@ from seqlab.models.base import LayerRow, Output, SequenceClassifier, count_param
 from seqlab.models.dropout import ThreadDropout
 
 POOLINGS = ("mean",)
-HASH_MULTIPLIER = 1_000_003  # a prime: consecutive word ids spread over the buckets
+HASHES = ("squared", "linear")
+HASH_PRIME = 2_147_483_647  # 2^31 - 1: the hash stays below it, so each product stays below 2^62 (no int64 overflow)
+HASH_MULTIPLIER = 1_103_515_245  # large against word ids: (a, b) and (a + 1, b) land far apart modulo HASH_PRIME
+HASH_OFFSET = 12_345  # added to the square, so that the pair hashing to 0 does not stay 0
+LINEAR_MULTIPLIER = 1_000_003  # the "linear" hash of runs saved before "squared"
 
 
 @dataclass
@@ -36,6 +41,9 @@ class NgramBagConfig:
     embedding_dim: int = 64  # size of each word and n-gram vector
     ngrams: int = 2  # longest n-gram with a vector of its own (1: words only)
     buckets: int = 262_144  # rows of the n-gram table; n-grams beyond it share rows (fastText: 2 million)
+    # "squared": a linear hash modulo a prime, squared modulo it, then modulo buckets. "linear" (runs saved before
+    # it) took a linear hash modulo buckets, which crowds pairs into 3a + b when buckets is 1,000,000 or 2,000,000
+    ngram_hash: str = "squared"
     ngram_init: float = 0.05  # n-gram vectors start uniform in (-ngram_init, ngram_init); fastText: 1 / embedding_dim
     pooling: str = "mean"  # the mean over the text's words and n-grams (fastText's; the only choice)
     num_classes: int = 2  # 2: one sigmoid output; more: softmax over classes
@@ -44,8 +52,12 @@ class NgramBagConfig:
     output_dropout: float = 0.0  # dropout on the mean vector, before the output layer
     freeze_embeddings: bool = False  # keep the word vectors fixed (e.g. pretrained ones); n-grams still learn
     sparse_gradients: bool = False  # gradients of the two tables hold only the rows a batch touched (needs optimizer "sgd")
+    # What a field meant in saved configs written before it existed (runs.py reads them with these)
+    SAVED_BEFORE: ClassVar[dict] = {"ngram_hash": "linear"}
 
     def __post_init__(self) -> None:
+        if self.ngram_hash not in HASHES:
+            raise ConfigError(f"ngram_hash must be one of {', '.join(HASHES)}; got {self.ngram_hash!r}")
         if self.pooling not in POOLINGS:
             raise ConfigError(f"the fasttext model averages its vectors (pooling 'mean'); got {self.pooling!r}")
         if self.ngrams < 1:
@@ -59,13 +71,20 @@ class NgramBagConfig:
                               "set embedding_dropout and word_dropout to 0, or sparse_gradients to false")
 
 
-def ngram_rows(ids: torch.Tensor, n: int, buckets: int) -> torch.Tensor:
-    """(batch, time) word ids -> (batch, time - n + 1) rows of the n-grams starting at each position."""
+def ngram_rows(ids: torch.Tensor, n: int, buckets: int, ngram_hash: str = "squared") -> torch.Tensor:
+    """(batch, time) word ids -> (batch, time - n + 1) rows of the n-grams starting at each position. A linear
+    hash alone leaves the pairs of consecutive ids in runs of consecutive rows, which overlap for some bucket
+    counts; its square modulo the prime scatters them (tests/models/test_models.py holds the spread)."""
     starts = ids.shape[1] - n + 1
-    rows = ids[:, :starts].long() % buckets  # (batch, starts)
-    for step in range(1, n):  # the hash kept below buckets at each step: no int64 overflow for any n
-        rows = (rows * HASH_MULTIPLIER + ids[:, step : step + starts].long()) % buckets  # (batch, starts)
-    return rows
+    if ngram_hash == "linear":
+        rows = ids[:, :starts].long() % buckets  # (batch, starts)
+        for step in range(1, n):
+            rows = (rows * LINEAR_MULTIPLIER + ids[:, step : step + starts].long()) % buckets  # (batch, starts)
+        return rows
+    rows = ids[:, :starts].long()  # (batch, starts); word ids are below HASH_PRIME
+    for step in range(1, n):
+        rows = (rows * HASH_MULTIPLIER + ids[:, step : step + starts].long()) % HASH_PRIME  # (batch, starts)
+    return ((rows * rows + HASH_OFFSET) % HASH_PRIME) % buckets  # (batch, starts)
 
 
 class NgramBagClassifier(SequenceClassifier):
@@ -118,7 +137,7 @@ class NgramBagClassifier(SequenceClassifier):
             if ids.shape[1] < n or self.ngram_embedding is None:
                 break
             within = (lengths - n + 1).clamp(min=0)  # (batch,): the n-grams lying wholly inside each text
-            rows = ngram_rows(ids, n, self.config.buckets)  # (batch, time - n + 1)
+            rows = ngram_rows(ids, n, self.config.buckets, self.config.ngram_hash)  # (batch, time - n + 1)
             bags.append((self.ngram_embedding.weight, rows[length_mask(within, rows.shape[1])], within))
         return bags
 
@@ -172,7 +191,7 @@ class NgramBagClassifier(SequenceClassifier):
             if time < n:
                 break  # no text in the batch is long enough for an n-gram
             assert self.ngram_embedding is not None  # made when config.ngrams > 1
-            rows = ngram_rows(ids, n, self.config.buckets)  # (batch, time - n + 1)
+            rows = ngram_rows(ids, n, self.config.buckets, self.config.ngram_hash)  # (batch, time - n + 1)
             within = (lengths - n + 1).clamp(min=0)  # (batch,): the n-grams lying wholly inside each text
             total = total + self._masked_sum(self.ngram_embedding(rows), length_mask(within, rows.shape[1]).to(dtype))
             count = count + within.to(dtype)

@@ -41,6 +41,14 @@ def model_config(name: str, **overrides: Any):
     return config_class(**{**defaults, **{k: v for k, v in overrides.items() if k in known and v is not None}})
 
 
+def saved_model_config(name: str, saved: dict[str, Any]):
+    """The config of a saved model: a field the saved dict lacks (written before the field existed) means what
+    its config class's SAVED_BEFORE says, else takes today's default."""
+    config_class, _, _ = _entry(name)
+    before = {key: value for key, value in getattr(config_class, "SAVED_BEFORE", {}).items() if key not in saved}
+    return model_config(name, **before, **saved)
+
+
 def build_model(name: str, config=None, **overrides: Any) -> SequenceClassifier:
     """A fresh model for `name`; `config` (a dataclass) wins over `overrides`."""
     _, _, model_class = _entry(name)
