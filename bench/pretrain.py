@@ -39,7 +39,7 @@ QUICK = {"texts": 600, "maxlen": 80, "vocabulary": 3_000, "hidden": 32, "embeddi
          "test_size": 400, "finetune_epochs": 2, "sentences": 200}
 
 
-SEQ_CNN = {"maxlen": 2500, "vocabulary": 30_000, "filters": 500, "epochs": 8, "batch_size": 50, "learning_rate": 1e-3,
+SEQ_CNN = {"maxlen": 2500, "vocabulary": 30_000, "filters": 1000, "epochs": 8, "batch_size": 50, "learning_rate": 1e-3,
            "train_size": None, "test_size": None, "sentences": 2000}
 SEQ_CNN_QUICK = {"maxlen": 400, "vocabulary": 3_000, "filters": 32, "epochs": 2, "batch_size": 32, "learning_rate": 1e-3,
                  "train_size": 400, "test_size": 400, "sentences": 200}
