@@ -330,8 +330,8 @@ def main() -> None:
                   f"{level['shed_rate']:.1%} shed with 503 (p99 {_ms(level['shed_p99_ms'])} ms), health p99 "
                   f"{_ms(level['health_p99_ms'])} ms (target {TARGETS['health_p99_ms_128_clients']} at 128)")
     write_json(args.results, {"machine": machine(), "quick": args.quick, "run": str(args.run),
-                              "serve_options": list(options), "targets": TARGETS, "reviews_per_request": 1, "load_average": os.getloadavg(), "results": results,
-                              "load": load_results})
+                              "serve_options": list(options), "targets": TARGETS, "reviews_per_request": 1,
+                              "load_average": os.getloadavg(), "results": results, "load": load_results})
     print(f"wrote {args.results}")
 
 

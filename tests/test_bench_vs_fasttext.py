@@ -19,7 +19,7 @@ def test_vs_fasttext_quick_mode_writes_both_sides_or_says_why_not(archive):
     seqlab = results["medians"]["seqlab"]
     assert results["quick"] and results["train"] == 2_000 and results["test"] == 1_000
     assert seqlab["train_seconds"] > 0 and seqlab["reviews_per_second"] > 0
-    assert 0.5 < seqlab["test_accuracy"] <= 1
+    assert 0.75 < seqlab["test_accuracy"] <= 1  # 0.85 on these 2,000 reviews: it learns, not just runs
     assert seqlab["quantized_bytes"] < 0.3 * seqlab["model_bytes"]
     assert abs(seqlab["quantized_accuracy"] - seqlab["test_accuracy"]) <= 0.01
     if results["fasttext_installed"]:

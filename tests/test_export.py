@@ -96,3 +96,17 @@ def test_models_with_dropout_export_and_match(name, synthetic, tmp_path):
     texts = ["A wonderful, moving film.", "Dull. " * 40, "ok"]
     assert np.abs(load(tmp_path / name).predict_proba(texts)
                   - load(tmp_path / name, backend="onnx").predict_proba(texts)).max() < 1e-4
+
+
+def test_binary_fasttext_exports_and_matches(synthetic, tmp_path):
+    """Counting each distinct word and pair once (unique rows per text) survives the export."""
+    import seqlab
+
+    config = seqlab.TrainConfig(epochs=1, batch_size=16, learning_rate=5.0, optimizer="sgd", validation_split=0.0)
+    seqlab.train_model("fasttext", synthetic, config, out=tmp_path / "bag", embedding_dim=16, buckets=4096,
+                       sparse_gradients=True, binary=True)
+    result = export_onnx(tmp_path / "bag")
+    assert result.max_difference < 1e-4
+    texts = ["good good good film", "Dull. " * 40, "ok", "a film, a film and a film"]
+    assert np.abs(load(tmp_path / "bag").predict_proba(texts)
+                  - load(tmp_path / "bag", backend="onnx").predict_proba(texts)).max() < 1e-4

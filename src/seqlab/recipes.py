@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from seqlab.data.sources import DataSource
 from seqlab.errors import ConfigError, RunError
+from seqlab.models import recorded_model_options, saved_model_options
 from seqlab.pipeline import (Checkpointing, ModelResult, Prepared, check_outputs, prepare, pretrained_embeddings,
                              train_model)
 from seqlab.text.encoder import EncoderConfig
@@ -43,8 +44,10 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        """A recipe read back from a checkpoint (model options a release before lacked mean what they meant then)."""
         return cls(**{**data, "encoder": EncoderConfig(**data["encoder"]), "training": TrainConfig(**data["training"]),
-                      "data": DataSource(**data["data"])})
+                      "data": DataSource(**data["data"]),
+                      "model_options": saved_model_options(data["model"], data.get("model_options", {}))})
 
 
 def prepared_data(directory: str | Path, source: DataSource) -> DataSource:
@@ -63,7 +66,8 @@ def _prepare(recipe: Recipe) -> Prepared:
 
 def _recorded(recipe: Recipe, out: Path) -> dict[str, Any]:
     """The recipe as a checkpoint keeps it: paths made absolute, since a resume may start elsewhere."""
-    saved = {**recipe.to_dict(), "out": str(out.resolve())}
+    saved = {**recipe.to_dict(), "out": str(out.resolve()),
+             "model_options": recorded_model_options(recipe.model, recipe.model_options)}
     if not recipe.data.is_imdb:
         saved["data"] |= {key: str(Path(path).resolve()) for key in ("data", "test_data") if (path := saved["data"][key])}
     return saved

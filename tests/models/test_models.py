@@ -123,7 +123,7 @@ def test_cnn_config_checks_its_widths():
 
 def test_fasttext_hashes_each_word_pair_from_its_two_ids():
     ids = torch.tensor([[5, 7, 5, 7, 9], [7, 5, 0, 0, 0]])
-    rows = ngrams.ngram_rows(ids, 2, buckets=1000)
+    rows = ngrams.ngram_rows(ids, 2, buckets=1000, ngram_hash="squared")
     prime = ngrams.HASH_PRIME
     expected = [[(((a * ngrams.HASH_MULTIPLIER + b) % prime) ** 2 + ngrams.HASH_OFFSET) % prime % 1000
                  for a, b in zip(text[:-1], text[1:])] for text in ids.tolist()]
@@ -131,12 +131,13 @@ def test_fasttext_hashes_each_word_pair_from_its_two_ids():
     assert rows[0, 0] == rows[0, 2] != rows[1, 0]  # the same pair, the same row; the reversed pair another
     linear = [[(a * ngrams.LINEAR_MULTIPLIER + b) % 1000 for a, b in zip(text[:-1], text[1:])] for text in ids.tolist()]
     assert ngrams.ngram_rows(ids, 2, buckets=1000, ngram_hash="linear").tolist() == linear
-    assert ngrams.ngram_rows(torch.full((1, 4), 10**6), 5, buckets=7).shape == (1, 0)  # too short for a 5-gram
+    too_short = torch.full((1, 4), 10**6)  # no 5-gram in 4 words
+    assert ngrams.ngram_rows(too_short, 5, buckets=7, ngram_hash="squared").shape == (1, 0)
 
 
 def test_fasttext_hash_holds_large_ids_and_long_ngrams_without_overflow():
     ids = torch.tensor([[2**31 - 2, 2**31 - 3, 2**31 - 2, 1, 2**31 - 2]])
-    rows = ngrams.ngram_rows(ids, 5, buckets=2_000_003)
+    rows = ngrams.ngram_rows(ids, 5, buckets=2_000_003, ngram_hash="squared")
     expected = ids[0, 0].item()
     for word in ids[0, 1:].tolist():
         expected = (expected * ngrams.HASH_MULTIPLIER + word) % ngrams.HASH_PRIME  # Python's integers: exact
@@ -149,7 +150,7 @@ def test_fasttext_spreads_the_pairs_of_frequent_words_over_the_buckets(buckets):
     them, whatever the bucket count; the linear hash crowded them into 3a + b rows at 1,000,000 and 2,000,000."""
     words = torch.arange(300)
     pairs = torch.cartesian_prod(words, words)  # (90,000, 2)
-    rows = ngrams.ngram_rows(pairs, 2, buckets).flatten()
+    rows = ngrams.ngram_rows(pairs, 2, buckets, ngram_hash="squared").flatten()
     expected_distinct = buckets * (1 - (1 - 1 / buckets) ** len(pairs))  # a uniformly random hash's
     assert rows.unique().numel() >= 0.98 * expected_distinct
     if buckets % 1_000_000 == 0:

@@ -4,16 +4,19 @@ import pytest
 import torch
 
 from seqlab.errors import ConfigError
-from seqlab.models import build_model
+from seqlab.models import build_model, ngrams
 from seqlab.training.config import TrainConfig
 from seqlab.training.fit import Trainer
 from seqlab.training.optimizers import build_optimizer
 
 
+@pytest.mark.parametrize("binary", [False, True])
 @pytest.mark.parametrize("ngrams", [1, 2, 3])
-def test_bag_route_equals_the_padded_route(ngrams, padded_ids):
-    model = build_model("fasttext", vocab_size=60, embedding_dim=12, buckets=97, ngrams=ngrams).eval()
+def test_bag_route_equals_the_padded_route(ngrams, binary, padded_ids):
+    model = build_model("fasttext", vocab_size=60, embedding_dim=12, buckets=97, ngrams=ngrams, binary=binary).eval()
     ids, lengths = padded_ids(60, [11, 1, 2, 7, 3, 11])
+    ids[0, 6:] = ids[0, :5]  # words and n-grams repeated within a text (and a pair of texts sharing rows)
+    ids[5] = ids[0]
     bags, padded = model._bag_mean(ids, lengths), model._padded_mean(ids, lengths)  # (batch, embedding)
     assert torch.allclose(bags, padded, atol=1e-5)
     bags.sum().backward()
@@ -71,3 +74,19 @@ def test_sgd_with_linear_decay_learns_the_synthetic_corpus(synthetic, one_thread
                                        sparse_gradients=True)
     assert result.test["accuracy"] > 0.8
     assert len(result.history["loss"]) == 8 and result.history["loss"][-1] < result.history["loss"][0]
+
+
+def test_binary_bags_count_each_distinct_word_and_pair_once(padded_ids):
+    """Oracle: the mean of the distinct vectors of "a a b a a" (words a, b; pairs aa, ab, ba), by hand."""
+    model = build_model("fasttext", vocab_size=20, embedding_dim=4, buckets=31, ngrams=2, binary=True).eval()
+    a, b = 5, 9
+    ids, lengths = torch.tensor([[a, a, b, a, a, 0]]), torch.tensor([5])
+    pairs = ngrams.ngram_rows(ids[:, :5], 2, 31, model.config.ngram_hash)[0]  # rows of aa, ab, ba, aa
+    assert len(set(pairs.tolist())) == 3  # three distinct pairs in distinct rows
+    words, table = model.embedding.weight, model.ngram_embedding.weight
+    expected = (words[a] + words[b] + table[pairs[0]] + table[pairs[1]] + table[pairs[2]]) / 5
+    for mean in (model._bag_mean(ids, lengths), model._padded_mean(ids, lengths)):
+        torch.testing.assert_close(mean[0], expected)
+    counted = build_model("fasttext", config=ngrams.NgramBagConfig(**{**vars(model.config), "binary": False}))
+    counted.load_state_dict(model.state_dict())
+    assert not torch.allclose(counted._bag_mean(ids, lengths)[0], expected)  # counts: a four times, aa twice

@@ -17,11 +17,12 @@ REVIEWS = ["A wonderful, moving film with a superb cast.", "Dull, predictable an
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, synthetic, one_thread):
-    """A sparse-SGD fasttext run on the synthetic corpus and its int8 copy."""
+    """A sparse-SGD fasttext run on the synthetic corpus (binary bags, as the fast recipe) and its int8 copy."""
     out = tmp_path_factory.mktemp("served-int8") / "bag"
     config = seqlab.TrainConfig(epochs=5, batch_size=16, learning_rate=10.0, optimizer="sgd", schedule="linear",
                                 validation_split=0.0)
-    seqlab.train_model("fasttext", synthetic, config, out=out, embedding_dim=16, buckets=4096, sparse_gradients=True)
+    seqlab.train_model("fasttext", synthetic, config, out=out, embedding_dim=16, buckets=4096, sparse_gradients=True,
+                       binary=True)
     return out, quantize_run(out)
 
 

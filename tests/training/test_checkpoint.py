@@ -280,3 +280,31 @@ def test_pickles_and_missing_checkpoints_are_refused(tmp_path):
         load_checkpoint(pickled)
     with pytest.raises(RunError, match="no checkpoint to resume"):
         load_checkpoint(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("written", ["today", "before the hash change"])
+def test_resume_rebuilds_the_fasttext_hash_the_checkpoint_was_trained_with(synthetic_csv, tmp_path, monkeypatch,
+                                                                           written):
+    """A checkpoint's recipe keeps the n-gram hash; one written before `ngram_hash` existed lacks it and
+    resumes with the "linear" hash it was trained with, not today's default."""
+    from seqlab import pipeline
+
+    out = tmp_path / "run"
+    args = ["train", "fasttext", "--epochs", "2", "--batch-size", "16", "--maxlen", "60", "--checkpoint-every", "1",
+            "--embedding-dim", "8", "--buckets", "1000",
+            "--data", str(synthetic_csv / "train.csv"), "--test-data", str(synthetic_csv / "test.csv"), "--out", str(out)]
+    callbacks = pipeline.training_callbacks
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "training_callbacks", lambda trainer: [*callbacks(trainer), _Crash(epoch=2, step=2)])
+        assert "simulated crash" in str(runner.invoke(app, args).exception)
+    directory = checkpoint_directory(out)
+    state = directory / json.loads((directory / "latest.json").read_text())["state"]
+    document = json.loads(state.read_text())
+    assert document["recipe"]["model_options"]["ngram_hash"] == "squared"
+    if written != "today":
+        del document["recipe"]["model_options"]["ngram_hash"]
+        state.write_text(json.dumps(document))
+    resumed = runner.invoke(app, ["train", "--resume", str(out)])
+    assert resumed.exit_code == 0, resumed.output
+    expected = "squared" if written == "today" else "linear"
+    assert json.loads((out / "config.json").read_text())["model"]["config"]["ngram_hash"] == expected

@@ -32,6 +32,7 @@ def _plain_steps(trainer: Trainer, batches) -> list[float]:
     ({"ngrams": 2, "freeze_embeddings": True}, 2),
     ({"ngrams": 1}, 3),
     ({"ngrams": 2, "sparse_gradients": True}, 4),
+    ({"ngrams": 2, "sparse_gradients": True, "binary": True}, 2),
 ])
 def test_fused_steps_equal_autograd_and_sgd(synthetic, options, classes):
     torch.manual_seed(0)

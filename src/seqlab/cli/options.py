@@ -52,6 +52,7 @@ RecurrentDropout = Annotated[Optional[float], typer.Option(help="Dropout between
 OutputDropout = Annotated[Optional[float], typer.Option(help="Dropout before the output layer.")]
 Embeddings = Annotated[Optional[str], typer.Option(help="Pretrained vectors: 'word2vec' (trained on unlabelled + training reviews, cached), or a GloVe .txt / word2vec-fastText .vec / word2vec .bin file.")]
 SparseGradients = Annotated[bool, typer.Option(help="fasttext, seq-cnn: sparse gradients for their tables (needs --optimizer sgd or adagrad; fasttext: no word/embedding dropout).")]
+Binary = Annotated[bool, typer.Option(help="fasttext: count each distinct word and n-gram once in a text's mean (NB-LR's binary counts).")]
 FreezeEmbeddings = Annotated[bool, typer.Option(help="Keep pretrained vectors fixed (default: fine-tune them).")]
 WeightDecay = Annotated[float, typer.Option(help="Decoupled weight decay (AdamW); 0 keeps plain Adam.")]
 ClipNorm = Annotated[Optional[float], typer.Option(help="Clip the gradients' global norm to this value.")]
@@ -200,6 +201,7 @@ def _run_options(
     embeddings: Embeddings = None,
     freeze_embeddings: FreezeEmbeddings = False,
     sparse_gradients: SparseGradients = False,
+    binary: Binary = False,
     weight_decay: WeightDecay = default(TrainConfig, "weight_decay"),
     clip_norm: ClipNorm = None,
     schedule: Schedule = default(TrainConfig, "schedule"),
@@ -224,7 +226,8 @@ def _run_options(
     return RunOptions(
         model_options={**architecture, "embedding_dropout": embedding_dropout, "word_dropout": word_dropout,
                        "recurrent_dropout": recurrent_dropout, "output_dropout": output_dropout,
-                       "freeze_embeddings": freeze_embeddings or None, "sparse_gradients": sparse_gradients or None},
+                       "freeze_embeddings": freeze_embeddings or None, "sparse_gradients": sparse_gradients or None,
+                       "binary": binary or None},
         training=TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer,
                              validation_split=validation_split, seed=seed, weight_decay=weight_decay,
                              clip_norm=clip_norm, schedule=schedule, patience=patience, restore_best=restore_best,

@@ -45,6 +45,7 @@ class NgramBagConfig:
     # it) took a linear hash modulo buckets, which crowds pairs into 3a + b when buckets is 1,000,000 or 2,000,000
     ngram_hash: str = "squared"
     ngram_init: float = 0.05  # n-gram vectors start uniform in (-ngram_init, ngram_init); fastText: 1 / embedding_dim
+    binary: bool = False  # each distinct word and n-gram counts once in its text's mean (NB-LR's binary counts)
     pooling: str = "mean"  # the mean over the text's words and n-grams (fastText's; the only choice)
     num_classes: int = 2  # 2: one sigmoid output; more: softmax over classes
     embedding_dropout: float = 0.0  # dropout on the word and n-gram vectors
@@ -71,7 +72,7 @@ class NgramBagConfig:
                               "set embedding_dropout and word_dropout to 0, or sparse_gradients to false")
 
 
-def ngram_rows(ids: torch.Tensor, n: int, buckets: int, ngram_hash: str = "squared") -> torch.Tensor:
+def ngram_rows(ids: torch.Tensor, n: int, buckets: int, ngram_hash: str) -> torch.Tensor:
     """(batch, time) word ids -> (batch, time - n + 1) rows of the n-grams starting at each position. A linear
     hash alone leaves the pairs of consecutive ids in runs of consecutive rows, which overlap for some bucket
     counts; its square modulo the prime scatters them (tests/models/test_models.py holds the spread)."""
@@ -85,6 +86,16 @@ def ngram_rows(ids: torch.Tensor, n: int, buckets: int, ngram_hash: str = "squar
     for step in range(1, n):
         rows = (rows * HASH_MULTIPLIER + ids[:, step : step + starts].long()) % HASH_PRIME  # (batch, starts)
     return ((rows * rows + HASH_OFFSET) % HASH_PRIME) % buckets  # (batch, starts)
+
+
+def first_places(values: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """(batch, places) values, (batch, places) True inside the text -> (batch, places) True at one place inside
+    of each distinct value in its row."""
+    marked = torch.where(inside, values, -1)  # (batch, places): padding sorts first and matches no value
+    ordered, order = marked.sort(dim=1)  # (batch, places) each
+    first = torch.ones_like(inside)
+    first[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    return torch.zeros_like(inside).scatter(1, order, first) & inside  # (batch, places)
 
 
 class NgramBagClassifier(SequenceClassifier):
@@ -132,14 +143,27 @@ class NgramBagClassifier(SequenceClassifier):
 
     def _bags(self, ids: torch.Tensor, lengths: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """(batch, time) ids, (batch,) lengths -> per table read: (table, (rows,) flat rows, (batch,) rows per text)."""
-        bags = [(self.embedding.weight, ids[length_mask(lengths, ids.shape[1])], lengths)]
+        bags = [self._bag(self.embedding.weight, ids, lengths)]
         for n in range(2, self.config.ngrams + 1):
             if ids.shape[1] < n or self.ngram_embedding is None:
                 break
             within = (lengths - n + 1).clamp(min=0)  # (batch,): the n-grams lying wholly inside each text
             rows = ngram_rows(ids, n, self.config.buckets, self.config.ngram_hash)  # (batch, time - n + 1)
-            bags.append((self.ngram_embedding.weight, rows[length_mask(within, rows.shape[1])], within))
+            bags.append(self._bag(self.ngram_embedding.weight, rows, within))
         return bags
+
+    def _bag(self, table: torch.Tensor, rows: torch.Tensor, counts: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(batch, places) rows of `table`, the first (batch,) `counts` of each inside its text -> (table, flat
+        rows, (batch,) rows per text); binary: each distinct row once per text."""
+        inside = length_mask(counts, rows.shape[1])  # (batch, places)
+        if not self.config.binary:
+            return table, rows[inside], counts
+        size, texts = table.shape[0], torch.arange(rows.shape[0], device=rows.device)  # texts: (batch,)
+        keys = (texts.unsqueeze(1) * size + rows)[inside].unique()  # (distinct,) sorted, so text by text
+        owners = keys // size  # (distinct,): the text each row is in
+        # scatter_add, not bincount: the TorchScript ONNX exporter has no bincount
+        return table, keys % size, torch.zeros_like(counts).scatter_add(0, owners, torch.ones_like(owners))
 
     @staticmethod
     def _bag_sums(bags: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], sparse: bool
@@ -185,17 +209,23 @@ class NgramBagClassifier(SequenceClassifier):
     def _padded_mean(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(batch, time) ids, (batch,) lengths -> (batch, embedding) mean over masked (batch, places, embedding) vectors."""
         time, dtype = ids.shape[1], self.embedding.weight.dtype
-        total = self._masked_sum(self.embedding(ids), length_mask(lengths, time).to(dtype))  # (batch, embedding)
-        count = lengths.to(dtype)  # (batch,): words, then n-grams, in the mean
+        inside = self._counted(ids, length_mask(lengths, time)).to(dtype)  # (batch, time)
+        total = self._masked_sum(self.embedding(ids), inside)  # (batch, embedding)
+        count = inside.sum(1)  # (batch,): words, then n-grams, in the mean
         for n in range(2, self.config.ngrams + 1):
             if time < n:
                 break  # no text in the batch is long enough for an n-gram
             assert self.ngram_embedding is not None  # made when config.ngrams > 1
             rows = ngram_rows(ids, n, self.config.buckets, self.config.ngram_hash)  # (batch, time - n + 1)
             within = (lengths - n + 1).clamp(min=0)  # (batch,): the n-grams lying wholly inside each text
-            total = total + self._masked_sum(self.ngram_embedding(rows), length_mask(within, rows.shape[1]).to(dtype))
-            count = count + within.to(dtype)
+            inside = self._counted(rows, length_mask(within, rows.shape[1])).to(dtype)  # (batch, time - n + 1)
+            total = total + self._masked_sum(self.ngram_embedding(rows), inside)
+            count = count + inside.sum(1)
         return total / count.clamp(min=1).unsqueeze(1)  # (batch, embedding)
+
+    def _counted(self, rows: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+        """(batch, places) True inside the text -> True where a place counts in the mean (binary: once per row)."""
+        return first_places(rows, inside) if self.config.binary else inside
 
     def summary_rows(self, maxlen: int) -> list[LayerRow]:
         c = self.config

@@ -44,9 +44,22 @@ def model_config(name: str, **overrides: Any):
 def saved_model_config(name: str, saved: dict[str, Any]):
     """The config of a saved model: a field the saved dict lacks (written before the field existed) means what
     its config class's SAVED_BEFORE says, else takes today's default."""
+    return model_config(name, **saved_model_options(name, saved))
+
+
+def saved_model_options(name: str, saved: dict[str, Any]) -> dict[str, Any]:
+    """Model options read back from a file (a config, a checkpoint's recipe), with SAVED_BEFORE's value for
+    each such field they lack."""
     config_class, _, _ = _entry(name)
-    before = {key: value for key, value in getattr(config_class, "SAVED_BEFORE", {}).items() if key not in saved}
-    return model_config(name, **before, **saved)
+    return {**getattr(config_class, "SAVED_BEFORE", {}), **saved}
+
+
+def recorded_model_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """`options` as a file should keep them: each SAVED_BEFORE field given today's default when unset, so that
+    reading them back (saved_model_options) never takes the file for one written before the field existed."""
+    config_class, _, _ = _entry(name)
+    defaults = model_config(name)
+    return {**{key: getattr(defaults, key) for key in getattr(config_class, "SAVED_BEFORE", {})}, **options}
 
 
 def build_model(name: str, config=None, **overrides: Any) -> SequenceClassifier:
