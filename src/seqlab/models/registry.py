@@ -59,7 +59,8 @@ def recorded_model_options(name: str, options: dict[str, Any]) -> dict[str, Any]
     reading them back (saved_model_options) never takes the file for one written before the field existed."""
     config_class, _, _ = _entry(name)
     defaults = model_config(name)
-    return {**{key: getattr(defaults, key) for key in getattr(config_class, "SAVED_BEFORE", {})}, **options}
+    unset = [key for key in getattr(config_class, "SAVED_BEFORE", {}) if options.get(key) is None]
+    return {**options, **{key: getattr(defaults, key) for key in unset}}
 
 
 def build_model(name: str, config=None, **overrides: Any) -> SequenceClassifier:
