@@ -76,7 +76,7 @@ def test_sgd_with_linear_decay_learns_the_synthetic_corpus(synthetic, one_thread
     assert len(result.history["loss"]) == 8 and result.history["loss"][-1] < result.history["loss"][0]
 
 
-def test_binary_bags_count_each_distinct_word_and_pair_once(padded_ids):
+def test_binary_bags_count_each_distinct_word_and_pair_once():
     """Oracle: the mean of the distinct vectors of "a a b a a" (words a, b; pairs aa, ab, ba), by hand."""
     model = build_model("fasttext", vocab_size=20, embedding_dim=4, buckets=31, ngrams=2, binary=True).eval()
     a, b = 5, 9
