@@ -29,19 +29,17 @@ def features(model, split) -> dict:
     import torch
 
     from seqlab.models import kernels
+    from seqlab.models.attention import pool
     from seqlab.training.batches import collate
 
     batch = collate(split, np.arange(len(split)))
     ids, lengths = batch.ids, batch.lengths  # (texts, time), (texts,)
-    inside = (torch.arange(ids.shape[1]) < lengths[:, None]).unsqueeze(-1)  # (texts, time, 1)
     with torch.no_grad():
         states = kernels.run(model, ids, lengths)  # (texts, time, hidden)
         vectors = model.embedding(ids)  # (texts, time, embedding)
-    counts = lengths.clamp(min=1)[:, None]  # (texts, 1)
-    return {"max": states.masked_fill(~inside, float("-inf")).amax(1).clamp(min=-1.0),
-            "mean": (states * inside).sum(1) / counts,
-            "last": states[torch.arange(len(lengths)), (lengths - 1).clamp(min=0)],
-            "word vectors": (vectors * inside).sum(1) / counts}
+    return {"max": pool(states, lengths, "max"), "mean": pool(states, lengths, "mean"),
+            "last": kernels.last_states(states, lengths, bidirectional=False),
+            "word vectors": pool(vectors, lengths, "mean")}
 
 
 def probe(model, corpus) -> dict:

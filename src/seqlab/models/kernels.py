@@ -138,10 +138,19 @@ def last_states(states: torch.Tensor, lengths: torch.Tensor, bidirectional: bool
     return torch.cat([last[:, :hidden], states[:, 0, hidden:]], dim=-1)
 
 
+def load_loops(model: nn.Module) -> None:
+    """Load the compiled loops on this thread now if `model` has recurrent layers, before the threads a
+    batch is split over start: loaded on one of them while another waited, the SimpleRNN's first sharded
+    step was rounded otherwise in some runs (1 in 2-3), and `--seed 42` gave two different models."""
+    if any(isinstance(module, nn.RNNBase) for module in model.modules()):
+        native.kernels()
+
+
 @contextmanager
 def predicting(model: nn.Module) -> Iterator[nn.Module]:
     """`model` in eval mode with its folded tables built from its weights of now; afterwards the tables
     go (unless the model was folded before) and every module's train/eval mode is as it was."""
+    load_loops(model)
     modes = [(module, module.training) for module in model.modules()]
     was_folded = any(module in _tables for module in _foldable(model))
     model.eval()

@@ -37,7 +37,6 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import torch
 from torch import nn
 
-from seqlab.models import native
 from seqlab.models.dropout import ThreadDropout
 from seqlab.training.batches import Batch
 
@@ -117,10 +116,6 @@ def worker_threads(count: int) -> Iterator[ThreadPoolExecutor | None]:
         return
     previous = torch.get_num_threads()
     limit_heaps(max(count, previous))
-    # The compiled loops load here, not on a share's thread: loaded there while the other share ran,
-    # the first step's SimpleRNN gradients came out with other rounding in some runs (1 in 2-3), so
-    # `--seed 42` on 2 cores gave two different models.
-    native.kernels()
     torch.set_num_threads(1)
     pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="seqlab-shard", initializer=flush_denormals)
     try:

@@ -17,6 +17,7 @@ from seqlab.evaluation.metrics import epoch_metrics, loss_from_logits, predicted
 from seqlab.evaluation.predicting import predict_logits
 from seqlab.models.base import SequenceClassifier
 from seqlab.models.dropout import thread_generator
+from seqlab.models.kernels import load_loops
 from seqlab.text.cache import EncodedSplit
 from seqlab.training.batches import Batch, batch_indices, collate
 from seqlab.training.config import TrainConfig
@@ -246,6 +247,7 @@ class Trainer:
         if self.device.type == "cpu":
             prepare_process()  # as the seqlab command does: oneDNN's kernel cache and the heaps (training/cpu.py)
         flushed = denormals_flushed() if self.device.type == "cpu" else nullcontext()
+        load_loops(self.model)  # here, not on a share's thread (models/kernels.py)
         with flushed, training_threads(self.model, self.device), worker_threads(self.shards) as self.pool:
             try:
                 for epoch in range(self.state.epoch + 1, self.config.epochs + 1):
