@@ -22,10 +22,14 @@ from seqlab.training.config import TrainConfig
 SMALL_LM = {"embedding_dim": 16, "hidden_size": 24, "cutoffs": [200]}
 
 
-def _recipe(synthetic_csv: Path, **training) -> PretrainRecipe:
-    return PretrainRecipe(model=SMALL_LM, encoder=EncoderConfig(maxlen=60, max_features=1000),
-                          training=replace(default_training(), validation_split=0.1, batch_size=32, **training),
-                          data=DataSource(data=str(synthetic_csv / "train.csv"), test_data=str(synthetic_csv / "test.csv")))
+SMALL = {"language-model": SMALL_LM, "region-embedding": {"dimension": 8}}
+
+
+def _recipe(synthetic_csv: Path, objective: str = "language-model", **training) -> PretrainRecipe:
+    return PretrainRecipe(model=SMALL[objective], encoder=EncoderConfig(maxlen=60, max_features=1000),
+                          training=replace(default_training(objective), validation_split=0.1, batch_size=32, **training),
+                          data=DataSource(data=str(synthetic_csv / "train.csv"), test_data=str(synthetic_csv / "test.csv")),
+                          objective=objective)
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +53,9 @@ def test_pretraining_writes_a_run_with_its_perplexity_history(pretrained):
     assert config["model"]["name"] == "language-model" and config["model"]["config"]["cutoffs"] == [200]
 
 
-def test_interrupted_pretraining_resumes_to_the_same_weights(synthetic_csv, tmp_path, monkeypatch):
-    recipe = replace(_recipe(synthetic_csv, epochs=2), checkpoint_every=4)
+@pytest.mark.parametrize("objective", sorted(SMALL))
+def test_interrupted_pretraining_resumes_to_the_same_weights(objective, synthetic_csv, tmp_path, monkeypatch):
+    recipe = replace(_recipe(synthetic_csv, objective, epochs=2), checkpoint_every=4)
     whole = pretrain(recipe, tmp_path / "whole")
     saving = Checkpointer.on_batch_end
 
@@ -68,6 +73,7 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(synthetic_csv, tmp_
     with pytest.raises(RunError, match="pretrain --resume"):
         resume(tmp_path / "cut")  # `seqlab train --resume` names the right command
     resumed = resume_pretraining(tmp_path / "cut")
+    assert resumed.objective == objective
     first = safetensors.torch.load_file(whole.run_directory / "model.safetensors")
     second = safetensors.torch.load_file(resumed.run_directory / "model.safetensors")
     assert first.keys() == second.keys()
@@ -76,7 +82,7 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(synthetic_csv, tmp_
 
 
 def _finetune(synthetic_csv: Path, pretrained: Path, out: Path, model: str = "lstm", **training) -> Recipe:
-    recipe = Recipe(model=model, model_options={"pooling": "mean"}, encoder=EncoderConfig(maxlen=60, max_features=800),
+    recipe = Recipe(model=model, model_options={"pooling": "mean"}, encoder=EncoderConfig(maxlen=60),
                     training=TrainConfig(epochs=2, batch_size=32, validation_split=0.1, **training),
                     data=DataSource(data=str(synthetic_csv / "train.csv"), test_data=str(synthetic_csv / "test.csv")),
                     init_from=str(pretrained))

@@ -1,6 +1,6 @@
-"""Pretraining really helps: on 1,000 labelled reviews, a classifier whose word vectors were pretrained on
-the unlabelled reviews beats the same classifier trained from scratch; one fine-tuned from a language model
-pretrained briefly does not yet (slow: real reviews)."""
+"""Pretraining really helps: on 1,000 labelled reviews, a seq-cnn fine-tuned from region embeddings and an
+LSTM over word vectors, both pretrained on the unlabelled reviews, beat the same models trained from
+scratch; one fine-tuned from a language model pretrained briefly does not yet (slow: real reviews)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,30 @@ from seqlab.training.config import TrainConfig
 ROOT = Path(__file__).resolve().parent.parent
 MARGIN = 0.03  # fine-tuned test accuracy at least this much above from-scratch
 ENCODER = EncoderConfig(maxlen=120, max_features=5_000)
+REGION_ENCODER = EncoderConfig(maxlen=2500, max_features=30_000)  # whole reviews, the pretraining's vocabulary
 SMALL = TrainConfig(epochs=5, batch_size=32, learning_rate=3e-3, validation_split=0.1, restore_best=True,
                     monitor="val_accuracy")  # 900 reviews to learn from, the epoch kept by the other 100
+
+
+REGIONS_MARGIN = 0.05  # the seq-cnn fine-tuned from region embeddings, above the seq-cnn from scratch
+
+
+@pytest.mark.slow
+def test_region_embedding_pretraining_beats_training_from_scratch_on_300_reviews(archive, tmp_path):
+    """`seqlab pretrain --objective region-embedding` as it comes (one pass over the training + 50,000
+    unlabelled reviews, never the test ones; about 3-4 minutes), then `seqlab train seq-cnn --init-from` on
+    300 training reviews, scored on 1,000 test reviews. Measured: 0.832 / 0.828 against 0.728 / 0.500 from
+    scratch (seeds 42 / 1; on 1,000 reviews the gain is smaller: docs/pretraining.md)."""
+    data = DataSource(archive=str(archive))
+    regions = pretrain(PretrainRecipe(objective="region-embedding", data=data), tmp_path / "regions")
+    accuracy = {}
+    for name, init_from in (("scratch", None), ("regions", str(regions.run_directory))):
+        recipe = Recipe(model="seq-cnn", model_options={"hidden_size": 500}, encoder=REGION_ENCODER, data=data,
+                        train_size=300, test_size=1_000, init_from=init_from,
+                        training=TrainConfig(epochs=8, batch_size=50, learning_rate=1e-3, validation_split=0.1,
+                                             restore_best=True, monitor="val_accuracy"))
+        accuracy[name] = train_recipe(recipe, tmp_path / name)[1].test["accuracy"]
+    assert accuracy["regions"] >= accuracy["scratch"] + REGIONS_MARGIN, accuracy
 
 
 @pytest.mark.slow
@@ -91,6 +113,14 @@ def test_seq_cnn_recipe_quick_mode_runs(archive, tmp_path):
 
     point = json.loads((ROOT / "bench" / "results" / "pretrain-seq-cnn-quick.json").read_text())["points"][0]
     assert point["epochs"] == 1 and 0 <= point["test_accuracy"] <= 1 and point["cpu_seconds"] > 0
+    tuned = subprocess.run([sys.executable, str(ROOT / "bench" / "pretrain.py"), "--recipe", "seq-cnn", "--quick",
+                            "--seq-cnn", "epochs=1", "--seq-cnn", "regions=true", "--out", str(tmp_path / "regions")],
+                           capture_output=True, text=True, timeout=900,
+                           env={"SEQLAB_IMDB_ARCHIVE": str(archive), "PATH": "/usr/bin:/bin",
+                                "PYTHONPATH": str(ROOT / "src"), "SEQLAB_CACHE": str(tmp_path / "cache")})
+    assert tuned.returncode == 0, tuned.stderr
+    point = json.loads((ROOT / "bench" / "results" / "pretrain-seq-cnn-quick.json").read_text())["points"][0]
+    assert point["pretrain_minutes"] > 0 and 0 <= point["test_accuracy"] <= 1
     bad = subprocess.run([sys.executable, str(ROOT / "bench" / "pretrain.py"), "--recipe", "seq-cnn", "--seq-cnn",
                           "width=3"], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin",
                                                                           "PYTHONPATH": str(ROOT / "src")})

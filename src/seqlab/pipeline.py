@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -25,12 +25,12 @@ from seqlab.evaluation.report import write_report
 from seqlab.evaluation.metrics import metrics_from_logits, probabilities, roc_points
 from seqlab.evaluation.predicting import predict_logits
 from seqlab.models import SequenceClassifier, build_model, count_parameters, model_config
-from seqlab.errors import DataError
+from seqlab.errors import ConfigError, DataError
 from seqlab.files import check_writable, write_json
 from seqlab.jsonfile import read_json
 from seqlab.runs import save_run
 from seqlab.text.cache import EncodedCorpus, load_or_encode
-from seqlab.text.encoder import EncoderConfig
+from seqlab.text.encoder import EncoderConfig, TextEncoder
 from seqlab.models.embeddings import EmbeddingMatrix, apply_embeddings
 from seqlab.training import distributed
 from seqlab.training.callbacks import BestCheckpoint, training_callbacks
@@ -55,6 +55,7 @@ def prepare(
     train_size: int | None = None,
     test_size: int | None = None,
     cache: bool = True,
+    vocabulary: TextEncoder | None = None,
 ) -> Prepared:
     """The one door to data: any source (IMDb, a CSV/TSV/JSONL/Parquet/fastText file, a folder per
     class, a folder written by `seqlab data prepare`, or texts and labels in memory: lists, a
@@ -63,7 +64,8 @@ def prepare(
 
     `train_size`/`test_size` draw a class-balanced subset of each split (sources.load_corpus);
     `evaluate` draws the same test reviews for the same `test_size`. A prepared folder is opened
-    memory-mapped with its own encoder: `encoder` (if given) must equal it.
+    memory-mapped with its own encoder: `encoder` (if given) must equal it. `vocabulary` (a pretrained
+    run's encoder, for --init-from) replaces the vocabulary fitted on the training texts.
     """
     from seqlab.data.sources import fingerprint as source_fingerprint
     from seqlab.data.sources import load_corpus
@@ -72,6 +74,9 @@ def prepare(
 
     source = DataSource(data=source) if isinstance(source, str) else source
     fingerprint = source_fingerprint(source, train_size, test_size)
+    if source.is_prepared and vocabulary is not None:
+        raise ConfigError(f"{source.data} is a prepared corpus with its own vocabulary; --init-from reads texts "
+                          "with the pretrained run's, so give the data it was prepared from")
     if source.is_prepared:
         from seqlab.text.prepared import open_source
 
@@ -79,6 +84,9 @@ def prepare(
         return Prepared(corpus, summarize(corpus, TextFigures(**stored)),
                         f"{fingerprint}|{cache_key(fingerprint, corpus.encoder.config)}", True)
     encoder = encoder or EncoderConfig()
+    if vocabulary is not None:
+        fingerprint = f"{fingerprint}|vocabulary={vocabulary.fingerprint()}"
+        encoder = replace(encoder, max_features=vocabulary.vocab_size)
     figures: list[TextFigures] = []
 
     def read():
@@ -87,7 +95,7 @@ def prepare(
         return corpus
 
     root = imdb.cache_dir() if cache else None
-    corpus, hit = load_or_encode(fingerprint, read, encoder, root)
+    corpus, hit = load_or_encode(fingerprint, read, encoder, root, vocabulary)
     figures_path = root / "summaries" / f"{cache_key(fingerprint, encoder)}.json" if root else None
     if hit and figures_path and figures_path.is_file():
         figures.append(TextFigures(**read_json(figures_path, error=DataError, fix=f"delete {figures_path}")))

@@ -61,7 +61,12 @@ def prepared_data(directory: str | Path, source: DataSource) -> DataSource:
 def _prepare(recipe: Recipe) -> Prepared:
     # A prepared folder brings its own encoder: the default settings mean "the folder's", others must match it.
     encoder = None if recipe.data.is_prepared and recipe.encoder == EncoderConfig() else recipe.encoder
-    return prepare(recipe.data, encoder, recipe.train_size, recipe.test_size)
+    vocabulary = None
+    if recipe.init_from is not None:  # the pretrained run's words, so that every word it learned reaches the model
+        from seqlab.training.finetune import pretrained_vocabulary
+
+        vocabulary = pretrained_vocabulary(recipe.init_from, recipe.encoder)
+    return prepare(recipe.data, encoder, recipe.train_size, recipe.test_size, vocabulary=vocabulary)
 
 
 def _recorded(recipe: Recipe, out: Path) -> dict[str, Any]:
@@ -119,7 +124,7 @@ def train_recipe(
 
         if recipe.embeddings is not None:
             raise ConfigError("--init-from brings the pretrained word vectors; drop --embeddings")
-        options = body_options(recipe.init_from, options)
+        options = body_options(recipe.init_from, options, recipe.model)
     matrix = pretrained_embeddings(recipe.embeddings, recipe.data, prepared.corpus, options.get("embedding_dim"),
                                    recipe.train_size, log if main else lambda message: None)
     if main:
@@ -145,8 +150,10 @@ def resume(
 ) -> tuple[Any, ModelResult]:
     """Continue the interrupted run at `run` from its latest checkpoint, exactly (on the process
     count it started with; on another, from the same state with the batches shared out anew)."""
+    from seqlab.pretraining import OBJECTIVES
+
     checkpoint = load_checkpoint(run)
-    if checkpoint.recipe.get("objective") == "language-model":
+    if checkpoint.recipe.get("objective") in OBJECTIVES:
         raise RunError(f"{checkpoint.directory} is a pretraining checkpoint; resume it with `seqlab pretrain --resume {run}`")
     known = {f.name for f in fields(Recipe)}
     try:

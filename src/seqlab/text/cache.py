@@ -95,9 +95,14 @@ def cache_key(fingerprint: str, config: EncoderConfig) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:24]
 
 
-def encode_corpus(corpus: Corpus, config: EncoderConfig) -> EncodedCorpus:
-    """Fit the vocabulary on the training texts only, then encode both splits."""
-    encoder, (train, test) = TextEncoder.fit_encode(corpus.train.texts, config, others=[corpus.test.texts])
+def encode_corpus(corpus: Corpus, config: EncoderConfig, vocabulary: TextEncoder | None = None) -> EncodedCorpus:
+    """Fit the vocabulary on the training texts only, then encode both splits; with `vocabulary` (a
+    pretrained run's encoder), its words and tokenizer, cut to `config`'s maxlen."""
+    if vocabulary is not None:
+        encoder = vocabulary.with_settings(config)
+        train, test = encoder.encode(corpus.train.texts), encoder.encode(corpus.test.texts)
+    else:
+        encoder, (train, test) = TextEncoder.fit_encode(corpus.train.texts, config, others=[corpus.test.texts])
     return EncodedCorpus(
         name=corpus.name,
         encoder=encoder,
@@ -108,21 +113,23 @@ def encode_corpus(corpus: Corpus, config: EncoderConfig) -> EncodedCorpus:
 
 
 def load_or_encode(
-    fingerprint: str, read: Callable[[], Corpus], config: EncoderConfig, cache_root: Path | None
+    fingerprint: str, read: Callable[[], Corpus], config: EncoderConfig, cache_root: Path | None,
+    vocabulary: TextEncoder | None = None,
 ) -> tuple[EncodedCorpus, bool]:
-    """The encoded corpus from the cache if present, else read + encode + store.
+    """The encoded corpus from the cache if present, else read + encode (with `vocabulary`'s words
+    if given, see encode_corpus; `fingerprint` must then name it) + store.
 
     Returns the corpus and whether it came from the cache.
     """
     if cache_root is None:
-        return encode_corpus(read(), config), False
+        return encode_corpus(read(), config, vocabulary), False
     directory = cache_root / "encoded" / cache_key(fingerprint, config)
     if (directory / "meta.json").is_file():
         try:
             return _load(directory), True
         except (OSError, ValueError, KeyError):
             shutil.rmtree(directory, ignore_errors=True)  # damaged entry: rebuild it
-    corpus = encode_corpus(read(), config)
+    corpus = encode_corpus(read(), config, vocabulary)
     _store(corpus, directory, fingerprint)
     return corpus, False
 

@@ -14,8 +14,9 @@ settings and names the tokenizer file, so a run directory has one copy of the to
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -106,6 +107,18 @@ class TextEncoder:
         tokenizer = cls._blank_tokenizer(config)
         tokenizer.model = models.WordLevel({word: index for index, word in enumerate(kept)}, unk_token=RESERVED[UNKNOWN])
         return cls(tokenizer, config)
+
+    def with_settings(self, config: EncoderConfig) -> TextEncoder:
+        """This vocabulary and tokenizer, reading texts as `config` says (maxlen, truncating, start token);
+        its max_features becomes this vocabulary's size."""
+        if config.lowercase != self.config.lowercase:
+            raise ValueError(f"this vocabulary was built with lowercase={self.config.lowercase}; "
+                             f"it cannot read texts with lowercase={config.lowercase}")
+        return TextEncoder(Tokenizer.from_str(self.tokenizer.to_str()), replace(config, max_features=self.vocab_size))
+
+    def fingerprint(self) -> str:
+        """A short digest of the vocabulary and tokenizer (for cache keys)."""
+        return hashlib.sha256(self.tokenizer.to_str().encode()).hexdigest()[:16]
 
     @property
     def vocab_size(self) -> int:

@@ -1,4 +1,5 @@
-"""The language-modelling objective of the one Trainer: next-word cross-entropy, figures per word."""
+"""The pretraining objectives of the one Trainer: next-word cross-entropy (language modelling) and
+region embeddings' negative sampling, figures per word."""
 
 from __future__ import annotations
 
@@ -36,3 +37,18 @@ class LanguageModelling:
 
 def perplexity(loss: float) -> float:
     return math.exp(min(loss, 50.0))
+
+
+class RegionPrediction(LanguageModelling):
+    """For a RegionEmbeddingModel, whose logits are each text's summed negative-sampling loss over the
+    regions centred on its words: the mean is over words, and the figure is the loss alone."""
+
+    def weight(self, batch: Batch) -> int:
+        return int(batch.lengths.sum())
+
+    def logs(self, loss: float, accuracy: float, prefix: str = "") -> dict[str, float]:
+        return {f"{prefix}loss": loss}
+
+    def evaluate(self, trainer: Trainer, split: EncodedSplit) -> dict[str, float]:
+        summed = predict_logits(trainer.model, split, trainer.config.eval_batch_size, trainer.shards)  # (texts, 1)
+        return {"loss": float(summed.sum()) / max(int(split.lengths.sum()), 1), "accuracy": 0.0}
