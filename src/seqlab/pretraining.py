@@ -137,11 +137,12 @@ def pretrain(
         raise RunError(f"{directory} holds a checkpoint of an unfinished pretraining at {out}; continue it with "
                        f"`seqlab pretrain --resume {out}`, or delete {directory} to start again")
     key = texts_fingerprint(recipe.data, recipe.texts)
-    corpus, hit = load_or_encode(key, lambda: pretraining_texts(recipe.data, recipe.texts), recipe.encoder,
+    encoder, training = recipe.encoder, recipe.training
+    assert encoder is not None and training is not None  # PretrainRecipe.__post_init__ fills both
+    corpus, hit = load_or_encode(key, lambda: pretraining_texts(recipe.data, recipe.texts), encoder,
                                  imdb.cache_dir())
     log(f"{len(corpus.train):,} texts to pretrain on ({'encoded from the cache' if hit else 'encoded'}), "
         f"vocabulary {corpus.encoder.vocab_size:,}")
-    training = recipe.training
     torch.manual_seed(training.seed)
     model, objective = build_pretraining_model(recipe, corpus)
     model.to(default_device())

@@ -80,7 +80,7 @@ def pretrain(
             model["cutoffs"] = _cutoffs(cutoffs)
         source = data_source(data, None, "text", "label", False, default(DataSource, "test_split"), archive)
         encoder_defaults, training_defaults = default_encoder(objective), default_training(objective)
-        chosen = {name: value if name in given else getattr(training_defaults, name) for name, value in
+        chosen: dict[str, Any] = {name: value if name in given else getattr(training_defaults, name) for name, value in
                   {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "schedule": schedule,
                    "validation_split": validation_split, "seed": seed}.items()}
         encoder = encoder_config(max_features if "max_features" in given else encoder_defaults.max_features,

@@ -71,6 +71,8 @@ class RegionConvolutionClassifier(SequenceClassifier):
     # One lookup and a few additions per word: each thread's gradient of the large table would cost more
     # to add up than the work it splits.
     splits_batches = False
+    context_embedding: torch.Tensor  # (vocab, context_dim) buffer, with context_dim only
+    context_bias: torch.Tensor  # (context_dim,) buffer, with context_dim only
 
     def __init__(self, config: RegionConvolutionConfig):
         super().__init__()
@@ -135,7 +137,7 @@ class RegionConvolutionClassifier(SequenceClassifier):
         for slot in range(1, width):
             response = response + rows[:, slot : slot + regions, slot]  # (batch, regions, filters)
         context = self.region_context(ids, lengths)
-        if context is not None:
+        if context is not None and self.context is not None:
             response = response + context @ self.context  # (batch, regions, filters)
         response = torch.relu(response + self.bias)  # (batch, regions, filters)
         # Region s holds a word of the text when s < length + width - 1; ReLU's outputs are >= 0, so
@@ -181,7 +183,7 @@ class RegionMaxPool(torch.autograd.Function):
             texts = part.shape[0]
             rows = functional.embedding(part, weight).view(texts, time, width, filters)  # (texts, time, width, filters)
             rows.masked_fill_(~length_mask(part_lengths, time)[:, :, None, None], 0.0)
-            if context is None:
+            if context is None or mix is None:
                 response = bias.expand(texts, regions, filters).contiguous()  # (texts, regions, filters)
             else:
                 response = torch.addmm(bias, context[first : first + chunk].reshape(-1, context.shape[-1]),

@@ -75,6 +75,7 @@ class RegionEmbeddingModel(SequenceClassifier):
 
     # Noise words come from torch's generator; whole batches on one thread keep the draws in one order.
     splits_batches = False
+    noise: torch.Tensor  # (vocab,) how often each id is drawn as a noise word
 
     def __init__(self, config: RegionEmbeddingConfig):
         super().__init__()

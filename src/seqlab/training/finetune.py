@@ -2,7 +2,8 @@
 
 - `init_from_pretrained`: a language model's embedding and recurrent weights copied into a
   recurrent classifier of the same shape, or a region embedding copied into a seq-cnn as its fixed
-  context; rows are matched by word, so the classifier's vocabulary may differ from the pretraining one.
+  context; rows are matched by word (the classifier reads texts with the pretrained vocabulary,
+  `pretrained_vocabulary`, so every word matches unless the encoder was built another way).
 - `FineTuning`: the slanted-triangular schedule and gradual unfreezing (a group not yet thawed
   has learning rate 0), both pure functions of where training stands, so a resume needs no state.
 """
