@@ -135,47 +135,6 @@ def evaluate_run(
             "recall": scores["recall"]}
 
 
-def pretrained_embeddings(
-    name: str | None,
-    data: DataSource,
-    corpus: EncodedCorpus,
-    embedding_dim: int | None = None,
-    train_size: int | None = None,
-    log: Callable[[str], None] = lambda message: None,
-) -> EmbeddingMatrix | None:
-    """The pretrained matrix for `corpus`'s vocabulary: 'word2vec' (trained on IMDb's training and
-    unlabelled reviews, never the test ones; cached) or a vectors file (GloVe, word2vec, fastText)."""
-    if name is None:
-        return None
-    from seqlab.errors import ConfigError
-    from seqlab.models.embeddings import embedding_matrix, read_vectors
-
-    if name == "word2vec":
-        if not data.is_imdb:
-            raise ConfigError("--embeddings word2vec trains on IMDb's unlabelled reviews; with your own --data, "
-                              "pass a vectors file (GloVe .txt, word2vec/fastText .vec or gensim binary)")
-        from seqlab.text.word2vec import Word2VecConfig, cached_word2vec
-
-        raw = imdb.load(data.archive, unlabelled=True)
-        if train_size is not None:
-            from seqlab.data.sources import SUBSET_SEED
-
-            raw = raw.subset(train_size, None, seed=SUBSET_SEED)  # the training reviews prepare drew
-        config = Word2VecConfig(dimension=embedding_dim or Word2VecConfig.dimension)
-        log(f"word2vec on {len(raw.train):,} training + {len(raw.unlabelled):,} unlabelled reviews "
-            f"(never the test reviews), {config.dimension} dimensions ...")
-        path, hit = cached_word2vec(raw, corpus.encoder.config, config, imdb.cache_dir())
-        log(f"word2vec vectors {'from the cache' if hit else 'trained'}: {path}")
-    else:
-        path = Path(name)
-    matrix = embedding_matrix(read_vectors(path), corpus.encoder)
-    if embedding_dim is not None and embedding_dim != matrix.dimension:
-        raise ConfigError(f"--embedding-dim is {embedding_dim} but the vectors in {path} have {matrix.dimension} "
-                          f"dimensions; pass --embedding-dim {matrix.dimension} or leave it out")
-    log(f"Embeddings: {matrix.describe()}")
-    return matrix
-
-
 @dataclass
 class ModelResult:
     name: str

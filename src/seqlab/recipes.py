@@ -3,7 +3,8 @@
 `train_recipe` is the one training entry: `seqlab train` runs it on one process, and every
 process of a torchrun launch (`--nproc N`) runs it too. The recipe is stored in every
 checkpoint; ``seqlab train --resume RUN`` rebuilds the data, model and trainer from it and
-continues where the checkpoint left off, on any number of processes.
+continues where the checkpoint left off, on any number of processes. `pretrained_embeddings`
+turns `--embeddings` (word2vec on IMDb's own reviews, or a vectors file) into the matrix to start from.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from typing import Any, Callable
 from seqlab.data.sources import DataSource
 from seqlab.errors import ConfigError, RunError
 from seqlab.models import recorded_model_options, saved_model_options
-from seqlab.pipeline import (Checkpointing, ModelResult, Prepared, check_outputs, prepare, pretrained_embeddings,
+from seqlab.pipeline import (Checkpointing, ModelResult, Prepared, check_outputs, prepare,
                              train_model)
+from seqlab.models.embeddings import EmbeddingMatrix
+from seqlab.text.cache import EncodedCorpus
 from seqlab.text.encoder import EncoderConfig
 from seqlab.text.prepared import read_manifest
 from seqlab.training import distributed
@@ -164,3 +167,44 @@ def resume(
     if checkpoint_directory(out) != checkpoint.directory:  # the folder was moved: the run goes beside it
         out = checkpoint.directory.with_name(checkpoint.directory.name.removesuffix(".checkpoint"))
     return train_recipe(recipe, out, reporter, on_prepared, resume_from=checkpoint, log=log)
+
+
+def pretrained_embeddings(
+    name: str | None,
+    data: DataSource,
+    corpus: EncodedCorpus,
+    embedding_dim: int | None = None,
+    train_size: int | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> EmbeddingMatrix | None:
+    """The pretrained matrix for `corpus`'s vocabulary: 'word2vec' (trained on IMDb's training and
+    unlabelled reviews, never the test ones; cached) or a vectors file (GloVe, word2vec, fastText)."""
+    if name is None:
+        return None
+    from seqlab.data import imdb
+    from seqlab.models.embeddings import embedding_matrix, read_vectors
+
+    if name == "word2vec":
+        if not data.is_imdb:
+            raise ConfigError("--embeddings word2vec trains on IMDb's unlabelled reviews; with your own --data, "
+                              "pass a vectors file (GloVe .txt, word2vec/fastText .vec or gensim binary)")
+        from seqlab.text.word2vec import Word2VecConfig, cached_word2vec
+
+        raw = imdb.load(data.archive, unlabelled=True)
+        if train_size is not None:
+            from seqlab.data.sources import SUBSET_SEED
+
+            raw = raw.subset(train_size, None, seed=SUBSET_SEED)  # the training reviews prepare drew
+        config = Word2VecConfig(dimension=embedding_dim or Word2VecConfig.dimension)
+        log(f"word2vec on {len(raw.train):,} training + {len(raw.unlabelled):,} unlabelled reviews "
+            f"(never the test reviews), {config.dimension} dimensions ...")
+        path, hit = cached_word2vec(raw, corpus.encoder.config, config, imdb.cache_dir())
+        log(f"word2vec vectors {'from the cache' if hit else 'trained'}: {path}")
+    else:
+        path = Path(name)
+    matrix = embedding_matrix(read_vectors(path), corpus.encoder)
+    if embedding_dim is not None and embedding_dim != matrix.dimension:
+        raise ConfigError(f"--embedding-dim is {embedding_dim} but the vectors in {path} have {matrix.dimension} "
+                          f"dimensions; pass --embedding-dim {matrix.dimension} or leave it out")
+    log(f"Embeddings: {matrix.describe()}")
+    return matrix

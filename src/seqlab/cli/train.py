@@ -30,7 +30,8 @@ def compare(
     from seqlab.models import build_model
     from seqlab.models.summary import summary_table
     from seqlab.pipeline import compare as run_compare
-    from seqlab.pipeline import check_outputs, prepare, pretrained_embeddings
+    from seqlab.pipeline import check_outputs, prepare
+    from seqlab.recipes import pretrained_embeddings
     from seqlab.training.progress import ConsoleReporter
 
     from seqlab.evaluation.report import rich_table
