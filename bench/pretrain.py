@@ -5,6 +5,7 @@
     python bench/pretrain.py --quick           # a few hundred reviews, tiny model: checks the script runs
     python bench/pretrain.py --recipe seq-cnn  # Johnson & Zhang's seq-CNN on one-hot regions, no pretraining
     python bench/pretrain.py --recipe seq-cnn --seq-cnn regions=true  # ... fine-tuned from region embeddings
+    python bench/pretrain.py --recipe seq-cnn --seq-cnn regions=true --seq-cnn region_epochs=2  # two passes of them
 
 The language model learns from the training and unlabelled reviews; the classifier from the
 training reviews, choosing its epoch on a validation share of them. The test reviews are read
@@ -41,9 +42,11 @@ QUICK = {"texts": 600, "maxlen": 80, "vocabulary": 3_000, "hidden": 32, "embeddi
 
 
 SEQ_CNN = {"maxlen": 2500, "vocabulary": 30_000, "filters": 1000, "epochs": 8, "batch_size": 50, "learning_rate": 1e-3,
-           "train_size": None, "test_size": None, "sentences": 2000, "regions": False, "region_texts": None}
+           "train_size": None, "test_size": None, "sentences": 2000, "regions": False, "region_texts": None,
+           "region_epochs": 1}
 SEQ_CNN_QUICK = {"maxlen": 400, "vocabulary": 3_000, "filters": 32, "epochs": 2, "batch_size": 32, "learning_rate": 1e-3,
-                 "train_size": 400, "test_size": 400, "sentences": 200, "regions": False, "region_texts": 600}
+                 "train_size": 400, "test_size": 400, "sentences": 200, "regions": False, "region_texts": 600,
+                 "region_epochs": 1}
 
 
 def sentences_of(texts: list[str], labels, count: int, which: str = "last") -> tuple[list[str], list[int]]:
@@ -130,7 +133,7 @@ def seq_cnn_run(settings: dict, out: Path, log) -> dict:
     from seqlab.data.config import DataSource
     from seqlab.data.sources import load_corpus
     from seqlab.predict import load
-    from seqlab.pretraining import PretrainRecipe, pretrain
+    from seqlab.pretraining import PretrainRecipe, default_training, pretrain
     from seqlab.recipes import Recipe, train_recipe
     from seqlab.text.config import EncoderConfig
     from seqlab.training.config import TrainConfig
@@ -143,7 +146,8 @@ def seq_cnn_run(settings: dict, out: Path, log) -> dict:
     started, cpu = time.perf_counter(), cpu_seconds()
     init_from, pretrain_minutes = None, 0.0
     if settings["regions"]:
-        regions = pretrain(PretrainRecipe(objective="region-embedding", encoder=encoder, data=data,
+        passes = replace(default_training("region-embedding"), epochs=settings["region_epochs"])
+        regions = pretrain(PretrainRecipe(objective="region-embedding", encoder=encoder, training=passes, data=data,
                                           texts=settings["region_texts"]), out / "regions", log=log)
         init_from, pretrain_minutes = str(regions.run_directory), (time.perf_counter() - started) / 60
     recipe = Recipe(model="seq-cnn", model_options={"hidden_size": settings["filters"]}, training=training, data=data,
