@@ -189,10 +189,17 @@ def main() -> None:
                         help="lm-lstm: language-model pretraining, then an LSTM; seq-cnn: the one-hot region CNN")
     parser.add_argument("--seq-cnn", action="append", default=[], metavar="KEY=VALUE",
                         help="override one of the seq-cnn recipe's settings (e.g. epochs=3, filters=300, train_size=null)")
-    parser.add_argument("--out", type=Path, help="keep the runs here (default: a temporary folder)")
+    parser.add_argument("--out", type=Path, help="keep the runs here (default: a temporary folder, removed at the end)")
     args = parser.parse_args()
+    if args.out:
+        measure(args, args.out, parser)
+        return
+    with tempfile.TemporaryDirectory(prefix="seqlab-pretrain-") as folder:
+        measure(args, Path(folder), parser)
+
+
+def measure(args: argparse.Namespace, out: Path, parser: argparse.ArgumentParser) -> None:
     settings = QUICK if args.quick else FULL
-    out = args.out or Path(tempfile.mkdtemp(prefix="seqlab-pretrain-"))
     os.environ.setdefault("SEQLAB_CACHE", str(out / "cache"))  # a cold cache unless the caller gives one
     log = print
     if args.recipe == "seq-cnn":

@@ -255,6 +255,37 @@ def seqlab_here():
 
 
 @pytest.fixture
+def check_ordinary_run():
+    """A checker that a run directory (e.g. a fine-tuned one) works with every tool unchanged: predict,
+    evaluate on `data`, explain, serve (/v1/predict answers what the predictor does) and the ONNX export
+    (its predictions within 1e-4 of PyTorch's)."""
+
+    def check(run: Path, data, texts: list[str], min_accuracy: float) -> None:
+        from fastapi.testclient import TestClient
+
+        from seqlab.explain import explain
+        from seqlab.export import export_onnx
+        from seqlab.pipeline import evaluate_run
+        from seqlab.predict import load
+        from seqlab.serve.app import create_app, load_predictors
+
+        predictor = load(run)
+        assert len(predictor.predict(texts)) == len(texts)
+        assert evaluate_run(run, data)["accuracy"] > min_accuracy
+        assert explain(predictor, texts[0])
+        with TestClient(create_app(load_predictors([str(run)]))) as client:
+            response = client.post("/v1/predict", json={"texts": texts})
+        assert response.status_code == 200
+        assert response.json()["predictions"] == [p.to_dict() for p in predictor.predict(texts)]
+        export_onnx(run)
+        onnx_predictor = load(run, backend="onnx")
+        assert onnx_predictor.backend.name == "onnxruntime"
+        assert np.abs(onnx_predictor.predict_proba(texts) - predictor.predict_proba(texts)).max() < 1e-4
+
+    return check
+
+
+@pytest.fixture
 def padded_ids():
     """A maker of random batches: ids (batch, time) drawn from [3, vocab), 0 past each of `lengths`, and the lengths."""
     import torch

@@ -112,26 +112,15 @@ def test_init_from_copies_the_body_and_maps_word_vectors_by_word(pretrained, syn
         assert torch.equal(model.embedding.weight[target[word]], lm["body.embedding.weight"][source[word]]), word
 
 
-def test_finetuned_run_is_an_ordinary_run(pretrained, synthetic_csv, tmp_path):
-    from seqlab.export import export_onnx
-    from seqlab.explain import explain
-    from seqlab.pipeline import evaluate_run
-    from seqlab.predict import load
-
+def test_finetuned_run_is_an_ordinary_run(pretrained, synthetic_csv, tmp_path, check_ordinary_run):
     recipe = replace(_finetune(synthetic_csv, pretrained, tmp_path),
                      training=TrainConfig(epochs=4, batch_size=32, validation_split=0.1, learning_rate=0.02))
     _, result = train_recipe(recipe, tmp_path / "tuned")
     run = result.run_directory
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["name"] == "lstm" and config["data"]["init_from"] == str(pretrained.resolve())
-    predictor = load(run)
-    answers = predictor.predict(["a fine film", "dull and bad"])
-    assert len(answers) == 2
-    scores = evaluate_run(run, DataSource(data=str(synthetic_csv / "train.csv"), test_data=str(synthetic_csv / "test.csv")))
-    assert scores["accuracy"] > 0.6
-    assert explain(predictor, "a fine film")  # occlusion / gradients on the fine-tuned run
-    export_onnx(run)
-    assert (run / "model.onnx").is_file()
+    data = DataSource(data=str(synthetic_csv / "train.csv"), test_data=str(synthetic_csv / "test.csv"))
+    check_ordinary_run(run, data, ["a fine film", "dull and bad"], min_accuracy=0.6)
 
 
 def test_gradual_unfreezing_keeps_lower_layers_fixed_in_the_first_epoch(pretrained, synthetic_csv, tmp_path):

@@ -57,11 +57,8 @@ def test_region_pretraining_writes_a_run_with_its_loss_history(regions):
     assert torch.all(weights["noise"][:53] == 0) and weights["noise"][53:].sum() > 0  # reserved + 50 frequent
 
 
-def test_a_seq_cnn_fine_tuned_from_regions_keeps_them_fixed_and_is_an_ordinary_run(regions, synthetic_csv, tmp_path):
-    from seqlab.export import export_onnx
-    from seqlab.explain import explain
-    from seqlab.pipeline import evaluate_run
-    from seqlab.predict import load
+def test_a_seq_cnn_fine_tuned_from_regions_keeps_them_fixed_and_is_an_ordinary_run(regions, synthetic_csv, tmp_path,
+                                                                                   check_ordinary_run):
     from seqlab.text.encoder import TextEncoder
 
     _, result = train_recipe(_finetune(synthetic_csv, regions), tmp_path / "tuned")
@@ -79,12 +76,7 @@ def test_a_seq_cnn_fine_tuned_from_regions_keeps_them_fixed_and_is_an_ordinary_r
         assert torch.equal(tuned["context_embedding"][target[word]], pretrained["embedding.weight"][source[word]]), word
     assert torch.equal(tuned["context_bias"], pretrained["bias"])
     assert tuned["context"].abs().sum() > 0
-    predictor = load(run)
-    assert len(predictor.predict(["a fine film", "dull and bad"])) == 2
-    assert evaluate_run(run, _data(synthetic_csv))["accuracy"] > 0.6
-    assert explain(predictor, "a fine film")
-    export_onnx(run)
-    assert (run / "model.onnx").is_file()
+    check_ordinary_run(run, _data(synthetic_csv), ["a fine film", "dull and bad"], min_accuracy=0.6)
 
 
 def test_init_from_pairs_each_kind_of_run_with_its_models(regions, synthetic_csv, tmp_path):
