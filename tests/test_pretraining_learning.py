@@ -103,7 +103,7 @@ def test_pretrain_benchmark_quick_mode_runs(archive, tmp_path):
 @pytest.mark.slow
 def test_seq_cnn_recipe_quick_mode_runs(archive, tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "pretrain.py"), "--recipe", "seq-cnn", "--quick",
-                             "--seq-cnn", "epochs=1", "--out", str(tmp_path)],
+                             "--seq-cnn", "epochs=1", "--seq-cnn", "regions=false", "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=900,
                             env={"SEQLAB_IMDB_ARCHIVE": str(archive), "PATH": "/usr/bin:/bin",
                                  "PYTHONPATH": str(ROOT / "src"), "SEQLAB_CACHE": str(tmp_path / "cache")})
@@ -112,9 +112,10 @@ def test_seq_cnn_recipe_quick_mode_runs(archive, tmp_path):
     import json
 
     point = json.loads((ROOT / "bench" / "results" / "pretrain-seq-cnn-quick.json").read_text())["points"][0]
-    assert point["epochs"] == 1 and 0 <= point["test_accuracy"] <= 1 and point["cpu_seconds"] > 0
+    assert point["epochs"] == 1 and point["pretrain_minutes"] == 0 and 0 <= point["test_accuracy"] <= 1 \
+        and point["cpu_seconds"] > 0
     tuned = subprocess.run([sys.executable, str(ROOT / "bench" / "pretrain.py"), "--recipe", "seq-cnn", "--quick",
-                            "--seq-cnn", "epochs=1", "--seq-cnn", "regions=true", "--out", str(tmp_path / "regions")],
+                            "--seq-cnn", "epochs=1", "--out", str(tmp_path / "regions")],
                            capture_output=True, text=True, timeout=900,
                            env={"SEQLAB_IMDB_ARCHIVE": str(archive), "PATH": "/usr/bin:/bin",
                                 "PYTHONPATH": str(ROOT / "src"), "SEQLAB_CACHE": str(tmp_path / "cache")})
